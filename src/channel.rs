@@ -1,0 +1,429 @@
+//! Channels on disk: indexing (repodata.json, .zst, shards, channeldata.json, notices) and
+//! deprecations.
+//!
+//! A deprecation is recorded in `deprecations.json` at the channel root, which stays the source
+//! of truth. Indexing turns it into what conda clients honour: a repodata patch package that
+//! gives deprecated builds a `track_features` entry (every solver ranks such builds last, so they
+//! are picked only when asked for by version) and a CEP-6 channel notice carrying the reason.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use rattler_conda_types::{
+    package::{AboutJson, IndexJson},
+    ChannelNotice, ChannelNoticeLevel, MatchSpec, PackageName, ParseStrictness, Subdir, Version,
+};
+use rattler_index::{ChannelMetadata, IndexFsConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::build::package::{self, PackageMeta};
+use crate::build::BuildError;
+
+/// The name of the repodata patch package scivision maintains in `noarch/`.
+pub const PATCH_PACKAGE: &str = "scivision-repodata-patches";
+/// The track feature that marks deprecated builds.
+pub const DEPRECATED_FEATURE: &str = "scivision-deprecated";
+const DEPRECATIONS_FILE: &str = "deprecations.json";
+
+/// One deprecation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Deprecation {
+    /// Package name.
+    pub name: String,
+    /// Exact version, or every version when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Why, shown to whoever installs it.
+    pub reason: String,
+}
+
+impl Deprecation {
+    /// Parses `name` or `name==version`.
+    pub fn parse(spec: &str, reason: &str) -> Result<Self, BuildError> {
+        let (name, version) = match spec.split_once("==") {
+            Some((n, v)) => (n.trim(), Some(v.trim().to_string())),
+            None => (spec.trim(), None),
+        };
+        let bad = |message: String| BuildError::Mismatch {
+            recipe: spec.to_string(),
+            message,
+        };
+        PackageName::from_str(name).map_err(|e| bad(format!("not a package name: {e}")))?;
+        if let Some(v) = &version {
+            Version::from_str(v).map_err(|e| bad(format!("not a version: {e}")))?;
+        }
+        if reason.trim().is_empty() {
+            return Err(bad("a deprecation needs a reason (--reason)".into()));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            version,
+            reason: reason.trim().to_string(),
+        })
+    }
+
+    fn matches(&self, index: &IndexJson) -> bool {
+        index.name.as_normalized() == self.name
+            && self
+                .version
+                .as_ref()
+                .is_none_or(|v| Version::from_str(v).is_ok_and(|v| v == *index.version.version()))
+    }
+
+    /// The spec this deprecation covers, for messages.
+    pub fn spec(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{}=={v}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// Reads `deprecations.json` (empty when absent).
+pub fn read_deprecations(dir: &Path) -> Result<Vec<Deprecation>, BuildError> {
+    let path = dir.join(DEPRECATIONS_FILE);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = fs_err::read_to_string(&path).map_err(|source| BuildError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| BuildError::Index {
+        dir: path,
+        reason: format!("not a list of deprecations: {e}"),
+    })
+}
+
+/// Adds a deprecation and re-indexes. Returns the package files it covers.
+pub async fn deprecate(dir: &Path, deprecation: Deprecation) -> Result<Vec<String>, BuildError> {
+    let covered: Vec<String> = packages(dir)?
+        .into_iter()
+        .filter(|(_, index)| deprecation.matches(index))
+        .map(|(p, _)| p.strip_prefix(dir).unwrap_or(&p).display().to_string())
+        .collect();
+    if covered.is_empty() {
+        return Err(BuildError::Mismatch {
+            recipe: dir.display().to_string(),
+            message: format!("no package in the channel matches `{}`", deprecation.spec()),
+        });
+    }
+    let mut all = read_deprecations(dir)?;
+    all.retain(|d| !(d.name == deprecation.name && d.version == deprecation.version));
+    all.push(deprecation);
+    let path = dir.join(DEPRECATIONS_FILE);
+    let text = serde_json::to_string_pretty(&all).unwrap_or_default() + "\n";
+    atomic_write(&path, text.as_bytes())?;
+    index(dir, None).await?;
+    Ok(covered)
+}
+
+/// Every package archive in the channel with its index.json (the patch package excluded).
+fn packages(dir: &Path) -> Result<Vec<(PathBuf, IndexJson)>, BuildError> {
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(dir)
+        .min_depth(2)
+        .max_depth(2)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| BuildError::Io {
+            path: dir.to_path_buf(),
+            source: e.into(),
+        })?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let in_subdir = entry
+            .path()
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|s| Subdir::from_str(&s.to_string_lossy()).is_ok());
+        if !in_subdir
+            || !(name.ends_with(".conda") || name.ends_with(".tar.bz2"))
+            || name.starts_with(PATCH_PACKAGE)
+        {
+            continue;
+        }
+        let index: IndexJson = rattler_package_streaming::seek::read_package_file(entry.path())
+            .map_err(|e| BuildError::Index {
+                dir: entry.path().to_path_buf(),
+                reason: format!("cannot read info/index.json: {e}"),
+            })?;
+        out.push((entry.path().to_path_buf(), index));
+    }
+    Ok(out)
+}
+
+/// Indexes the channel at `dir` (only `subdir` when given, plus noarch): repodata.json,
+/// repodata.json.zst, sharded repodata, channeldata.json and notices.
+pub async fn index(dir: &Path, subdir: Option<&str>) -> Result<(), BuildError> {
+    let err = |reason: String| BuildError::Index {
+        dir: dir.to_path_buf(),
+        reason,
+    };
+    fs_err::create_dir_all(dir.join("noarch")).map_err(|source| BuildError::Io {
+        path: dir.join("noarch"),
+        source,
+    })?;
+    let deprecations = read_deprecations(dir)?;
+    let all = packages(dir)?;
+    let patch = write_patch_package(dir, &all, &deprecations)?;
+    let notices = deprecations
+        .iter()
+        .map(|d| ChannelNotice {
+            id: format!("deprecated-{}", d.spec()),
+            message: format!("{} is deprecated: {}", d.spec(), d.reason),
+            level: ChannelNoticeLevel::Warning,
+            created_at: None,
+            expires_at: None,
+            interval: None,
+        })
+        .collect();
+    let target_platform = subdir
+        .map(Subdir::from_str)
+        .transpose()
+        .map_err(|e| err(e.to_string()))?;
+    let config = IndexFsConfig {
+        channel: dir.to_path_buf(),
+        target_platform,
+        repodata_patch: patch,
+        write_zst: true,
+        write_shards: true,
+        repodata_revisions: Vec::new(),
+        package_revision_assignment: Default::default(),
+        force: false,
+        max_parallel: 4,
+        multi_progress: None,
+    };
+    let metadata = ChannelMetadata {
+        notices: Some(notices),
+        ..ChannelMetadata::default()
+    };
+    rattler_index::index_fs_with_channel_metadata(config, metadata)
+        .await
+        .map_err(|e| err(format!("{e:#}")))?;
+    // A subdir-only index leaves noarch as it was; make sure it exists in any case.
+    if target_platform.is_some_and(|t| t != Subdir::NoArch)
+        && !dir.join("noarch/repodata.json").exists()
+    {
+        Box::pin(index(dir, Some("noarch"))).await?;
+    }
+    write_channeldata(dir, &all, &deprecations)?;
+    Ok(())
+}
+
+/// Writes (or removes) the patch package; returns its file name for the indexer.
+fn write_patch_package(
+    dir: &Path,
+    all: &[(PathBuf, IndexJson)],
+    deprecations: &[Deprecation],
+) -> Result<Option<String>, BuildError> {
+    let noarch = dir.join("noarch");
+    // Old patch packages go: only the current one may be in the channel.
+    let old: Vec<PathBuf> = fs_err::read_dir(&noarch)
+        .map_err(|source| BuildError::Io {
+            path: noarch.clone(),
+            source,
+        })?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(PATCH_PACKAGE))
+        })
+        .collect();
+    if deprecations.is_empty() {
+        for p in old {
+            fs_err::remove_file(&p).map_err(|source| BuildError::Io {
+                path: p.clone(),
+                source,
+            })?;
+        }
+        return Ok(None);
+    }
+    let mut per_subdir: BTreeMap<String, serde_json::Map<String, serde_json::Value>> =
+        BTreeMap::new();
+    for (path, index) in all {
+        if deprecations.iter().any(|d| d.matches(index)) {
+            let subdir = path
+                .parent()
+                .and_then(Path::file_name)
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let file = path
+                .file_name()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let mut features: BTreeSet<String> = index.track_features.iter().cloned().collect();
+            features.insert(DEPRECATED_FEATURE.to_string());
+            let key = if file.ends_with(".conda") {
+                "packages.conda"
+            } else {
+                "packages"
+            };
+            per_subdir
+                .entry(subdir)
+                .or_default()
+                .entry(key)
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .map(|m| m.insert(file, json!({"track_features": features.into_iter().collect::<Vec<_>>().join(" ")})));
+        }
+    }
+    let work = tempfile::tempdir().map_err(|source| BuildError::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let root = work.path().join("pkg");
+    let mut subdirs: BTreeSet<String> = all
+        .iter()
+        .filter_map(|(p, _)| {
+            p.parent()
+                .and_then(Path::file_name)
+                .map(|s| s.to_string_lossy().to_string())
+        })
+        .collect();
+    subdirs.insert("noarch".into());
+    for s in &subdirs {
+        let instructions = json!({
+            "patch_instructions_version": 1,
+            "packages": per_subdir.get(s).and_then(|m| m.get("packages")).cloned().unwrap_or(json!({})),
+            "packages.conda": per_subdir.get(s).and_then(|m| m.get("packages.conda")).cloned().unwrap_or(json!({})),
+            "remove": [],
+            "revoke": [],
+        });
+        let file = root.join(s).join("patch_instructions.json");
+        fs_err::create_dir_all(file.parent().unwrap_or(&root)).map_err(|source| {
+            BuildError::Io {
+                path: file.clone(),
+                source,
+            }
+        })?;
+        fs_err::write(
+            &file,
+            serde_json::to_string_pretty(&instructions).unwrap_or_default(),
+        )
+        .map_err(|source| BuildError::Io {
+            path: file.clone(),
+            source,
+        })?;
+    }
+    // The version counts deprecations; the build hash identifies the exact content.
+    let content =
+        serde_json::to_string(&deprecations).unwrap_or_default() + &format!("{per_subdir:?}");
+    let meta = PackageMeta {
+        name: PATCH_PACKAGE.into(),
+        version: format!("0.{}", deprecations.len()),
+        build: format!("h{}_0", crate::build::short_hash(&content)),
+        subdir: "noarch".into(),
+        noarch: Some("generic".into()),
+        about: json!({"summary": "repodata patches that mark deprecated scivision packages"}),
+        ..PackageMeta::default()
+    };
+    let file_name = meta.file_name();
+    if noarch.join(&file_name).exists() {
+        return Ok(Some(file_name));
+    }
+    package::write_package(&root, &meta, &noarch)?;
+    for p in old {
+        let _ = fs_err::remove_file(&p);
+    }
+    Ok(Some(file_name))
+}
+
+/// channeldata.json: one entry per package name with its newest version, subdirs and about
+/// fields (scivision's model metadata included, under `scivision`).
+fn write_channeldata(
+    dir: &Path,
+    all: &[(PathBuf, IndexJson)],
+    deprecations: &[Deprecation],
+) -> Result<(), BuildError> {
+    let mut packages: BTreeMap<String, serde_json::Map<String, serde_json::Value>> =
+        BTreeMap::new();
+    let mut newest: BTreeMap<String, (rattler_conda_types::VersionWithSource, PathBuf)> =
+        BTreeMap::new();
+    let mut subdirs_all: BTreeSet<String> = BTreeSet::new();
+    let mut subdirs_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (path, index) in all {
+        let name = index.name.as_normalized().to_string();
+        let subdir = path
+            .parent()
+            .and_then(Path::file_name)
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        subdirs_all.insert(subdir.clone());
+        subdirs_of.entry(name.clone()).or_default().insert(subdir);
+        let replace = newest.get(&name).is_none_or(|(v, _)| index.version > *v);
+        if replace {
+            newest.insert(name, (index.version.clone(), path.clone()));
+        }
+    }
+    for (name, (version, path)) in &newest {
+        let mut entry = serde_json::Map::new();
+        entry.insert("version".into(), json!(version.to_string()));
+        entry.insert(
+            "subdirs".into(),
+            json!(subdirs_of.get(name).cloned().unwrap_or_default()),
+        );
+        if let Ok(about) = rattler_package_streaming::seek::read_package_file::<AboutJson>(path) {
+            if let Some(s) = about.summary {
+                entry.insert("summary".into(), json!(s));
+            }
+            if let Some(l) = about.license {
+                entry.insert("license".into(), json!(l));
+            }
+            if let Some(h) = about.home.first() {
+                entry.insert("home".into(), json!(h.to_string()));
+            }
+            if let Some(sv) = about.extra.get("scivision") {
+                entry.insert("scivision".into(), sv.clone());
+            }
+        }
+        let reasons: Vec<_> = deprecations
+            .iter()
+            .filter(|d| &d.name == name)
+            .map(|d| json!({"version": d.version, "reason": d.reason}))
+            .collect();
+        if !reasons.is_empty() {
+            entry.insert("deprecated".into(), json!(reasons));
+        }
+        packages.insert(name.clone(), entry);
+    }
+    let data = json!({"channeldata_version": 1, "packages": packages, "subdirs": subdirs_all});
+    atomic_write(
+        &dir.join("channeldata.json"),
+        (serde_json::to_string_pretty(&data).unwrap_or_default() + "\n").as_bytes(),
+    )
+}
+
+fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".partial-")
+        .tempfile_in(dir)
+        .map_err(|source| BuildError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    fs_err::write(tmp.path(), bytes).map_err(|source| BuildError::Io {
+        path: tmp.path().to_path_buf(),
+        source,
+    })?;
+    tmp.persist(path).map_err(|e| BuildError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// Whether `spec` (as a user wrote it) names a deprecated build, and why.
+pub fn deprecation_reason<'a>(
+    deprecations: &'a [Deprecation],
+    name: &str,
+    version: &str,
+) -> Option<&'a Deprecation> {
+    let _ = MatchSpec::from_str(name, ParseStrictness::Lenient);
+    deprecations
+        .iter()
+        .find(|d| d.name == name && d.version.as_deref().is_none_or(|v| v == version))
+}

@@ -1,0 +1,75 @@
+//! `scivision build`
+
+use std::path::PathBuf;
+
+use miette::IntoDiagnostic;
+
+use super::reporter::BuildBars;
+use super::Ui;
+use crate::build::{self, BuildConfig};
+use crate::config::Dirs;
+
+/// Build conda packages from recipes, in dependency order, then index the channel.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  scivision build                              every recipe under recipes/ into channel/\n  scivision build recipes/scivision-demo-edges  one recipe (and nothing else)\n  scivision build --output-dir /tmp/ch -c conda-forge recipes/my-model\n\nA recipe whose inputs (recipe folder, sources, host packages) have not changed is not rebuilt."
+)]
+pub struct Args {
+    /// Recipe folders or recipe.yaml files (default: every folder under recipes/).
+    recipes: Vec<PathBuf>,
+    /// The channel to build into.
+    #[arg(long, short = 'o', default_value = "channel")]
+    output_dir: PathBuf,
+    /// Extra channels for build, host and test dependencies (the output channel comes first).
+    #[arg(long = "channel", short = 'c')]
+    channels: Vec<String>,
+    /// Rebuild even when the inputs are unchanged.
+    #[arg(long)]
+    force: bool,
+    /// Skip the recipes' tests.
+    #[arg(long)]
+    no_test: bool,
+    /// Keep work folders (sources, prefixes, logs) after a successful build.
+    #[arg(long)]
+    keep_work: bool,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn execute(args: Args, ui: Ui) -> miette::Result<()> {
+    let dirs = Dirs::from_env();
+    let recipes = if args.recipes.is_empty() {
+        build::discover(std::path::Path::new("recipes"))?
+    } else {
+        args.recipes.clone()
+    };
+    if recipes.is_empty() {
+        return Err(miette::miette!(
+            help = "run in a folder with recipes/<name>/recipe.yaml, or name recipes on the command line",
+            "no recipes to build"
+        ));
+    }
+    let config = BuildConfig {
+        keep_work: args.keep_work,
+        ..BuildConfig::new(
+            args.output_dir.clone(),
+            dirs.cache.clone(),
+            dirs.packages.clone(),
+        )
+        .with_channels(args.channels.clone())
+        .with_force(args.force)
+        .with_tests(!args.no_test)
+    };
+    let plan = build::plan(&recipes, config.target_platform)?;
+    let bars = BuildBars::new(ui.progress && !args.json);
+    let outcomes = build::build_all(&plan, &config, &bars).await?;
+    if args.json {
+        super::print_json(&serde_json::to_value(&outcomes).into_diagnostic()?);
+    } else {
+        for o in &outcomes {
+            super::print_line(&format!("{:>9}  {}", o.status, o.file));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! The command line: argument parsing, the async runtime, and turning errors into diagnostics
+//! and exit codes. Commands live one per module; they parse, call the library, and present.
+
+mod build;
+mod channel;
+mod convert;
+mod reporter;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// The operation failed: bad input, an unsolvable request, a failed build.
+pub const EXIT_FAILURE: u8 = 1;
+/// The command line itself was wrong (clap's convention).
+pub const EXIT_USAGE: u8 = 2;
+/// A bug in scivision.
+pub const EXIT_INTERNAL: u8 = 3;
+
+/// Install and run scientific computer-vision models, each in its own conda prefix.
+#[derive(Debug, Parser)]
+#[command(
+    name = "scivision",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  scivision build                      build every recipe under recipes/ into channel/\n  scivision convert numpy-2.1.3-*.whl  turn a wheel into a conda package\n  scivision channel index channel/     (re)write the channel's repodata"
+)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace); also RUST_LOG.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build conda packages from recipes into a channel.
+    Build(build::Args),
+    /// Convert PyPI wheels into conda packages.
+    Convert(convert::Args),
+    /// Index and maintain a channel on disk.
+    #[command(subcommand)]
+    Channel(channel::Command),
+}
+
+/// Shared presentation settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// Parses the command line, runs the command, and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    init_tracing(cli.verbose);
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .terminal_links(false)
+                .build(),
+        )
+    }));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(4 * 1024 * 1024)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            report(&miette::miette!("cannot start the async runtime: {e}"));
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    let ui = Ui {
+        progress: !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Build(args) => build::execute(args, ui).await,
+            Command::Convert(args) => convert::execute(args, ui).await,
+            Command::Channel(cmd) => channel::execute(cmd, ui).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(report_) => {
+            report(&report_);
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn report(report: &miette::Report) {
+    eprintln!("{report:?}");
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "warn",
+        1 => "info,rattler_index=warn",
+        2 => "debug,rattler_index=info",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+/// Prints a JSON value to stdout (the one place command output is written).
+#[allow(clippy::print_stdout)]
+pub(crate) fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+/// Prints a line of human output to stdout.
+#[allow(clippy::print_stdout)]
+pub(crate) fn print_line(line: &str) {
+    println!("{line}");
+}

@@ -1,0 +1,13 @@
+//! scivision: scientific computer-vision models, each in its own conda prefix.
+//!
+//! Data flows one way: recipe → build → channel (the maintainer's half), and
+//! catalog → spec → solve → install → lock (the user's half). The CLI in `cli` only parses
+//! arguments and presents results.
+
+pub mod build;
+pub mod channel;
+pub mod cli;
+pub mod config;
+pub mod prefix;
+pub mod recipe;
+pub mod solve;

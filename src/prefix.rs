@@ -1,0 +1,81 @@
+//! Conda prefixes: installing solved records with rattler's installer and shared package cache,
+//! plus the HTTP client and gateway every network-facing part uses.
+
+use std::path::Path;
+
+use rattler::install::Installer;
+use rattler::package_cache::PackageCache;
+use rattler_conda_types::RepoDataRecord;
+use rattler_repodata_gateway::Gateway;
+
+/// An installation failure.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("cannot install into {}: {reason}", prefix.display())]
+#[diagnostic(help("check free disk space and that the package cache is writable"))]
+pub struct InstallError {
+    /// The prefix.
+    pub prefix: std::path::PathBuf,
+    /// The installer's message.
+    pub reason: String,
+}
+
+/// The HTTP client for downloads (rustls with the system's roots and the web PKI).
+pub fn http_client() -> reqwest_middleware::ClientWithMiddleware {
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("scivision/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap_or_default();
+    reqwest_middleware::ClientBuilder::new(client).build()
+}
+
+/// A repodata gateway with scivision's client and rattler's default repodata cache.
+pub fn gateway() -> Gateway {
+    Gateway::builder().with_client(http_client()).finish()
+}
+
+/// Installs `records` into `prefix` (created if needed), linking from the package cache.
+pub async fn install(
+    prefix: &Path,
+    records: Vec<RepoDataRecord>,
+    package_cache_dir: &Path,
+    client: &reqwest_middleware::ClientWithMiddleware,
+) -> Result<(), InstallError> {
+    // The installer writes absolute paths into shebangs and prefix records.
+    let prefix = std::path::absolute(prefix).map_err(|e| InstallError {
+        prefix: prefix.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    if records.is_empty() {
+        fs_err::create_dir_all(prefix.join("conda-meta")).map_err(|e| InstallError {
+            prefix: prefix.clone(),
+            reason: e.to_string(),
+        })?;
+        return Ok(());
+    }
+    Installer::new()
+        .with_package_cache(PackageCache::new(package_cache_dir))
+        .with_download_client(client.clone())
+        .install(&prefix, records)
+        .await
+        .map_err(|e| InstallError {
+            prefix: prefix.clone(),
+            reason: error_chain(&e),
+        })?;
+    Ok(())
+}
+
+/// `error: cause: cause`, for errors from crates whose Display hides the cause.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let msg = s.to_string();
+        if !text.contains(&msg) {
+            text.push_str(": ");
+            text.push_str(&msg);
+        }
+        cur = s.source();
+    }
+    text
+}

@@ -1,0 +1,135 @@
+//! Conda resolution: repodata through the gateway, the host's virtual packages, resolvo.
+//!
+//! This module turns match specs into a list of records; it does not install them and never
+//! prints. The message for an unsolvable set is resolvo's explanation, kept whole.
+
+use std::path::PathBuf;
+
+use rattler_conda_types::{
+    Channel, ChannelConfig, GenericVirtualPackage, MatchSpec, ParseStrictness, RepoDataRecord,
+    Subdir,
+};
+use rattler_repodata_gateway::Gateway;
+use rattler_solve::{resolvo, SolverImpl, SolverTask};
+use rattler_virtual_packages::{VirtualPackage, VirtualPackageOverrides};
+
+/// Errors of a conda solve.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SolveError {
+    /// A channel string is neither a name, a URL nor a path.
+    #[error("`{channel}` is not a channel: {reason}")]
+    #[diagnostic(help(
+        "give a channel name (conda-forge), a URL (https://…, file://…) or a path"
+    ))]
+    Channel {
+        /// As given.
+        channel: String,
+        /// Why it did not parse.
+        reason: String,
+    },
+    /// A spec did not parse.
+    #[error("`{spec}` is not a valid match spec: {reason}")]
+    #[diagnostic(help("match specs look like `numpy >=1.26,<2` or `python 3.11.*`"))]
+    Spec {
+        /// As given.
+        spec: String,
+        /// Why.
+        reason: String,
+    },
+    /// Repodata could not be fetched or read.
+    #[error("cannot read repodata: {0}")]
+    #[diagnostic(help(
+        "check that the channel exists and has been indexed (`scivision channel index DIR`)"
+    ))]
+    Gateway(String),
+    /// Virtual package detection failed.
+    #[error("cannot detect the host's virtual packages: {0}")]
+    VirtualPackages(String),
+    /// No solution.
+    #[error("cannot solve {specs}:\n{explanation}")]
+    #[diagnostic(help("check the channels given with -c and the versions requested"))]
+    Unsolvable {
+        /// The requested specs, joined.
+        specs: String,
+        /// resolvo's explanation.
+        explanation: String,
+    },
+}
+
+/// Parses channel strings against `root` (for relative paths).
+pub fn parse_channels(channels: &[String], root: PathBuf) -> Result<Vec<Channel>, SolveError> {
+    let config = ChannelConfig::default_with_root_dir(root);
+    channels
+        .iter()
+        .map(|c| {
+            Channel::from_str(c, &config).map_err(|e| SolveError::Channel {
+                channel: c.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Parses match specs.
+pub fn parse_specs(specs: &[String]) -> Result<Vec<MatchSpec>, SolveError> {
+    specs
+        .iter()
+        .map(|s| {
+            MatchSpec::from_str(s, ParseStrictness::Lenient).map_err(|e| SolveError::Spec {
+                spec: s.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The host's virtual packages, honouring `CONDA_OVERRIDE_*`.
+pub fn host_virtual_packages() -> Result<Vec<GenericVirtualPackage>, SolveError> {
+    let detected = VirtualPackage::detect(&VirtualPackageOverrides::from_env(), None)
+        .map_err(|e| SolveError::VirtualPackages(e.to_string()))?;
+    Ok(detected
+        .into_iter()
+        .map(GenericVirtualPackage::from)
+        .collect())
+}
+
+/// Solves `specs` for `platform` (plus noarch) from `channels`.
+pub async fn solve(
+    gateway: &Gateway,
+    channels: &[Channel],
+    platform: Subdir,
+    specs: Vec<MatchSpec>,
+    virtual_packages: Vec<GenericVirtualPackage>,
+) -> Result<Vec<RepoDataRecord>, SolveError> {
+    if specs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let repodata = gateway
+        .query(
+            channels.iter().cloned(),
+            [platform, Subdir::NoArch],
+            specs.clone(),
+        )
+        .recursive(true)
+        .execute()
+        .await
+        .map_err(|e| SolveError::Gateway(e.to_string()))?;
+    let shown = specs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    // resolvo is CPU-bound; keep it off the async workers.
+    let result = tokio::task::spawn_blocking(move || {
+        let mut task: SolverTask<'_, _> = repodata.iter().collect();
+        task.specs = specs;
+        task.virtual_packages = virtual_packages;
+        resolvo::Solver.solve(task).map(|s| s.records)
+    })
+    .await
+    .map_err(|e| SolveError::Gateway(format!("solver task failed: {e}")))?;
+    result.map_err(|e| SolveError::Unsolvable {
+        specs: shown,
+        explanation: e.to_string(),
+    })
+}

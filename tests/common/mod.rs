@@ -1,0 +1,128 @@
+//! Shared test context: the scivision binary with isolated, persistent caches, the channel built
+//! from this repository's recipes once per test binary, and the peer tools (py-rattler, cph).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where expensive fixtures live between runs (outside the clone): built packages by input hash,
+/// sources by sha256, rattler's package cache.
+pub fn cache_root() -> PathBuf {
+    std::env::var_os("SCIVISION_TEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dirs_home().join(".cache").join("scivision-test"))
+}
+
+fn dirs_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// The python with py-rattler installed (made by `scripts/test-setup`).
+pub fn peer_python() -> PathBuf {
+    std::env::var_os("SCIVISION_PEER_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dirs_home().join(".cache/scivision-peers/bin/python"))
+}
+
+/// A `scivision` command with the test caches.
+pub fn scivision() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_scivision"));
+    let cache = cache_root();
+    cmd.env("SCIVISION_CACHE_DIR", cache.join("scivision"))
+        .env("RATTLER_CACHE_DIR", cache.join("rattler"))
+        .env_remove("RUST_LOG")
+        .current_dir(repo());
+    cmd
+}
+
+/// Output of a finished command, with both streams for assertion messages.
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("command starts");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert_eq!(
+        out.code, 0,
+        "command failed\nstdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    out
+}
+
+/// The channel built from `recipes/` (every recipe, tests included), once per test binary.
+pub fn channel() -> &'static Path {
+    static CHANNEL: OnceLock<PathBuf> = OnceLock::new();
+    CHANNEL.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("scivision-channel-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        let out = run(scivision()
+            .args(["build", "--quiet", "--output-dir"])
+            .arg(&dir));
+        assert_eq!(
+            out.code, 0,
+            "building recipes/ failed\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        dir
+    })
+}
+
+/// Copies the channel so a test may change it.
+pub fn channel_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", channel().display()))
+        .arg(dir.path())
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    dir
+}
+
+/// Runs a python snippet with py-rattler; returns stdout.
+pub fn py_rattler(script: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(peer_python());
+    cmd.arg("-c").arg(script).args(args);
+    cmd.env("RATTLER_CACHE_DIR", cache_root().join("py-rattler"));
+    run(&mut cmd)
+}
+
+/// sha256 of every file under `dir`, relative path → hex.
+pub fn tree_digest(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    use sha2::Digest;
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+            let bytes = std::fs::read(e.path()).unwrap();
+            (rel, hex::encode(sha2::Sha256::digest(bytes)))
+        })
+        .collect()
+}
