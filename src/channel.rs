@@ -116,7 +116,7 @@ pub async fn deprecate(dir: &Path, deprecation: Deprecation) -> Result<Vec<Strin
     let path = dir.join(DEPRECATIONS_FILE);
     let text = serde_json::to_string_pretty(&all).unwrap_or_default() + "\n";
     atomic_write(&path, text.as_bytes())?;
-    index(dir, None).await?;
+    index(dir, None, false).await?;
     Ok(covered)
 }
 
@@ -156,7 +156,10 @@ fn packages(dir: &Path) -> Result<Vec<(PathBuf, IndexJson)>, BuildError> {
 
 /// Indexes the channel at `dir` (only `subdir` when given, plus noarch): repodata.json,
 /// repodata.json.zst, sharded repodata, channeldata.json and notices.
-pub async fn index(dir: &Path, subdir: Option<&str>) -> Result<(), BuildError> {
+///
+/// The indexer knows packages by file name; `force` re-reads every archive, which is needed
+/// after a file was replaced by one with the same name and other contents.
+pub async fn index(dir: &Path, subdir: Option<&str>, force: bool) -> Result<(), BuildError> {
     let err = |reason: String| BuildError::Index {
         dir: dir.to_path_buf(),
         reason,
@@ -191,7 +194,7 @@ pub async fn index(dir: &Path, subdir: Option<&str>) -> Result<(), BuildError> {
         write_shards: true,
         repodata_revisions: Vec::new(),
         package_revision_assignment: Default::default(),
-        force: false,
+        force,
         max_parallel: 4,
         multi_progress: None,
     };
@@ -206,7 +209,7 @@ pub async fn index(dir: &Path, subdir: Option<&str>) -> Result<(), BuildError> {
     if target_platform.is_some_and(|t| t != Subdir::NoArch)
         && !dir.join("noarch/repodata.json").exists()
     {
-        Box::pin(index(dir, Some("noarch"))).await?;
+        Box::pin(index(dir, Some("noarch"), false)).await?;
     }
     write_channeldata(dir, &all, &deprecations)?;
     Ok(())
@@ -397,23 +400,10 @@ fn write_channeldata(
 }
 
 fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".partial-")
-        .tempfile_in(dir)
-        .map_err(|source| BuildError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    fs_err::write(tmp.path(), bytes).map_err(|source| BuildError::Io {
-        path: tmp.path().to_path_buf(),
-        source,
-    })?;
-    tmp.persist(path).map_err(|e| BuildError::Io {
+    crate::atomic::write(path, bytes).map_err(|source| BuildError::Io {
         path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+        source,
+    })
 }
 
 /// Whether `spec` (as a user wrote it) names a deprecated build, and why.

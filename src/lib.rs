@@ -4,6 +4,7 @@
 //! catalog → spec → solve → install → lock (the user's half). The CLI in `cli` only parses
 //! arguments and presents results.
 
+pub mod atomic;
 pub mod build;
 pub mod channel;
 pub mod cli;

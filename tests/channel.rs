@@ -8,7 +8,7 @@ use common::*;
 /// py-rattler: solve SPEC from CHANNEL (a path) for linux-64 with the given virtual packages
 /// (`detect` or `name=version=build,…` or `none`), install into PREFIX, print the records.
 const INSTALL: &str = r#"
-import asyncio, pathlib, sys, rattler
+import asyncio, os, pathlib, sys, rattler
 channel, prefix, vps, *specs = sys.argv[1:]
 if vps == "detect":
     virtual = rattler.VirtualPackage.detect()
@@ -25,6 +25,8 @@ async def main():
     if prefix != "-":
         await rattler.install(records, prefix, show_progress=False)
 asyncio.run(main())
+# py-rattler's runtime threads can abort interpreter shutdown; skip it once output is out.
+sys.stdout.flush(); os._exit(0)
 "#;
 
 fn install(
@@ -304,13 +306,7 @@ fn cph_lists_and_extracts_every_archive() {
                 .arg("--dest")
                 .arg(dest.path()),
         );
-        let stem = archive
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .trim_end_matches(".conda");
-        let root = dest.path().join(stem);
+        let root = dest.path();
         let paths: serde_json::Value =
             serde_json::from_slice(&std::fs::read(root.join("info/paths.json")).unwrap()).unwrap();
         for p in paths["paths"].as_array().unwrap() {

@@ -17,7 +17,7 @@ use crate::{channel, prefix, solve};
 
 /// The version of the build logic, part of every input hash: bump it when the produced files
 /// would change for the same recipe.
-const BUILD_LOGIC_VERSION: &str = "scivision-build-1";
+const BUILD_LOGIC_VERSION: &str = "scivision-build-2";
 
 pub(super) async fn build_one(
     r: &RenderedRecipe,
@@ -100,8 +100,9 @@ pub(super) async fn build_one(
             {
                 "unchanged"
             } else {
+                let replaced = target.exists();
                 place(&file, &target)?;
-                channel::index(&config.output_dir, Some(&sub)).await?;
+                channel::index(&config.output_dir, Some(&sub), replaced).await?;
                 "cached"
             };
             return Ok(BuildOutcome {
@@ -267,7 +268,7 @@ pub(super) async fn build_one(
 
     if config.test && !r.recipe.tests.is_empty() {
         reporter.phase(&name, "test");
-        channel::index(staging.path(), Some(&meta.subdir)).await?;
+        channel::index(staging.path(), Some(&meta.subdir), false).await?;
         let mut test_channels = vec![staging.path().display().to_string()];
         test_channels.extend(channels.iter().cloned());
         run_tests(r, &meta, &test_channels, &work, config, &client, &src_dir).await?;
@@ -278,9 +279,10 @@ pub(super) async fn build_one(
     let cached = cache_dir.join(&meta.subdir).join(&file_name);
     place(&staged, &cached)?;
     let target = config.output_dir.join(&meta.subdir).join(&file_name);
+    let replaced = target.exists();
     place(&cached, &target)?;
     drop(staging);
-    channel::index(&config.output_dir, Some(&meta.subdir)).await?;
+    channel::index(&config.output_dir, Some(&meta.subdir), replaced).await?;
     if !config.keep_work {
         let _ = fs_err::remove_dir_all(&work);
     }
@@ -403,29 +405,12 @@ fn cached_artifact(dir: &Path) -> Result<Option<PathBuf>, BuildError> {
     Ok(None)
 }
 
-/// Copies `from` next to `to` and renames it into place: readers never see a partial file.
+/// Copies `from` to `to` atomically: readers never see a partial file.
 fn place(from: &Path, to: &Path) -> Result<(), BuildError> {
-    let dir = to.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir).map_err(|source| BuildError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".partial-")
-        .tempfile_in(dir)
-        .map_err(|source| BuildError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    fs_err::copy(from, tmp.path()).map_err(|source| BuildError::Io {
-        path: from.to_path_buf(),
-        source,
-    })?;
-    tmp.persist(to).map_err(|e| BuildError::Io {
+    crate::atomic::copy(from, to).map_err(|source| BuildError::Io {
         path: to.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+        source,
+    })
 }
 
 fn recipe_meta(r: &RenderedRecipe, build_string: &str, subdir: Subdir) -> PackageMeta {

@@ -83,7 +83,7 @@ pub enum BuildError {
         outside_prefix: bool,
     },
     /// The host or test environment could not be created.
-    #[error("{package}: cannot create the {which} environment: {source}")]
+    #[error("{package}: cannot create the {which} environment")]
     #[diagnostic(help("build the packages it needs first, or add their channel with -c"))]
     Environment {
         /// The package being built.
@@ -330,7 +330,11 @@ pub async fn build_all(
         output_dir,
         ..config.clone()
     };
-    crate::channel::index(&config.output_dir, None).await?;
+    // The output channel is also where host dependencies come from: it must have repodata.
+    // An indexed channel is left as it is until a package is added.
+    if !config.output_dir.join("noarch/repodata.json").exists() {
+        crate::channel::index(&config.output_dir, None, false).await?;
+    }
     let mut outcomes = Vec::new();
     for recipe in recipes {
         let outcome = builder::build_one(recipe, &config, reporter).await?;

@@ -115,13 +115,8 @@ pub fn write_package(
         .into_iter()
         .map(|p| root.join(p))
         .collect();
-    fs_err::create_dir_all(out_dir).map_err(io(out_dir))?;
     let target = out_dir.join(meta.file_name());
-    // Write beside the target and rename, so a crash never leaves a partial archive in place.
-    let tmp = tempfile::Builder::new()
-        .prefix(".partial-")
-        .tempfile_in(out_dir)
-        .map_err(io(out_dir))?;
+    let tmp = crate::atomic::temp_beside(&target).map_err(io(out_dir))?;
     let timestamp = jiff_timestamp(meta.timestamp_ms);
     rattler_package_streaming::write::write_conda_package(
         tmp.as_file(),
@@ -134,10 +129,7 @@ pub fn write_package(
         None,
     )
     .map_err(io(&target))?;
-    tmp.persist(&target).map_err(|e| BuildError::Io {
-        path: target.clone(),
-        source: e.error,
-    })?;
+    crate::atomic::persist(tmp, &target).map_err(io(&target))?;
     Ok(target)
 }
 

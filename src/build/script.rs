@@ -10,14 +10,17 @@ use super::BuildError;
 /// The padded prefix path packages are built in; installers rewrite it (conda-build's and
 /// rattler-build's convention), so binaries get room for any shorter install path.
 pub fn placeholder_prefix(work_dir: &Path) -> PathBuf {
+    // Exactly 255 bytes, whatever the work folder: every package built here then has the same
+    // room for the install prefix (a shorter placeholder in one package would make installing
+    // it into another package's build prefix impossible).
     const TARGET_LEN: usize = 255;
-    let base = work_dir.join("host_env_");
-    let mut name = String::from("host_env_");
-    let base_len = base.to_string_lossy().len();
-    while base_len + name.len() - "host_env_".len() + "placehold_".len() <= TARGET_LEN {
-        name.push_str("placehold_");
+    let base = format!("{}/host_env_", work_dir.display());
+    let mut path = base.clone();
+    while path.len() < TARGET_LEN {
+        path.push_str("placehold_");
     }
-    work_dir.join(name.trim_end_matches('_'))
+    path.truncate(TARGET_LEN.max(base.len()));
+    PathBuf::from(path)
 }
 
 /// What the script needs to run.
@@ -234,8 +237,9 @@ mod tests {
     #[test]
     fn placeholder_is_padded_to_255() {
         let p = placeholder_prefix(Path::new("/tmp/work"));
-        let len = p.to_string_lossy().len();
-        assert!((245..=255).contains(&len), "{len}");
+        assert_eq!(p.to_string_lossy().len(), 255);
+        let longer = placeholder_prefix(Path::new("/tmp/a/much/longer/work/folder"));
+        assert_eq!(longer.to_string_lossy().len(), 255);
         assert!(p.to_string_lossy().contains("placehold_placehold"));
     }
 }

@@ -50,7 +50,10 @@ impl SourceCache {
             });
         }
         let target = self.entry(sha256, file_name);
-        copy_into_place(file, &target)?;
+        crate::atomic::copy(file, &target).map_err(|source| BuildError::Io {
+            path: target.clone(),
+            source,
+        })?;
         Ok(target)
     }
 
@@ -87,18 +90,10 @@ impl SourceCache {
             source_desc: url.to_string(),
             reason: format!("not a URL: {e}"),
         })?;
-        let dir = target.parent().unwrap_or(&self.dir).to_path_buf();
-        fs_err::create_dir_all(&dir).map_err(|source| BuildError::Io {
-            path: dir.clone(),
+        let tmp = crate::atomic::temp_beside(&target).map_err(|source| BuildError::Io {
+            path: target.clone(),
             source,
         })?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".download-")
-            .tempfile_in(&dir)
-            .map_err(|source| BuildError::Io {
-                path: dir.clone(),
-                source,
-            })?;
         if parsed.scheme() == "file" {
             let path = parsed.to_file_path().map_err(|()| BuildError::Source {
                 source_desc: url.to_string(),
@@ -119,9 +114,9 @@ impl SourceCache {
                 actual,
             });
         }
-        tmp.persist(&target).map_err(|e| BuildError::Io {
+        crate::atomic::persist(tmp, &target).map_err(|source| BuildError::Io {
             path: target.clone(),
-            source: e.error,
+            source,
         })?;
         Ok(target)
     }
@@ -165,30 +160,6 @@ async fn download(
     file.flush().await.map_err(|source| BuildError::Io {
         path: to.to_path_buf(),
         source,
-    })?;
-    Ok(())
-}
-
-fn copy_into_place(from: &Path, to: &Path) -> Result<(), BuildError> {
-    let dir = to.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(dir).map_err(|source| BuildError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".seed-")
-        .tempfile_in(dir)
-        .map_err(|source| BuildError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    fs_err::copy(from, tmp.path()).map_err(|source| BuildError::Io {
-        path: from.to_path_buf(),
-        source,
-    })?;
-    tmp.persist(to).map_err(|e| BuildError::Io {
-        path: to.to_path_buf(),
-        source: e.error,
     })?;
     Ok(())
 }

@@ -13,6 +13,9 @@ pub enum Command {
         /// The channel folder.
         #[arg(default_value = "channel")]
         dir: PathBuf,
+        /// Re-read every archive (needed when a file was replaced by one with the same name).
+        #[arg(long)]
+        force: bool,
         /// Print a summary as JSON.
         #[arg(long)]
         json: bool,
@@ -38,7 +41,7 @@ pub enum Command {
 
 pub async fn execute(cmd: Command, _ui: Ui) -> miette::Result<()> {
     match cmd {
-        Command::Index { dir, json } => {
+        Command::Index { dir, force, json } => {
             if !dir.is_dir() {
                 return Err(miette::miette!(
                     help = "build packages into it first (`scivision build`)",
@@ -47,7 +50,7 @@ pub async fn execute(cmd: Command, _ui: Ui) -> miette::Result<()> {
                 ));
             }
             let started = std::time::Instant::now();
-            channel::index(&dir, None).await?;
+            channel::index(&dir, None, force).await?;
             let seconds = started.elapsed().as_secs_f64();
             if json {
                 super::print_json(&serde_json::json!({"channel": dir, "seconds": seconds}));

@@ -66,23 +66,15 @@ pub async fn execute(args: Args, _ui: Ui) -> miette::Result<()> {
         let staging = tempfile::tempdir().into_diagnostic()?;
         let file = wheel::convert(w, staging.path(), &options)?;
         let subdir = read_subdir(&file)?;
-        let target_dir = args.output_dir.join(&subdir);
-        fs_err::create_dir_all(&target_dir).into_diagnostic()?;
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let target = target_dir.join(&name);
-        let tmp = tempfile::Builder::new()
-            .prefix(".partial-")
-            .tempfile_in(&target_dir)
-            .into_diagnostic()?;
-        fs_err::copy(&file, tmp.path()).into_diagnostic()?;
-        tmp.persist(&target).into_diagnostic()?;
+        crate::atomic::copy(&file, &args.output_dir.join(&subdir).join(&name)).into_diagnostic()?;
         written.push(format!("{subdir}/{name}"));
     }
     if args.index {
-        crate::channel::index(&args.output_dir, None).await?;
+        crate::channel::index(&args.output_dir, None, false).await?;
     }
     if args.json {
         super::print_json(&serde_json::json!({ "written": written }));

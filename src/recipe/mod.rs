@@ -135,7 +135,7 @@ pub struct BuildSection {
     /// `python` or `generic`.
     pub noarch: Option<NoArch>,
     /// Shell commands (a list, one string, or a file name in the recipe directory).
-    #[serde(default, deserialize_with = "one_or_many")]
+    #[serde(default, deserialize_with = "strings")]
     pub script: Vec<String>,
     /// Python specifics.
     #[serde(default)]
@@ -212,7 +212,7 @@ pub struct PythonTest {
 #[serde(deny_unknown_fields)]
 pub struct ScriptTest {
     /// Commands run in the test environment.
-    #[serde(deserialize_with = "one_or_many")]
+    #[serde(deserialize_with = "strings")]
     pub script: Vec<String>,
     /// Extra test requirements.
     #[serde(default)]
@@ -320,6 +320,24 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
     text.trim()
         .parse()
         .map_err(|_| serde::de::Error::custom(format!("`{text}` is not a non-negative integer")))
+}
+
+/// A string or a list of strings; YAML scalars (`true`, `1`) are taken as written.
+fn strings<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let scalar = |v: Value| match v {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string, found {}",
+            serde_yaml::to_string(&other).unwrap_or_default().trim()
+        ))),
+    };
+    match Value::deserialize(deserializer)? {
+        Value::Null => Ok(Vec::new()),
+        Value::Sequence(items) => items.into_iter().map(scalar).collect(),
+        other => Ok(vec![scalar(other)?]),
+    }
 }
 
 fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
