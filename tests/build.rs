@@ -1,6 +1,8 @@
 //! End-to-end: `scivision build`, `convert` and `channel` on small recipes made by each test,
 //! including the bad input that must produce one clear error and leave the channel unchanged.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -52,7 +54,7 @@ fn script_build_records_placeholders_and_is_reproducible() {
         );
         let x = tempfile::tempdir().unwrap();
         run_ok(
-            std::process::Command::new("cph")
+            std::process::Command::new(peer_bin("cph"))
                 .arg("x")
                 .arg(&file)
                 .arg("--dest")

@@ -309,7 +309,7 @@ pub fn unpack(
     }
 
     // Dependencies.
-    let marker_env = marker_environment(&py_mm).map_err(|e| bad(e))?;
+    let marker_env = marker_environment(&py_mm).map_err(&bad)?;
     let mut depends = Vec::new();
     if pure {
         let python_spec = header("Requires-Python")

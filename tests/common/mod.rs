@@ -1,7 +1,7 @@
 //! Shared test context: the scivision binary with isolated, persistent caches, the channel built
 //! from this repository's recipes once per test binary, and the peer tools (py-rattler, cph).
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,6 +31,11 @@ pub fn peer_python() -> PathBuf {
     std::env::var_os("SCIVISION_PEER_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| dirs_home().join(".cache/scivision-peers/bin/python"))
+}
+
+/// A tool installed beside py-rattler (`cph` from PyPI's conda-package-handling).
+pub fn peer_bin(name: &str) -> PathBuf {
+    peer_python().with_file_name(name)
 }
 
 /// A `scivision` command with the test caches.
