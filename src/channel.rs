@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use rattler_conda_types::{
     package::{AboutJson, IndexJson},
-    ChannelNotice, ChannelNoticeLevel, MatchSpec, PackageName, ParseStrictness, Subdir, Version,
+    ChannelNotice, ChannelNoticeLevel, PackageName, Subdir, Version,
 };
 use rattler_index::{ChannelMetadata, IndexFsConfig};
 use serde::{Deserialize, Serialize};
@@ -46,8 +46,8 @@ impl Deprecation {
             Some((n, v)) => (n.trim(), Some(v.trim().to_string())),
             None => (spec.trim(), None),
         };
-        let bad = |message: String| BuildError::Mismatch {
-            recipe: spec.to_string(),
+        let bad = |message: String| BuildError::Deprecation {
+            spec: spec.to_string(),
             message,
         };
         PackageName::from_str(name).map_err(|e| bad(format!("not a package name: {e}")))?;
@@ -105,9 +105,13 @@ pub async fn deprecate(dir: &Path, deprecation: Deprecation) -> Result<Vec<Strin
         .map(|(p, _)| p.strip_prefix(dir).unwrap_or(&p).display().to_string())
         .collect();
     if covered.is_empty() {
-        return Err(BuildError::Mismatch {
-            recipe: dir.display().to_string(),
-            message: format!("no package in the channel matches `{}`", deprecation.spec()),
+        return Err(BuildError::Deprecation {
+            spec: deprecation.spec(),
+            message: format!(
+                "no package in the channel {} matches `{}`",
+                dir.display(),
+                deprecation.spec()
+            ),
         });
     }
     let mut all = read_deprecations(dir)?;
@@ -404,16 +408,4 @@ fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// Whether `spec` (as a user wrote it) names a deprecated build, and why.
-pub fn deprecation_reason<'a>(
-    deprecations: &'a [Deprecation],
-    name: &str,
-    version: &str,
-) -> Option<&'a Deprecation> {
-    let _ = MatchSpec::from_str(name, ParseStrictness::Lenient);
-    deprecations
-        .iter()
-        .find(|d| d.name == name && d.version.as_deref().is_none_or(|v| v == version))
 }

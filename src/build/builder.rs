@@ -481,11 +481,7 @@ fn merge_wheel_meta(
             "the recipe says `noarch: python` but the wheel is platform-specific".into(),
         ));
     }
-    let subdir = if from_wheel.noarch.is_some() {
-        Subdir::NoArch
-    } else {
-        Subdir::from_str_lenient(&from_wheel.subdir)
-    };
+    let subdir = from_wheel.subdir.parse().unwrap_or(Subdir::NoArch);
     let mut meta = recipe_meta(r, build_string, subdir);
     meta.subdir = from_wheel.subdir.clone();
     meta.noarch = from_wheel.noarch.clone();
@@ -513,16 +509,6 @@ fn merge_wheel_meta(
     }
     meta.about = about;
     Ok(meta)
-}
-
-trait SubdirExt {
-    fn from_str_lenient(s: &str) -> Subdir;
-}
-
-impl SubdirExt for Subdir {
-    fn from_str_lenient(s: &str) -> Subdir {
-        s.parse().unwrap_or(Subdir::NoArch)
-    }
 }
 
 /// `noarch: python` layout: site-packages at the root, scripts in `python-scripts/`, no bytecode,

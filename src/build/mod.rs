@@ -116,6 +116,15 @@ pub enum BuildError {
         /// What differs.
         message: String,
     },
+    /// A deprecation request is invalid.
+    #[error("cannot deprecate `{spec}`: {message}")]
+    #[diagnostic(help("give NAME or NAME==VERSION of a package in the channel, and a --reason"))]
+    Deprecation {
+        /// As given.
+        spec: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Recipes depend on each other in a cycle.
     #[error("recipes depend on each other in a cycle: {0}")]
     #[diagnostic(help("break the cycle in the recipes' requirements"))]
