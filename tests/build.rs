@@ -413,11 +413,6 @@ sys.stdout.flush(); os._exit(0)
         .args(["channel", "deprecate", "nope", "--reason", "x", "--dir"])
         .arg(&channel));
     assert_eq!(out.code, 1);
-    assert!(
-        out.stderr
-            .contains("no package in the channel matches `nope`"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("matches `nope`"), "{}", out.stderr);
     assert_eq!(before, tree_digest(&channel));
 }

@@ -66,10 +66,13 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(cli.verbose);
-    let _ = miette::set_hook(Box::new(|_| {
+    // Wrapped lines break grep and log parsers; wrap only for a person at a terminal.
+    let wrap = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = miette::set_hook(Box::new(move |_| {
         Box::new(
             miette::MietteHandlerOpts::new()
                 .terminal_links(false)
+                .wrap_lines(wrap)
                 .build(),
         )
     }));
