@@ -42,3 +42,78 @@ impl Dirs {
         }
     }
 }
+
+/// The scivision channel: `SCIVISION_CHANNEL`, the config file's `scivision-channel`, or the
+/// `channel/` built from this repository when it exists. Never an invented URL.
+pub fn scivision_channel(config: &ConfigFile) -> Option<String> {
+    std::env::var("SCIVISION_CHANNEL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| config.scivision_channel.clone())
+        .or_else(|| {
+            let built = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("channel");
+            built
+                .join("noarch/repodata.json")
+                .is_file()
+                .then(|| built.display().to_string())
+        })
+}
+
+/// The channels used when no `-c` is given: the config file's `channels`, else conda-forge
+/// followed by the scivision channel.
+pub fn default_channels(config: &ConfigFile) -> Vec<String> {
+    if let Some(channels) = &config.channels {
+        return channels.clone();
+    }
+    let mut channels = vec!["conda-forge".to_string()];
+    channels.extend(scivision_channel(config));
+    channels
+}
+
+/// `$XDG_CONFIG_HOME/scivision/config.toml` (or `SCIVISION_CONFIG`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ConfigFile {
+    /// Default channels, in priority order.
+    pub channels: Option<Vec<String>>,
+    /// Where the scivision channel is (a path or URL).
+    pub scivision_channel: Option<String>,
+}
+
+/// A config file that could not be read.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("cannot read config {}: {reason}", path.display())]
+#[diagnostic(help(
+    "the config file is TOML with `channels = [...]` and `scivision-channel = \"...\"`"
+))]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+impl ConfigFile {
+    /// Reads the config file; a missing file is an empty config.
+    pub fn load() -> Result<Self, ConfigError> {
+        let path = std::env::var_os("SCIVISION_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                dirs::config_dir()
+                    .unwrap_or_else(std::env::temp_dir)
+                    .join("scivision")
+                    .join("config.toml")
+            });
+        if !path.is_file() {
+            return Ok(Self::default());
+        }
+        let text = fs_err::read_to_string(&path).map_err(|e| ConfigError {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError {
+            path,
+            reason: e.to_string(),
+        })
+    }
+}

@@ -6,9 +6,13 @@
 
 pub mod atomic;
 pub mod build;
+pub mod catalog;
 pub mod channel;
 pub mod cli;
 pub mod config;
+pub mod env;
+pub mod lock;
 pub mod prefix;
 pub mod recipe;
 pub mod solve;
+pub mod system;

@@ -41,6 +41,18 @@ pub async fn install(
     package_cache_dir: &Path,
     client: &reqwest_middleware::ClientWithMiddleware,
 ) -> Result<(), InstallError> {
+    install_with(prefix, records, package_cache_dir, client, |i| i).await
+}
+
+/// As [`install`], letting the caller configure the installer first (a progress reporter, an
+/// alternative target prefix for installing into a staging folder).
+pub async fn install_with(
+    prefix: &Path,
+    records: Vec<RepoDataRecord>,
+    package_cache_dir: &Path,
+    client: &reqwest_middleware::ClientWithMiddleware,
+    configure: impl FnOnce(Installer) -> Installer,
+) -> Result<(), InstallError> {
     // The installer writes absolute paths into shebangs and prefix records.
     let prefix = std::path::absolute(prefix).map_err(|e| InstallError {
         prefix: prefix.to_path_buf(),
@@ -53,9 +65,10 @@ pub async fn install(
         })?;
         return Ok(());
     }
-    Installer::new()
+    let installer = Installer::new()
         .with_package_cache(PackageCache::new(package_cache_dir))
-        .with_download_client(client.clone())
+        .with_download_client(client.clone());
+    configure(installer)
         .install(&prefix, records)
         .await
         .map_err(|e| InstallError {

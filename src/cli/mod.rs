@@ -2,8 +2,10 @@
 //! and exit codes. Commands live one per module; they parse, call the library, and present.
 
 mod build;
+mod catalog;
 mod channel;
 mod convert;
+mod env;
 mod reporter;
 
 use std::process::ExitCode;
@@ -25,7 +27,7 @@ pub const EXIT_INTERNAL: u8 = 3;
     name = "scivision",
     version,
     propagate_version = true,
-    after_help = "Examples:\n  scivision build                      build every recipe under recipes/ into channel/\n  scivision convert numpy-2.1.3-*.whl  turn a wheel into a conda package\n  scivision channel index channel/     (re)write the channel's repodata"
+    after_help = "Examples:\n  scivision env create scivision-demo-edges -c ./channel\n  scivision env run scivision-demo-edges -- scivision-demo-edges\n  scivision build                      build every recipe under recipes/ into channel/\n  scivision convert numpy-2.1.3-*.whl  turn a wheel into a conda package\n  scivision channel index channel/     (re)write the channel's repodata"
 )]
 pub struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace); also RUST_LOG.
@@ -47,6 +49,14 @@ enum Command {
     /// Index and maintain a channel on disk.
     #[command(subcommand)]
     Channel(channel::Command),
+    /// Browse the model catalog.
+    #[command(subcommand)]
+    Catalog(catalog::Command),
+    /// Create, list, run and remove model environments.
+    #[command(subcommand)]
+    Env(env::Command),
+    /// Can this model run on this host? Solves without installing.
+    Check(env::CheckArgs),
 }
 
 /// Shared presentation settings.
@@ -95,6 +105,9 @@ pub fn main() -> ExitCode {
             Command::Build(args) => build::execute(args, ui).await,
             Command::Convert(args) => convert::execute(args, ui).await,
             Command::Channel(cmd) => channel::execute(cmd, ui).await,
+            Command::Catalog(cmd) => catalog::execute(cmd, ui).await,
+            Command::Env(cmd) => env::execute(cmd, ui).await,
+            Command::Check(args) => env::check(args, ui).await,
         }
     });
     match result {

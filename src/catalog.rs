@@ -1,0 +1,451 @@
+//! The model catalog: upstream Scivision's models and datasources plus scivision's demo models,
+//! embedded in the binary, extended by catalog files (`SCIVISION_CATALOG`, a `:`-separated list
+//! of paths) and by the models a local channel publishes in its `channeldata.json`.
+//!
+//! The catalog resolves a user's `<model>` argument to a [`ModelSpec`]: the conda specs that
+//! install it. It never solves or installs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rattler_conda_types::{MatchSpec, ParseStrictness};
+use serde::{Deserialize, Serialize};
+
+const UPSTREAM_MODELS: &str = include_str!("../data/catalog/scivision-catalog-models.json");
+const UPSTREAM_DATASOURCES: &str =
+    include_str!("../data/catalog/scivision-catalog-datasources.json");
+const DEMO_MODELS: &str = include_str!("../data/catalog/scivision-demo-models.json");
+
+/// Catalog errors.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum CatalogError {
+    /// No model by that name.
+    #[error("no model named `{name}` in the catalog{}", suggestion(.close))]
+    #[diagnostic(help(
+        "`scivision catalog list` shows every model; `scivision catalog search WORD` searches them"
+    ))]
+    UnknownModel {
+        /// As given.
+        name: String,
+        /// Close names.
+        close: Vec<String>,
+    },
+    /// The argument is not a name or match spec.
+    #[error("`{given}` is not a model name or match spec: {reason}")]
+    #[diagnostic(help(
+        "give a catalog name, optionally narrowed: `NAME==1.0`, `NAME[build=cuda*]`"
+    ))]
+    BadSpec {
+        /// As given.
+        given: String,
+        /// Why.
+        reason: String,
+    },
+    /// The model exists but nothing installs it yet.
+    #[error("`{name}` has no installable spec yet: it is published neither as a conda package nor with a card (upstream installs it with `pip install {pkg_url}`)")]
+    #[diagnostic(help("models get cards under recipes/<model>/ (see the [catalog] work); the demo models install today: scivision catalog search demo"))]
+    NotInstallable {
+        /// The model.
+        name: String,
+        /// Upstream's install string.
+        pkg_url: String,
+    },
+    /// A catalog file could not be read.
+    #[error("cannot read catalog {}: {reason}", path.display())]
+    #[diagnostic(help(
+        "a catalog file is JSON with an `entries` list, as upstream's models.json"
+    ))]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn suggestion(close: &[String]) -> String {
+    if close.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; did you mean {}?",
+            close
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )
+    }
+}
+
+/// One model of the catalog (upstream's schema plus `conda_package`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Model {
+    /// Catalog name.
+    pub name: String,
+    /// One paragraph.
+    #[serde(default)]
+    pub description: String,
+    /// Tasks (classification, segmentation, …).
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    /// Home page or repository.
+    #[serde(default)]
+    pub url: String,
+    /// Upstream's pip install string.
+    #[serde(default)]
+    pub pkg_url: String,
+    /// Whether upstream marks it usable.
+    #[serde(default)]
+    pub scivision_usable: bool,
+    /// Institutions.
+    #[serde(default)]
+    pub institution: Vec<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The conda package that installs the model, when one is published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conda_package: Option<String>,
+    /// Where the entry comes from (`upstream`, `scivision-demo`, a file or channel).
+    #[serde(default)]
+    pub source: String,
+}
+
+/// One datasource of the catalog.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Datasource {
+    /// Catalog name.
+    pub name: String,
+    /// One paragraph.
+    #[serde(default)]
+    pub description: String,
+    /// Tasks.
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    /// Domains.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Where the data is.
+    #[serde(default)]
+    pub url: String,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct File<T> {
+    entries: Vec<T>,
+}
+
+/// What installs a model: conda specs (the PyPI half comes with cards).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSpec {
+    /// The catalog entry.
+    pub model: Model,
+    /// Conda match specs to solve.
+    pub conda: Vec<MatchSpec>,
+}
+
+/// The merged catalog.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// Models, in catalog order (later sources override earlier entries of the same name).
+    pub models: Vec<Model>,
+    /// Datasources.
+    pub datasources: Vec<Datasource>,
+}
+
+impl Catalog {
+    /// The embedded catalog: upstream's models and datasources, then the demo models.
+    pub fn embedded() -> Self {
+        let mut catalog = Self::default();
+        // The embedded files are checked by a unit test; a parse failure is impossible at run time.
+        if let Ok(f) = serde_json::from_str::<File<Model>>(UPSTREAM_MODELS) {
+            catalog.add(f.entries, "upstream");
+        }
+        if let Ok(f) = serde_json::from_str::<File<Model>>(DEMO_MODELS) {
+            catalog.add(f.entries, "scivision-demo");
+        }
+        if let Ok(f) = serde_json::from_str::<File<Datasource>>(UPSTREAM_DATASOURCES) {
+            catalog.datasources = f.entries;
+        }
+        catalog
+    }
+
+    /// The embedded catalog plus the files in `SCIVISION_CATALOG`.
+    pub fn load() -> Result<Self, CatalogError> {
+        let mut catalog = Self::embedded();
+        if let Some(paths) = std::env::var_os("SCIVISION_CATALOG") {
+            for path in std::env::split_paths(&paths).filter(|p| !p.as_os_str().is_empty()) {
+                catalog.add_file(&path)?;
+            }
+        }
+        Ok(catalog)
+    }
+
+    fn add(&mut self, models: Vec<Model>, source: &str) {
+        for mut m in models {
+            m.source = source.to_string();
+            self.models
+                .retain(|o| !o.name.eq_ignore_ascii_case(&m.name));
+            self.models.push(m);
+        }
+    }
+
+    /// Adds a catalog file (upstream's schema).
+    pub fn add_file(&mut self, path: &Path) -> Result<(), CatalogError> {
+        let err = |reason: String| CatalogError::File {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = fs_err::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let file: File<Model> = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        self.add(file.entries, &path.display().to_string());
+        Ok(())
+    }
+
+    /// Adds the models a local channel publishes (`channeldata.json` entries with a `scivision`
+    /// section, written by `scivision channel index`). Channels without the file add nothing.
+    pub fn add_channel_dir(&mut self, dir: &Path) -> Result<(), CatalogError> {
+        let path = dir.join("channeldata.json");
+        if !path.is_file() {
+            return Ok(());
+        }
+        let err = |reason: String| CatalogError::File {
+            path: path.clone(),
+            reason,
+        };
+        let text = fs_err::read_to_string(&path).map_err(|e| err(e.to_string()))?;
+        let data: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let mut models = Vec::new();
+        if let Some(packages) = data.get("packages").and_then(|p| p.as_object()) {
+            for (name, entry) in packages {
+                let Some(sv) = entry.get("scivision") else {
+                    continue;
+                };
+                // An entry the catalog already knows keeps its description; the channel adds the package.
+                if let Some(known) = self
+                    .models
+                    .iter_mut()
+                    .find(|m| m.name.eq_ignore_ascii_case(name))
+                {
+                    known.conda_package.get_or_insert_with(|| name.clone());
+                    continue;
+                }
+                let text = |k: &str| {
+                    entry
+                        .get(k)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                models.push(Model {
+                    name: name.clone(),
+                    description: text("summary"),
+                    tasks: sv
+                        .get("tasks")
+                        .and_then(|t| serde_json::from_value(t.clone()).ok())
+                        .unwrap_or_default(),
+                    url: text("home"),
+                    pkg_url: String::new(),
+                    scivision_usable: true,
+                    institution: Vec::new(),
+                    tags: Vec::new(),
+                    conda_package: Some(name.clone()),
+                    source: String::new(),
+                });
+            }
+        }
+        self.add(models, &dir.display().to_string());
+        Ok(())
+    }
+
+    /// Finds a model by name (case-insensitive).
+    pub fn get(&self, name: &str) -> Result<&Model, CatalogError> {
+        self.models
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| CatalogError::UnknownModel {
+                name: name.to_string(),
+                close: self.close_names(name),
+            })
+    }
+
+    /// Names within a small edit distance, or sharing a prefix.
+    fn close_names(&self, name: &str) -> Vec<String> {
+        let lower = name.to_lowercase();
+        let mut scored: Vec<(usize, &str)> = self
+            .models
+            .iter()
+            .map(|m| {
+                let other = m.name.to_lowercase();
+                let d = edit_distance(&lower, &other);
+                let bonus = if other.contains(&lower) || lower.contains(&other) {
+                    0
+                } else {
+                    d
+                };
+                (bonus.min(d), m.name.as_str())
+            })
+            .filter(|(d, _)| *d <= 3.max(lower.len() / 3))
+            .collect();
+        scored.sort();
+        scored
+            .into_iter()
+            .take(3)
+            .map(|(_, n)| n.to_string())
+            .collect()
+    }
+
+    /// Models whose name, description, tasks, tags or institutions contain every word.
+    pub fn search(&self, words: &[String]) -> Vec<&Model> {
+        let words: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+        self.models
+            .iter()
+            .filter(|m| {
+                let hay = format!(
+                    "{} {} {} {} {}",
+                    m.name,
+                    m.description,
+                    m.tasks.join(" "),
+                    m.tags.join(" "),
+                    m.institution.join(" ")
+                )
+                .to_lowercase();
+                words.iter().all(|w| hay.contains(w))
+            })
+            .collect()
+    }
+
+    /// Resolves `NAME` or a match spec narrowing it (`NAME==1.0`, `NAME[build=cuda*]`).
+    pub fn resolve(&self, given: &str) -> Result<ModelSpec, CatalogError> {
+        let bad = |reason: String| CatalogError::BadSpec {
+            given: given.to_string(),
+            reason,
+        };
+        let spec =
+            MatchSpec::from_str(given, ParseStrictness::Lenient).map_err(|e| bad(e.to_string()))?;
+        let name = match &spec.name {
+            rattler_conda_types::PackageNameMatcher::Exact(n) => n.as_source().to_string(),
+            _ => return Err(bad("the model name must be given exactly".into())),
+        };
+        // Catalog names may hold capitals and spaces ("StarDist Seed"); match specs may not.
+        let model = self.get(&name).or_else(|_| self.get(given)).cloned()?;
+        let Some(package) = model.conda_package.clone() else {
+            return Err(CatalogError::NotInstallable {
+                name: model.name.clone(),
+                pkg_url: model.pkg_url.clone(),
+            });
+        };
+        let text = if package == name {
+            given.to_string()
+        } else {
+            given.replacen(&name, &package, 1)
+        };
+        let conda =
+            MatchSpec::from_str(&text, ParseStrictness::Lenient).map_err(|e| bad(e.to_string()))?;
+        Ok(ModelSpec {
+            model,
+            conda: vec![conda],
+        })
+    }
+}
+
+/// Levenshtein distance (small inputs).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Models grouped by task, for listings.
+pub fn by_task(models: &[Model]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for m in models {
+        for t in &m.tasks {
+            out.entry(t.clone()).or_default().push(m.name.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_files_parse_and_hold_all_models() {
+        assert_eq!(
+            serde_json::from_str::<File<Model>>(UPSTREAM_MODELS)
+                .unwrap()
+                .entries
+                .len(),
+            17
+        );
+        assert!(
+            !serde_json::from_str::<File<Datasource>>(UPSTREAM_DATASOURCES)
+                .unwrap()
+                .entries
+                .is_empty()
+        );
+        let catalog = Catalog::embedded();
+        assert_eq!(catalog.models.len(), 17 + 4);
+        assert!(catalog.get("stardist").is_ok());
+        assert!(catalog.get("STARDIST").is_ok());
+    }
+
+    #[test]
+    fn unknown_names_get_suggestions() {
+        let catalog = Catalog::embedded();
+        let err = catalog.get("scivision-demo-edge").unwrap_err().to_string();
+        assert!(err.contains("did you mean `scivision-demo-edges`"), "{err}");
+        let err = catalog.get("zzzzzzzzzzzzzz").unwrap_err().to_string();
+        assert!(!err.contains("did you mean"), "{err}");
+    }
+
+    #[test]
+    fn resolves_names_and_narrowed_specs() {
+        let catalog = Catalog::embedded();
+        let spec = catalog.resolve("scivision-demo-gpu[build=cuda*]").unwrap();
+        assert_eq!(
+            spec.conda[0].to_string(),
+            "scivision-demo-gpu[build=\"cuda*\"]"
+        );
+        let spec = catalog.resolve("scivision-demo-edges==0.1.0").unwrap();
+        assert_eq!(spec.model.name, "scivision-demo-edges");
+        assert!(matches!(
+            catalog.resolve("stardist"),
+            Err(CatalogError::NotInstallable { .. })
+        ));
+        assert!(matches!(
+            catalog.resolve("scivision-demo-edges >=>1"),
+            Err(CatalogError::BadSpec { .. })
+        ));
+    }
+
+    #[test]
+    fn search_matches_all_words() {
+        let catalog = Catalog::embedded();
+        let hits: Vec<_> = catalog
+            .search(&["demo".into(), "numpy".into()])
+            .into_iter()
+            .map(|m| m.name.clone())
+            .collect();
+        assert!(
+            hits.contains(&"scivision-demo-legacy".to_string()),
+            "{hits:?}"
+        );
+        assert!(!hits.contains(&"stardist".to_string()));
+    }
+}

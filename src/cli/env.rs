@@ -1,0 +1,419 @@
+//! `scivision env …` and `scivision check`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use miette::IntoDiagnostic;
+use rattler_conda_types::{MatchSpec, ParseStrictness, Subdir};
+
+use super::Ui;
+use crate::catalog::Catalog;
+use crate::config::{ConfigFile, Dirs};
+use crate::env::{CreateStatus, Envs, Request};
+use crate::system::{self, CudaChoice};
+
+/// Flags shared by the commands that solve.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SolveArgs {
+    /// Channels (names, URLs or paths), in priority order; only these when given. Default: the
+    /// config file's, else conda-forge and the scivision channel.
+    #[arg(long = "channel", short = 'c')]
+    channels: Vec<String>,
+    /// Python version for the environment (`3.11` means `python 3.11.*`).
+    #[arg(long)]
+    python: Option<String>,
+    /// CUDA driver to solve for: detect it, none, or a version such as 12.4.
+    #[arg(long, default_value = "auto", value_parser = clap::value_parser!(CudaChoice))]
+    cuda: CudaChoice,
+    /// Target platform (conda subdir), e.g. linux-64, osx-arm64.
+    #[arg(long)]
+    platform: Option<String>,
+    /// More conda specs to install beside the model (repeatable), e.g. `--with ipykernel`.
+    #[arg(long = "with", value_name = "SPEC")]
+    with: Vec<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create (or bring up to date) the environment of a model.
+    #[command(
+        after_help = "Examples:\n  scivision env create scivision-demo-edges -c ./channel\n  scivision env create 'scivision-demo-gpu[build=cuda*]' --cuda 12.4 --dry-run --json\n  CONDA_OVERRIDE_CUDA= scivision env create scivision-demo-gpu\n\nRe-running when the environment already matches its lock changes nothing."
+    )]
+    Create {
+        /// A catalog name, optionally narrowed as a match spec (`NAME==1.0`, `NAME[build=cuda*]`).
+        model: String,
+        #[command(flatten)]
+        solve: SolveArgs,
+        /// Solve and show what would be installed, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List environments.
+    #[command(after_help = "Example:\n  scivision env list --json")]
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an environment.
+    #[command(after_help = "Example:\n  scivision env remove scivision-demo-edges")]
+    Remove {
+        /// The environment (model name).
+        name: String,
+    },
+    /// Run a command in a model's activated environment.
+    #[command(
+        after_help = "Example:\n  scivision env run scivision-demo-edges -- python -c 'import scivision_demo_edges'"
+    )]
+    Run {
+        /// The environment (model name).
+        name: String,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Print the activation script of an environment for a shell.
+    #[command(
+        after_help = "Example:\n  eval \"$(scivision env shell scivision-demo-edges --shell bash)\""
+    )]
+    Shell {
+        /// The environment (model name).
+        name: String,
+        /// bash, zsh, fish, xonsh, powershell, cmd.exe or nu.
+        #[arg(long, default_value = "bash")]
+        shell: String,
+    },
+    /// Solve without installing and write a lock, for this or another platform.
+    #[command(
+        after_help = "Examples:\n  scivision env lock scivision-demo-edges -c ./channel --platform osx-arm64 -o edges-osx.lock\n  scivision env lock scivision-demo-edges -c ./channel   # to stdout"
+    )]
+    Lock {
+        /// A catalog name, optionally narrowed as a match spec.
+        model: String,
+        #[command(flatten)]
+        solve: SolveArgs,
+        /// Where to write the lock (default: stdout).
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Can this model run on this host? Solves without installing and lists unmet requirements.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  scivision check scivision-demo-edges -c ./channel\n  scivision check 'scivision-demo-gpu[build=cuda*]' -c ./channel --json"
+)]
+pub struct CheckArgs {
+    /// A catalog name, optionally narrowed as a match spec.
+    model: String,
+    #[command(flatten)]
+    solve: SolveArgs,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
+fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
+    let catalog = Catalog::load()?;
+    let spec = catalog.resolve(model)?;
+    let config = ConfigFile::load()?;
+    let channel_strings = if args.channels.is_empty() {
+        crate::config::default_channels(&config)
+    } else {
+        args.channels.clone()
+    };
+    let cwd = std::env::current_dir().into_diagnostic()?;
+    let channels = crate::solve::parse_channels(&channel_strings, cwd)?;
+    let platform = match &args.platform {
+        None => Subdir::current().unwrap_or(Subdir::Linux64),
+        Some(p) => p.parse::<Subdir>().map_err(|e| miette::miette!(help = "platforms are conda subdirs: linux-64, linux-aarch64, osx-64, osx-arm64, win-64", "--platform `{p}`: {e}"))?,
+    };
+    let mut specs = spec.conda;
+    if let Some(py) = &args.python {
+        let text = if py.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            format!("python {py}.*")
+        } else {
+            format!("python {py}")
+        };
+        specs.push(
+            MatchSpec::from_str(&text, ParseStrictness::Lenient).map_err(|e| {
+                miette::miette!(help = "give a version such as 3.11", "--python `{py}`: {e}")
+            })?,
+        );
+    }
+    for extra in &args.with {
+        specs.push(
+            MatchSpec::from_str(extra, ParseStrictness::Lenient).map_err(|e| {
+                miette::miette!(
+                    help = "match specs look like `numpy >=1.26,<2`",
+                    "--with `{extra}`: {e}"
+                )
+            })?,
+        );
+    }
+    let virtual_packages = system::virtual_packages(platform, &args.cuda)?;
+    Ok(Request {
+        model: spec.model.name,
+        specs,
+        channels,
+        platform,
+        virtual_packages,
+    })
+}
+
+use std::str::FromStr;
+
+fn records_json(records: &[rattler_conda_types::RepoDataRecord]) -> serde_json::Value {
+    let mut sorted: Vec<_> = records.iter().collect();
+    sorted.sort_by(|a, b| a.package_record.name.cmp(&b.package_record.name));
+    serde_json::Value::Array(
+        sorted
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "name": r.package_record.name.as_normalized(),
+                    "version": r.package_record.version.to_string(),
+                    "build": r.package_record.build,
+                    "subdir": r.package_record.subdir,
+                    "channel": r.channel,
+                    "url": r.url.to_string(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn spinner(enabled: bool, message: &str) -> Option<indicatif::ProgressBar> {
+    enabled.then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    })
+}
+
+pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
+    let dirs = Dirs::from_env();
+    let envs = Envs::new(&dirs.home);
+    match cmd {
+        Command::Create {
+            model,
+            solve,
+            dry_run,
+            json,
+        } => {
+            let request = request(&model, &solve)?;
+            let host = Subdir::current().unwrap_or(Subdir::Linux64);
+            if !dry_run && request.platform != host && request.platform != Subdir::NoArch {
+                let platform = request.platform;
+                return Err(miette::miette!(
+                    help = format!("`scivision env lock --platform {platform}` writes a lock for that machine; create it there"),
+                    "cannot install {platform} packages on this {host} host"
+                ));
+            }
+            let started = std::time::Instant::now();
+            // One create of a model at a time; others wait here.
+            let _guard = if dry_run {
+                None
+            } else {
+                Some(envs.lock(&request.model).await?)
+            };
+            let bar = spinner(ui.progress && !json, "solving");
+            let solution = envs.solve(&request).await;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            let solution = solution?;
+            let prefix = envs.prefix(&request.model);
+            let status = if dry_run {
+                None
+            } else if envs.matches(&request.model, request.platform, &solution.records) {
+                Some(CreateStatus::UpToDate)
+            } else {
+                let progress = ui.progress && !json;
+                Some(
+                    envs.install(&request, &solution, &dirs.packages, |i| {
+                        if progress {
+                            i.with_reporter(
+                                rattler::install::IndicatifReporter::builder()
+                                    .clear_when_done(true)
+                                    .finish(),
+                            )
+                        } else {
+                            i
+                        }
+                    })
+                    .await?,
+                )
+            };
+            if json {
+                super::print_json(&serde_json::json!({
+                    "model": request.model,
+                    "prefix": prefix,
+                    "platform": request.platform.to_string(),
+                    "dry_run": dry_run,
+                    "status": status,
+                    "virtual_packages": system::describe(&request.virtual_packages),
+                    "packages": records_json(&solution.records),
+                    "seconds": started.elapsed().as_secs_f64(),
+                }));
+            } else {
+                match status {
+                    None => {
+                        for r in &solution.records {
+                            super::print_line(&format!(
+                                "  {:<28} {:<12} {}",
+                                r.package_record.name.as_normalized(),
+                                r.package_record.version,
+                                r.package_record.build
+                            ));
+                        }
+                        super::print_line(&format!(
+                            "dry run: {} packages for {} ({}); nothing installed",
+                            solution.records.len(),
+                            request.model,
+                            request.platform
+                        ));
+                    }
+                    Some(CreateStatus::UpToDate) => super::print_line(&format!(
+                        "{} is up to date ({}), nothing to do",
+                        request.model,
+                        prefix.display()
+                    )),
+                    Some(s) => super::print_line(&format!(
+                        "{} {} with {} packages in {:.1}s: {}",
+                        if s == CreateStatus::Created {
+                            "created"
+                        } else {
+                            "updated"
+                        },
+                        request.model,
+                        solution.records.len(),
+                        started.elapsed().as_secs_f64(),
+                        prefix.display()
+                    )),
+                }
+            }
+        }
+        Command::List { json } => {
+            let list = envs.list()?;
+            if json {
+                let items: Vec<_> = list
+                    .iter()
+                    .map(|(n, p, i)| serde_json::json!({"name": n, "prefix": p, "info": i}))
+                    .collect();
+                super::print_json(&serde_json::Value::Array(items));
+            } else {
+                for (n, p, i) in &list {
+                    let specs = i.as_ref().map(|i| i.specs.join(" ")).unwrap_or_default();
+                    super::print_line(&format!("{n:<32} {specs:<40} {}", p.display()));
+                }
+            }
+        }
+        Command::Remove { name } => {
+            let removed = envs.remove(&name).await?;
+            super::print_line(&format!("removed {}", removed.display()));
+        }
+        Command::Run { name, command } => {
+            let vars = envs.activation_env(&name)?;
+            let (program, args) = command
+                .split_first()
+                .ok_or_else(|| miette::miette!("no command given"))?;
+            let status = std::process::Command::new(program)
+                .args(args)
+                .envs(vars)
+                .status()
+                .map_err(|e| miette::miette!(help = "is the program installed in the environment? `scivision env run NAME -- ls $CONDA_PREFIX/bin`", "cannot run `{program}`: {e}"))?;
+            if !status.success() {
+                // The command's own exit code is what a script wants to see.
+                std::process::exit(status.code().unwrap_or(1));
+            }
+        }
+        Command::Shell { name, shell } => {
+            let shell_enum = rattler_shell::shell::ShellEnum::from_str(&shell).map_err(|_| {
+                miette::miette!(
+                    help = "one of bash, zsh, fish, xonsh, powershell, cmd.exe, nu",
+                    "unknown shell `{shell}`"
+                )
+            })?;
+            super::print_line(&envs.activation_script(&name, shell_enum)?);
+        }
+        Command::Lock {
+            model,
+            solve,
+            output,
+        } => {
+            let request = request(&model, &solve)?;
+            let bar = spinner(ui.progress, "solving");
+            let solution = envs.solve(&request).await;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            let solution = solution?;
+            let target = output.clone().unwrap_or_else(|| PathBuf::from("-"));
+            let lock = crate::lock::build(
+                &request.channels,
+                request.platform,
+                &request.virtual_packages,
+                &solution.records,
+                &target,
+            )?;
+            match output {
+                Some(path) => {
+                    crate::lock::write(&lock, &path)?;
+                    super::print_line(&format!(
+                        "locked {} packages for {} on {}: {}",
+                        solution.records.len(),
+                        request.model,
+                        request.platform,
+                        path.display()
+                    ));
+                }
+                None => super::print_line(lock.render_to_string().into_diagnostic()?.trim_end()),
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn check(args: CheckArgs, ui: Ui) -> miette::Result<()> {
+    let dirs = Dirs::from_env();
+    let envs = Envs::new(&dirs.home);
+    let request = request(&args.model, &args.solve)?;
+    let bar = spinner(ui.progress && !args.json, "solving");
+    let result = envs.solve(&request).await;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    match result {
+        Ok(solution) => {
+            if args.json {
+                super::print_json(
+                    &serde_json::json!({"model": request.model, "runs_here": true, "platform": request.platform.to_string(), "virtual_packages": system::describe(&request.virtual_packages), "packages": solution.records.len(), "unmet": []}),
+                );
+            } else {
+                super::print_line(&format!(
+                    "{} can run here: it solves for {} with {} packages (host: {})",
+                    request.model,
+                    request.platform,
+                    solution.records.len(),
+                    system::describe(&request.virtual_packages)
+                ));
+            }
+            Ok(())
+        }
+        Err(crate::env::EnvError::Unsolvable {
+            explanation, host, ..
+        }) if args.json => {
+            let unmet = system::explain_unmet(&explanation, &request.virtual_packages);
+            super::print_json(
+                &serde_json::json!({"model": request.model, "runs_here": false, "platform": request.platform.to_string(), "virtual_packages": system::describe(&request.virtual_packages), "unmet": unmet, "explanation": explanation, "host": host}),
+            );
+            std::process::exit(i32::from(super::EXIT_FAILURE));
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,463 @@
+//! Model environments: one conda prefix per model under `$SCIVISION_HOME/envs/<name>`, with its
+//! lock (`scivision.lock`, rattler_lock's format) and a small `scivision.json` describing the
+//! request, created atomically and serialized per model by a file lock.
+//!
+//! A create installs into a staging folder beside the final one (the installer writes the final
+//! path into shebangs and text files), then swaps it in with one `renameat2(RENAME_EXCHANGE)`;
+//! a kill at any moment leaves the previous environment, or none, intact.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use rattler_conda_types::{Channel, GenericVirtualPackage, MatchSpec, RepoDataRecord, Subdir};
+use serde::{Deserialize, Serialize};
+
+use crate::lock::{self, LockError};
+use crate::solve::{self, SolveError};
+use crate::{prefix, system};
+
+/// The lock file inside a prefix.
+pub const LOCK_FILE: &str = "scivision.lock";
+/// What was asked for, inside a prefix.
+pub const INFO_FILE: &str = "scivision.json";
+
+/// Environment errors.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum EnvError {
+    /// Solving failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Solve(#[from] SolveError),
+    /// The model cannot be installed on this host (or the given platform).
+    #[error("cannot solve an environment for {model}:\n{explanation}\n\nwhat this host has against what the model needs:\n{host}")]
+    #[diagnostic(help("{hint}"))]
+    Unsolvable {
+        /// The model.
+        model: String,
+        /// resolvo's explanation.
+        explanation: String,
+        /// Host facts against the virtual packages mentioned.
+        host: String,
+        /// What to do.
+        hint: String,
+    },
+    /// Installing failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Install(#[from] prefix::InstallError),
+    /// The lock could not be read or written.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] LockError),
+    /// No such environment.
+    #[error("no environment named `{name}` in {}", home.display())]
+    #[diagnostic(help("`scivision env list` shows the environments; create one with `scivision env create {name}`"))]
+    NotFound {
+        /// The name.
+        name: String,
+        /// The envs folder.
+        home: PathBuf,
+    },
+    /// File system trouble.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Activation failed.
+    #[error("cannot activate {}: {reason}", prefix.display())]
+    Activation {
+        /// The prefix.
+        prefix: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EnvError + '_ {
+    move |source| EnvError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `scivision.json`: what an environment was created from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EnvInfo {
+    /// Catalog name.
+    pub model: String,
+    /// The specs that were solved.
+    pub specs: Vec<String>,
+    /// The channels.
+    pub channels: Vec<String>,
+    /// The platform.
+    pub platform: String,
+}
+
+/// Where environments live.
+#[derive(Debug, Clone)]
+pub struct Envs {
+    root: PathBuf,
+}
+
+/// A request to solve (and maybe install) an environment.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Catalog name (the env's name).
+    pub model: String,
+    /// Conda specs.
+    pub specs: Vec<MatchSpec>,
+    /// Channels, in priority order.
+    pub channels: Vec<Channel>,
+    /// Target platform.
+    pub platform: Subdir,
+    /// Virtual packages to solve with.
+    pub virtual_packages: Vec<GenericVirtualPackage>,
+}
+
+/// The result of a solve.
+#[derive(Debug, Clone)]
+pub struct Solution {
+    /// The records.
+    pub records: Vec<RepoDataRecord>,
+}
+
+/// What `create` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CreateStatus {
+    /// The prefix already matched the solve; nothing was touched.
+    UpToDate,
+    /// A new environment was installed.
+    Created,
+    /// An existing environment was replaced.
+    Updated,
+}
+
+impl Envs {
+    /// Environments under `home/envs`.
+    pub fn new(home: &Path) -> Self {
+        Self {
+            root: home.join("envs"),
+        }
+    }
+
+    /// The prefix of `name` (whether or not it exists).
+    pub fn prefix(&self, name: &str) -> PathBuf {
+        self.root.join(dir_name(name))
+    }
+
+    /// Names of the existing environments, with their info.
+    pub fn list(&self) -> Result<Vec<(String, PathBuf, Option<EnvInfo>)>, EnvError> {
+        let mut out = Vec::new();
+        if !self.root.is_dir() {
+            return Ok(out);
+        }
+        for entry in fs_err::read_dir(&self.root)
+            .map_err(io(&self.root))?
+            .filter_map(Result::ok)
+        {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let path = entry.path();
+            if name.starts_with('.') || !path.join("conda-meta").is_dir() {
+                continue;
+            }
+            let info = fs_err::read_to_string(path.join(INFO_FILE))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            out.push((name, path, info));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Takes the per-model lock (blocking until another create or remove of it is done).
+    pub async fn lock(&self, name: &str) -> Result<std::fs::File, EnvError> {
+        let dir = self.root.join(".locks");
+        fs_err::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join(format!("{}.lock", dir_name(name)));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+            .await
+            .map_err(|e| EnvError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e),
+            })?
+            .map_err(|source| EnvError::Io { path, source })
+    }
+
+    /// Solves a request.
+    pub async fn solve(&self, request: &Request) -> Result<Solution, EnvError> {
+        let gateway = prefix::gateway();
+        match solve::solve(
+            &gateway,
+            &request.channels,
+            request.platform,
+            request.specs.clone(),
+            request.virtual_packages.clone(),
+        )
+        .await
+        {
+            Ok(records) => Ok(Solution { records }),
+            Err(SolveError::Unsolvable { explanation, .. }) => {
+                let unmet = system::explain_unmet(&explanation, &request.virtual_packages);
+                let mut host = format!(
+                    "  detected: {}",
+                    system::describe(&request.virtual_packages)
+                );
+                for line in &unmet {
+                    host.push_str(&format!("\n  {}", line));
+                }
+                let hint = if unmet.iter().any(|l| l.starts_with("__")) {
+                    "the model needs something this host does not have; `scivision check` lists it, CONDA_OVERRIDE_* or --cuda/--platform solve for another machine".to_string()
+                } else {
+                    "the requested packages conflict with each other or are missing from the channels (-c)".to_string()
+                };
+                Err(EnvError::Unsolvable {
+                    model: request.model.clone(),
+                    explanation,
+                    host,
+                    hint,
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether the prefix of `name` holds exactly `records` (by its lock and conda-meta).
+    pub fn matches(&self, name: &str, platform: Subdir, records: &[RepoDataRecord]) -> bool {
+        let prefix = self.prefix(name);
+        let Ok(locked) = lock::read_records(&prefix.join(LOCK_FILE), platform) else {
+            return false;
+        };
+        let key =
+            |r: &RepoDataRecord| (r.url.to_string(), r.package_record.sha256.map(hex::encode));
+        let want: BTreeSet<_> = records.iter().map(key).collect();
+        let have: BTreeSet<_> = locked.iter().map(key).collect();
+        if want != have {
+            return false;
+        }
+        // The lock matches; the prefix must hold the same packages (a half-removed env does not).
+        let installed: BTreeSet<String> = fs_err::read_dir(prefix.join("conda-meta"))
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .filter(|n| n.ends_with(".json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let expected: BTreeSet<String> = records
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}-{}-{}.json",
+                    r.package_record.name.as_normalized(),
+                    r.package_record.version,
+                    r.package_record.build
+                )
+            })
+            .collect();
+        installed == expected
+    }
+
+    /// Installs `solution` as the environment `request.model`, atomically. The caller holds the
+    /// model's lock ([`Envs::lock`]).
+    pub async fn install(
+        &self,
+        request: &Request,
+        solution: &Solution,
+        package_cache: &Path,
+        configure: impl FnOnce(rattler::install::Installer) -> rattler::install::Installer,
+    ) -> Result<CreateStatus, EnvError> {
+        let name = dir_name(&request.model);
+        let target = self.prefix(&request.model);
+        fs_err::create_dir_all(&self.root).map_err(io(&self.root))?;
+        self.clean_leftovers(&name)?;
+        let staging = self
+            .root
+            .join(format!(".staging-{name}-{}", std::process::id()));
+        let client = prefix::http_client();
+        let absolute_target = std::path::absolute(&target).map_err(io(&target))?;
+        prefix::install_with(
+            &staging,
+            solution.records.clone(),
+            package_cache,
+            &client,
+            |i| configure(i.with_alternative_target_prefix(absolute_target.clone())),
+        )
+        .await?;
+        let lock = lock::build(
+            &request.channels,
+            request.platform,
+            &request.virtual_packages,
+            &solution.records,
+            &staging.join(LOCK_FILE),
+        )?;
+        lock::write(&lock, &staging.join(LOCK_FILE))?;
+        let info = EnvInfo {
+            model: request.model.clone(),
+            specs: request.specs.iter().map(ToString::to_string).collect(),
+            channels: request
+                .channels
+                .iter()
+                .map(|c| c.base_url.to_string())
+                .collect(),
+            platform: request.platform.to_string(),
+        };
+        crate::atomic::write(
+            &staging.join(INFO_FILE),
+            serde_json::to_string_pretty(&info)
+                .unwrap_or_default()
+                .as_bytes(),
+        )
+        .map_err(io(&staging))?;
+        let status = if target.exists() {
+            // One atomic swap: readers see the old environment or the new one, never neither.
+            rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &staging,
+                rustix::fs::CWD,
+                &target,
+                rustix::fs::RenameFlags::EXCHANGE,
+            )
+            .map_err(|e| EnvError::Io {
+                path: target.clone(),
+                source: e.into(),
+            })?;
+            // `staging` now holds the old environment.
+            fs_err::remove_dir_all(&staging).map_err(io(&staging))?;
+            CreateStatus::Updated
+        } else {
+            fs_err::rename(&staging, &target).map_err(io(&target))?;
+            CreateStatus::Created
+        };
+        Ok(status)
+    }
+
+    /// Removes staging and trash folders that an interrupted create or remove left behind.
+    fn clean_leftovers(&self, name: &str) -> Result<(), EnvError> {
+        for entry in fs_err::read_dir(&self.root)
+            .map_err(io(&self.root))?
+            .filter_map(Result::ok)
+        {
+            let file = entry.file_name().to_string_lossy().to_string();
+            let ours = [format!(".staging-{name}-"), format!(".trash-{name}-")]
+                .iter()
+                .any(|p| file.starts_with(p.as_str()));
+            if ours {
+                fs_err::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the environment `name`: renamed away first (so it disappears at once), then deleted.
+    pub async fn remove(&self, name: &str) -> Result<PathBuf, EnvError> {
+        let target = self.prefix(name);
+        if !target.join("conda-meta").is_dir() {
+            return Err(EnvError::NotFound {
+                name: name.to_string(),
+                home: self.root.clone(),
+            });
+        }
+        let _guard = self.lock(name).await?;
+        let trash = self
+            .root
+            .join(format!(".trash-{}-{}", dir_name(name), std::process::id()));
+        fs_err::rename(&target, &trash).map_err(io(&target))?;
+        fs_err::remove_dir_all(&trash).map_err(io(&trash))?;
+        Ok(target)
+    }
+
+    /// The environment variables of the activated prefix (PATH, CONDA_PREFIX, activate.d
+    /// scripts, env_vars.d), computed by rattler_shell through bash.
+    pub fn activation_env(
+        &self,
+        name: &str,
+    ) -> Result<std::collections::HashMap<String, String>, EnvError> {
+        use rattler_shell::activation::{ActivationVariables, Activator};
+        let prefix = self.prefix(name);
+        if !prefix.join("conda-meta").is_dir() {
+            return Err(EnvError::NotFound {
+                name: name.to_string(),
+                home: self.root.clone(),
+            });
+        }
+        let err = |reason: String| EnvError::Activation {
+            prefix: prefix.clone(),
+            reason,
+        };
+        let platform = Subdir::current().unwrap_or(Subdir::Linux64);
+        let activator =
+            Activator::from_path(&prefix, rattler_shell::shell::Bash::default(), platform)
+                .map_err(|e| err(e.to_string()))?;
+        let variables = ActivationVariables::from_env().map_err(|e| err(e.to_string()))?;
+        activator
+            .run_activation(variables, None)
+            .map_err(|e| err(e.to_string()))
+    }
+
+    /// The activation script for `shell` (bash, zsh, fish, xonsh, powershell, cmd.exe, nushell).
+    pub fn activation_script(
+        &self,
+        name: &str,
+        shell: rattler_shell::shell::ShellEnum,
+    ) -> Result<String, EnvError> {
+        use rattler_shell::activation::{ActivationVariables, Activator};
+        let prefix = self.prefix(name);
+        if !prefix.join("conda-meta").is_dir() {
+            return Err(EnvError::NotFound {
+                name: name.to_string(),
+                home: self.root.clone(),
+            });
+        }
+        let err = |reason: String| EnvError::Activation {
+            prefix: prefix.clone(),
+            reason,
+        };
+        let platform = Subdir::current().unwrap_or(Subdir::Linux64);
+        let activator =
+            Activator::from_path(&prefix, shell, platform).map_err(|e| err(e.to_string()))?;
+        let variables = ActivationVariables::from_env().map_err(|e| err(e.to_string()))?;
+        let result = activator
+            .activation(variables)
+            .map_err(|e| err(e.to_string()))?;
+        result.script.contents().map_err(|e| err(e.to_string()))
+    }
+}
+
+/// The folder name of an environment: the catalog name, lowercased, spaces as dashes.
+pub fn dir_name(model: &str) -> String {
+    model
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_names_are_safe() {
+        assert_eq!(dir_name("StarDist Seed"), "stardist-seed");
+        assert_eq!(dir_name("../evil"), "..-evil");
+        assert_eq!(dir_name("scivision-demo-edges"), "scivision-demo-edges");
+    }
+}

@@ -1,0 +1,419 @@
+//! End-to-end: `scivision env …`, `catalog` and `check` as a user runs them, against the channel
+//! built from recipes/ (no conda channel is reachable here), each test with its own home.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// `scivision` with its own SCIVISION_HOME and without any CUDA override from the caller.
+fn sv(home: &Path) -> Command {
+    let mut cmd = scivision();
+    cmd.env("SCIVISION_HOME", home)
+        .env_remove("CONDA_OVERRIDE_CUDA")
+        .env("SCIVISION_CONFIG", home.join("no-config.toml"));
+    cmd
+}
+
+fn ch() -> String {
+    channel().display().to_string()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+}
+
+#[test]
+fn create_run_reuse_list_remove() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run_ok(sv(home.path()).args(["env", "create", "scivision-demo-edges", "-c", &ch()]));
+    assert!(
+        out.stdout.contains("created scivision-demo-edges"),
+        "{}",
+        out.stdout
+    );
+    let prefix = home.path().join("envs/scivision-demo-edges");
+    assert!(prefix.join("scivision.lock").is_file());
+    // The prediction on the sample that ships with the model, through the activated env.
+    let out = run_ok(sv(home.path()).args(["env", "run", "scivision-demo-edges", "--", "python", "-c", "import os, sys, scivision_demo_edges as m; print(sys.prefix == os.environ['CONDA_PREFIX'], m.SobelEdges().predict(m.load_png(m.SAMPLE)).shape)"]));
+    assert_eq!(out.stdout.trim(), "True (32, 32)");
+    let out = run_ok(sv(home.path()).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "-c",
+        &ch(),
+        "--json",
+    ]));
+    assert_eq!(json(&out)["status"], "up-to-date");
+    let out = run_ok(sv(home.path()).args(["env", "list", "--json"]));
+    let list = json(&out);
+    assert_eq!(list[0]["name"], "scivision-demo-edges");
+    assert_eq!(list[0]["info"]["model"], "scivision-demo-edges");
+    let script =
+        run_ok(sv(home.path()).args(["env", "shell", "scivision-demo-edges", "--shell", "bash"]));
+    assert!(
+        script.stdout.contains(&prefix.display().to_string()),
+        "{}",
+        script.stdout
+    );
+    // A failing command's exit code comes through.
+    let out = run(sv(home.path()).args([
+        "env",
+        "run",
+        "scivision-demo-edges",
+        "--",
+        "python",
+        "-c",
+        "raise SystemExit(7)",
+    ]));
+    assert_eq!(out.code, 7);
+    run_ok(sv(home.path()).args(["env", "remove", "scivision-demo-edges"]));
+    assert!(!prefix.exists());
+    let out = run(sv(home.path()).args(["env", "remove", "scivision-demo-edges"]));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("no environment named `scivision-demo-edges`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn cuda_build_follows_the_driver() {
+    let home = tempfile::tempdir().unwrap();
+    let dry = |cuda: &str| {
+        let out = run_ok(sv(home.path()).env("CONDA_OVERRIDE_CUDA", cuda).args([
+            "env",
+            "create",
+            "scivision-demo-gpu",
+            "-c",
+            &ch(),
+            "--dry-run",
+            "--json",
+        ]));
+        let v = json(&out);
+        v["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "scivision-demo-gpu")
+            .unwrap()["build"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(dry("").starts_with("cpu_"), "{}", dry(""));
+    assert!(dry("12.4").starts_with("cuda_"), "{}", dry("12.4"));
+    assert!(
+        !home.path().join("envs").exists(),
+        "a dry run installs nothing"
+    );
+    let out = run(sv(home.path()).env("CONDA_OVERRIDE_CUDA", "").args([
+        "check",
+        "scivision-demo-gpu[build=cuda*]",
+        "-c",
+        &ch(),
+    ]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains("__cuda >=12"), "{}", out.stderr);
+    assert!(out.stderr.contains("no CUDA driver"), "{}", out.stderr);
+    let out = run(sv(home.path()).args([
+        "check",
+        "scivision-demo-gpu[build=cuda*]",
+        "-c",
+        &ch(),
+        "--cuda",
+        "none",
+        "--json",
+    ]));
+    assert_eq!(out.code, 1);
+    let v = json(&out);
+    assert_eq!(v["runs_here"], false);
+    assert!(v["unmet"][0].as_str().unwrap().starts_with("__cuda"), "{v}");
+    let out = run_ok(sv(home.path()).args([
+        "check",
+        "scivision-demo-gpu",
+        "-c",
+        &ch(),
+        "--cuda",
+        "12.4",
+    ]));
+    assert!(out.stdout.contains("can run here"), "{}", out.stdout);
+}
+
+#[test]
+fn conflicting_models_get_their_own_prefixes() {
+    let home = tempfile::tempdir().unwrap();
+    for (model, check) in [
+        ("scivision-demo-legacy", "import numpy, scivision_demo_legacy as m; assert numpy.__version__.startswith('1.'); print(m.Normalise().predict([[0, 4]]).tolist())"),
+        ("scivision-demo-modern", "import numpy, scivision_demo_modern as m; assert numpy.__version__.startswith('2.'); print(m.RowEnergy().predict([[1, 2]]).tolist())"),
+    ] {
+        run_ok(sv(home.path()).args(["env", "create", model, "-c", &ch()]));
+        let out = run_ok(sv(home.path()).args(["env", "run", model, "--", "python", "-c", check]));
+        assert!(out.stdout.contains("[0.0, 1.0]") || out.stdout.contains("[5.0]"), "{}", out.stdout);
+    }
+    let out = run(sv(home.path()).args([
+        "env",
+        "create",
+        "scivision-demo-legacy",
+        "--with",
+        "scivision-demo-modern",
+        "-c",
+        &ch(),
+    ]));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("numpy"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("cannot solve an environment for scivision-demo-legacy"),
+        "{}",
+        out.stderr
+    );
+    // The refused request left the working environment as it was.
+    run_ok(sv(home.path()).args([
+        "env",
+        "run",
+        "scivision-demo-legacy",
+        "--",
+        "python",
+        "-c",
+        "import scivision_demo_legacy",
+    ]));
+}
+
+#[test]
+fn lock_recreate_and_other_platforms() {
+    let home = tempfile::tempdir().unwrap();
+    let lock = home.path().join("edges.lock");
+    run_ok(
+        sv(home.path())
+            .args(["env", "lock", "scivision-demo-edges", "-c", &ch(), "-o"])
+            .arg(&lock),
+    );
+    run_ok(sv(home.path()).args(["env", "create", "scivision-demo-edges", "-c", &ch()]));
+    let installed = home.path().join("envs/scivision-demo-edges/scivision.lock");
+    let urls = |p: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(p).unwrap();
+        let mut v: Vec<String> = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("- conda:"))
+            .map(|l| l.trim().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(urls(&lock), urls(&installed));
+    run_ok(sv(home.path()).args(["env", "remove", "scivision-demo-edges"]));
+    run_ok(sv(home.path()).args(["env", "create", "scivision-demo-edges", "-c", &ch()]));
+    assert_eq!(
+        urls(&lock),
+        urls(&installed),
+        "re-created env must have the same records"
+    );
+
+    // osx-arm64: a channel holding another platform's repodata (a lock needs no package files).
+    let other = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(other.path().join("osx-arm64")).unwrap();
+    std::fs::create_dir_all(other.path().join("noarch")).unwrap();
+    let rec = |name: &str, version: &str, build: &str, depends: &[&str]| serde_json::json!({"name": name, "version": version, "build": build, "build_number": 0, "depends": depends, "subdir": "osx-arm64", "sha256": "0".repeat(64), "md5": "0".repeat(32), "size": 1});
+    let repodata = serde_json::json!({
+        "info": {"subdir": "osx-arm64"},
+        "packages": {},
+        "packages.conda": {
+            "python-3.11.2-h1_cpython.conda": rec("python", "3.11.2", "h1_cpython", &["__osx >=11.0", "python_abi 3.11.* *_cp311"]),
+            "python_abi-3.11-4_cp311.conda": rec("python_abi", "3.11", "4_cp311", &[]),
+            "numpy-2.2.6-py311h1_0.conda": rec("numpy", "2.2.6", "py311h1_0", &["python >=3.11,<3.12.0a0", "python_abi 3.11.* *_cp311"]),
+        }
+    });
+    std::fs::write(
+        other.path().join("osx-arm64/repodata.json"),
+        repodata.to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        other.path().join("noarch/repodata.json"),
+        r#"{"info":{"subdir":"noarch"},"packages":{},"packages.conda":{}}"#,
+    )
+    .unwrap();
+    let osx = home.path().join("osx.lock");
+    run_ok(
+        sv(home.path())
+            .args(["env", "lock", "scivision-demo-edges", "-c", &ch(), "-c"])
+            .arg(other.path())
+            .args(["--platform", "osx-arm64", "-o"])
+            .arg(&osx),
+    );
+    let text = std::fs::read_to_string(&osx).unwrap();
+    assert!(
+        text.contains("osx-arm64/python-3.11.2-h1_cpython.conda"),
+        "{text}"
+    );
+    assert!(text.contains("noarch/scivision-demo-edges-0.1.0"), "{text}");
+    let out = run(sv(home.path()).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "-c",
+        &ch(),
+        "--platform",
+        "osx-arm64",
+    ]));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("cannot install osx-arm64 packages"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn interrupted_creates_leave_a_usable_state() {
+    let home = tempfile::tempdir().unwrap();
+    let rattler = tempfile::tempdir().unwrap();
+    // Kill at several points (a fresh package cache makes the install long enough to hit).
+    for delay_ms in [30u64, 120, 250, 400, 700] {
+        let mut child = sv(home.path())
+            .env("RATTLER_CACHE_DIR", rattler.path())
+            .args(["env", "create", "scivision-demo-modern", "-c", &ch()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let prefix = home.path().join("envs/scivision-demo-modern");
+        // Either the previous environment (complete) or none: never a half-written one.
+        if prefix.exists() {
+            run_ok(sv(home.path()).args([
+                "env",
+                "run",
+                "scivision-demo-modern",
+                "--",
+                "python",
+                "-c",
+                "import scivision_demo_modern",
+            ]));
+        }
+    }
+    run_ok(
+        sv(home.path())
+            .env("RATTLER_CACHE_DIR", rattler.path())
+            .args(["env", "create", "scivision-demo-modern", "-c", &ch()]),
+    );
+    run_ok(sv(home.path()).args([
+        "env",
+        "run",
+        "scivision-demo-modern",
+        "--",
+        "python",
+        "-c",
+        "import scivision_demo_modern",
+    ]));
+    let leftovers: Vec<_> = std::fs::read_dir(home.path().join("envs"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".staging") || n.starts_with(".trash"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn concurrent_creates_serialize() {
+    let home = tempfile::tempdir().unwrap();
+    let spawn = || {
+        sv(home.path())
+            .args([
+                "env",
+                "create",
+                "scivision-demo-edges",
+                "-c",
+                &ch(),
+                "--json",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let mut statuses = Vec::new();
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        statuses.push(v["status"].as_str().unwrap().to_string());
+    }
+    statuses.sort();
+    assert_eq!(statuses, ["created", "up-to-date"]);
+}
+
+#[test]
+fn bad_input_is_one_clear_error_and_changes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(sv(home.path()).args(["env", "create", "scivision-demo-edge", "-c", &ch()]));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("did you mean `scivision-demo-edges`"),
+        "{}",
+        out.stderr
+    );
+    let missing = home.path().join("no-such-channel");
+    let out = run(sv(home.path())
+        .args(["env", "create", "scivision-demo-edges", "-c"])
+        .arg(&missing));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("no-such-channel"), "{}", out.stderr);
+    let out = run(sv(home.path()).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "-c",
+        "http://127.0.0.1:9/nothing",
+    ]));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("127.0.0.1:9"), "{}", out.stderr);
+    let out = run(sv(home.path()).args(["env", "create", "stardist", "-c", &ch()]));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("no installable spec yet"),
+        "{}",
+        out.stderr
+    );
+    assert!(!home.path().join("envs/scivision-demo-edges").exists());
+    assert!(!home.path().join("envs/stardist").exists());
+}
+
+#[test]
+fn catalog_lists_shows_and_searches() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run_ok(sv(home.path()).args(["catalog", "list", "--json"]));
+    let models = json(&out);
+    assert_eq!(models.as_array().unwrap().len(), 21);
+    let out = run_ok(sv(home.path()).args(["catalog", "show", "stardist", "--json"]));
+    assert_eq!(
+        json(&out)["pkg_url"],
+        "git+https://github.com/stardist/stardist.git@master"
+    );
+    let out = run_ok(sv(home.path()).args(["catalog", "search", "numpy", ">=2", "--json"]));
+    let names: Vec<String> = json(&out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["scivision-demo-modern"]);
+    let out = run_ok(sv(home.path()).args(["catalog", "list", "--datasources", "--json"]));
+    assert!(!json(&out).as_array().unwrap().is_empty());
+}
