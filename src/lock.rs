@@ -80,9 +80,7 @@ pub fn build(
                 .iter()
                 .map(|c| rattler_lock::Channel::from(c.base_url.to_string())),
         );
-    let mut sorted: Vec<&RepoDataRecord> = records.iter().collect();
-    sorted.sort_by(|a, b| a.package_record.name.cmp(&b.package_record.name));
-    for r in sorted {
+    for r in sorted(records) {
         builder
             .add_conda_package(ENVIRONMENT, platform.as_str(), r.clone().into())
             .map_err(|e| write_err(e.to_string()))?;
@@ -128,4 +126,48 @@ pub fn read_records(path: &Path, platform: Subdir) -> Result<Vec<RepoDataRecord>
             platform: platform.to_string(),
         })?;
     Ok(records)
+}
+
+/// conda's explicit spec format: `@EXPLICIT` and one URL per package, with its sha256.
+pub fn explicit(records: &[RepoDataRecord], platform: Subdir) -> String {
+    let mut out = format!("# platform: {platform}\n@EXPLICIT\n");
+    for r in sorted(records) {
+        match r.package_record.sha256 {
+            Some(sha) => out.push_str(&format!("{}#sha256={}\n", r.url, hex::encode(sha))),
+            None => out.push_str(&format!("{}\n", r.url)),
+        }
+    }
+    out
+}
+
+/// An environment.yml pinning every package to its version and build.
+pub fn environment_yml(name: &str, records: &[RepoDataRecord]) -> String {
+    let mut channels: Vec<String> = Vec::new();
+    for r in records {
+        if let Some(c) = &r.channel {
+            if !channels.contains(c) {
+                channels.push(c.clone());
+            }
+        }
+    }
+    let mut out = format!("name: {name}\nchannels:\n");
+    for c in channels {
+        out.push_str(&format!("  - {c}\n"));
+    }
+    out.push_str("dependencies:\n");
+    for r in sorted(records) {
+        out.push_str(&format!(
+            "  - {}={}={}\n",
+            r.package_record.name.as_normalized(),
+            r.package_record.version,
+            r.package_record.build
+        ));
+    }
+    out
+}
+
+fn sorted(records: &[RepoDataRecord]) -> Vec<&RepoDataRecord> {
+    let mut v: Vec<&RepoDataRecord> = records.iter().collect();
+    v.sort_by(|a, b| a.package_record.name.cmp(&b.package_record.name));
+    v
 }

@@ -417,3 +417,71 @@ fn catalog_lists_shows_and_searches() {
     let out = run_ok(sv(home.path()).args(["catalog", "list", "--datasources", "--json"]));
     assert!(!json(&out).as_array().unwrap().is_empty());
 }
+
+#[test]
+fn export_doctor_and_a_malformed_lock() {
+    let home = tempfile::tempdir().unwrap();
+    run_ok(sv(home.path()).args(["env", "create", "scivision-demo-edges", "-c", &ch()]));
+    let out = run_ok(sv(home.path()).args([
+        "env",
+        "export",
+        "scivision-demo-edges",
+        "--format",
+        "explicit",
+    ]));
+    assert!(out.stdout.contains("@EXPLICIT"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.contains("/noarch/scivision-demo-edges-0.1.0-") && l.contains("#sha256=")),
+        "{}",
+        out.stdout
+    );
+    let out = run_ok(sv(home.path()).args([
+        "env",
+        "export",
+        "scivision-demo-edges",
+        "--format",
+        "environment-yml",
+    ]));
+    assert!(
+        out.stdout.contains("name: scivision-demo-edges")
+            && out.stdout.contains("  - python=3.11.2=h0_cpython"),
+        "{}",
+        out.stdout
+    );
+    let lock = home.path().join("envs/scivision-demo-edges/scivision.lock");
+    std::fs::write(&lock, "version: [this is not a lock").unwrap();
+    let out = run(sv(home.path()).args(["env", "export", "scivision-demo-edges"]));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("is not a valid lock file"),
+        "{}",
+        out.stderr
+    );
+    // A create with a broken lock re-installs and writes a good lock.
+    run_ok(sv(home.path()).args(["env", "create", "scivision-demo-edges", "-c", &ch()]));
+    run_ok(sv(home.path()).args([
+        "env",
+        "export",
+        "scivision-demo-edges",
+        "--format",
+        "explicit",
+    ]));
+
+    let out = run_ok(
+        sv(home.path())
+            .env("CONDA_OVERRIDE_CUDA", "12.4")
+            .args(["doctor", "--json"]),
+    );
+    let v = json(&out);
+    assert_eq!(v["platform"], "linux-64");
+    assert_eq!(v["cuda"]["version"], "12.4");
+    assert!(v["glibc"].as_str().is_some());
+    let out = run_ok(
+        sv(home.path())
+            .env("CONDA_OVERRIDE_CUDA", "")
+            .args(["doctor", "--json"]),
+    );
+    assert_eq!(json(&out)["cuda"]["found"], false);
+}

@@ -86,6 +86,17 @@ pub enum Command {
         #[arg(long, default_value = "bash")]
         shell: String,
     },
+    /// Export an environment: its lock, an environment.yml, or an explicit spec file.
+    #[command(
+        after_help = "Examples:\n  scivision env export scivision-demo-edges --format environment-yml > environment.yml\n  scivision env export scivision-demo-edges --format explicit > spec.txt   # conda create --file spec.txt"
+    )]
+    Export {
+        /// The environment (model name).
+        name: String,
+        /// lock (rattler_lock, readable by pixi), environment-yml, or explicit (`@EXPLICIT` URLs).
+        #[arg(long, default_value = "lock", value_parser = ["lock", "environment-yml", "explicit"])]
+        format: String,
+    },
     /// Solve without installing and write a lock, for this or another platform.
     #[command(
         after_help = "Examples:\n  scivision env lock scivision-demo-edges -c ./channel --platform osx-arm64 -o edges-osx.lock\n  scivision env lock scivision-demo-edges -c ./channel   # to stdout"
@@ -340,6 +351,25 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 )
             })?;
             super::print_line(&envs.activation_script(&name, shell_enum)?);
+        }
+        Command::Export { name, format } => {
+            let prefix = envs.prefix(&name);
+            if !prefix.join("conda-meta").is_dir() {
+                return Err(crate::env::EnvError::NotFound {
+                    name,
+                    home: dirs.home.join("envs"),
+                }
+                .into());
+            }
+            let lock_path = prefix.join(crate::env::LOCK_FILE);
+            let platform = Subdir::current().unwrap_or(Subdir::Linux64);
+            let records = crate::lock::read_records(&lock_path, platform)?;
+            let text = match format.as_str() {
+                "lock" => fs_err::read_to_string(&lock_path).into_diagnostic()?,
+                "explicit" => crate::lock::explicit(&records, platform),
+                _ => crate::lock::environment_yml(&name, &records),
+            };
+            super::print_line(text.trim_end());
         }
         Command::Lock {
             model,

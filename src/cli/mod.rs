@@ -5,6 +5,7 @@ mod build;
 mod catalog;
 mod channel;
 mod convert;
+mod doctor;
 mod env;
 mod reporter;
 
@@ -57,6 +58,8 @@ enum Command {
     Env(env::Command),
     /// Can this model run on this host? Solves without installing.
     Check(env::CheckArgs),
+    /// What this host looks like to scivision: platform, glibc, CUDA, caches, channels.
+    Doctor(doctor::Args),
 }
 
 /// Shared presentation settings.
@@ -108,6 +111,7 @@ pub fn main() -> ExitCode {
             Command::Catalog(cmd) => catalog::execute(cmd, ui).await,
             Command::Env(cmd) => env::execute(cmd, ui).await,
             Command::Check(args) => env::check(args, ui).await,
+            Command::Doctor(args) => doctor::execute(args, ui).await,
         }
     });
     match result {
