@@ -383,26 +383,10 @@ impl Envs {
         &self,
         name: &str,
     ) -> Result<std::collections::HashMap<String, String>, EnvError> {
-        use rattler_shell::activation::{ActivationVariables, Activator};
-        let prefix = self.prefix(name);
-        if !prefix.join("conda-meta").is_dir() {
-            return Err(EnvError::NotFound {
-                name: name.to_string(),
-                home: self.root.clone(),
-            });
-        }
-        let err = |reason: String| EnvError::Activation {
-            prefix: prefix.clone(),
-            reason,
-        };
-        let platform = Subdir::current().unwrap_or(Subdir::Linux64);
-        let activator =
-            Activator::from_path(&prefix, rattler_shell::shell::Bash::default(), platform)
-                .map_err(|e| err(e.to_string()))?;
-        let variables = ActivationVariables::from_env().map_err(|e| err(e.to_string()))?;
+        let (activator, variables) = self.activator(name, rattler_shell::shell::Bash::default())?;
         activator
             .run_activation(variables, None)
-            .map_err(|e| err(e.to_string()))
+            .map_err(|e| self.activation_error(name, &e))
     }
 
     /// The activation script for `shell` (bash, zsh, fish, xonsh, powershell, cmd.exe, nushell).
@@ -411,6 +395,26 @@ impl Envs {
         name: &str,
         shell: rattler_shell::shell::ShellEnum,
     ) -> Result<String, EnvError> {
+        let (activator, variables) = self.activator(name, shell)?;
+        activator
+            .activation(variables)
+            .map_err(|e| self.activation_error(name, &e))?
+            .script
+            .contents()
+            .map_err(|e| self.activation_error(name, &e))
+    }
+
+    fn activator<T: rattler_shell::shell::Shell + Clone + 'static>(
+        &self,
+        name: &str,
+        shell: T,
+    ) -> Result<
+        (
+            rattler_shell::activation::Activator<T>,
+            rattler_shell::activation::ActivationVariables,
+        ),
+        EnvError,
+    > {
         use rattler_shell::activation::{ActivationVariables, Activator};
         let prefix = self.prefix(name);
         if !prefix.join("conda-meta").is_dir() {
@@ -419,18 +423,19 @@ impl Envs {
                 home: self.root.clone(),
             });
         }
-        let err = |reason: String| EnvError::Activation {
-            prefix: prefix.clone(),
-            reason,
-        };
         let platform = Subdir::current().unwrap_or(Subdir::Linux64);
-        let activator =
-            Activator::from_path(&prefix, shell, platform).map_err(|e| err(e.to_string()))?;
-        let variables = ActivationVariables::from_env().map_err(|e| err(e.to_string()))?;
-        let result = activator
-            .activation(variables)
-            .map_err(|e| err(e.to_string()))?;
-        result.script.contents().map_err(|e| err(e.to_string()))
+        let activator = Activator::from_path(&prefix, shell, platform)
+            .map_err(|e| self.activation_error(name, &e))?;
+        let variables =
+            ActivationVariables::from_env().map_err(|e| self.activation_error(name, &e))?;
+        Ok((activator, variables))
+    }
+
+    fn activation_error(&self, name: &str, e: &dyn std::fmt::Display) -> EnvError {
+        EnvError::Activation {
+            prefix: self.prefix(name),
+            reason: e.to_string(),
+        }
     }
 }
 

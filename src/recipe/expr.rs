@@ -64,14 +64,14 @@ impl Evaluator {
 
     /// Evaluates a bare expression (a selector's `if`).
     pub fn eval_bool(&self, expression: &str, path: &str) -> Result<bool, ExprError> {
-        let compiled = self
-            .env
+        Ok(self.eval(expression, path)?.is_true())
+    }
+
+    fn eval(&self, expression: &str, path: &str) -> Result<JValue, ExprError> {
+        self.env
             .compile_expression(expression)
-            .map_err(|e| err(expression, path, &e))?;
-        let value = compiled
-            .eval(&self.vars)
-            .map_err(|e| err(expression, path, &e))?;
-        Ok(value.is_true())
+            .and_then(|compiled| compiled.eval(&self.vars))
+            .map_err(|e| err(expression, path, &e))
     }
 
     /// Renders every `${{ expr }}` in `text`.
@@ -89,13 +89,7 @@ impl Evaluator {
                 });
             };
             let expression = after[..end].trim();
-            let compiled = self
-                .env
-                .compile_expression(expression)
-                .map_err(|e| err(expression, path, &e))?;
-            let value = compiled
-                .eval(&self.vars)
-                .map_err(|e| err(expression, path, &e))?;
+            let value = self.eval(expression, path)?;
             if value.is_undefined() {
                 return Err(ExprError {
                     expression: expression.to_string(),
