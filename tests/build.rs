@@ -416,3 +416,45 @@ sys.stdout.flush(); os._exit(0)
     assert!(out.stderr.contains("matches `nope`"), "{}", out.stderr);
     assert_eq!(before, tree_digest(&channel));
 }
+
+#[test]
+fn recipe_tests_gate_the_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let channel = dir.path().join("channel");
+    let with_test = |name: &str, check: &str| {
+        let text = generic(name, "1.0", "mkdir -p \"$PREFIX/share\"\necho hello > \"$PREFIX/share/greeting\"").replace(
+            "about:",
+            &format!("tests:\n  - script:\n      - {check}\n    files:\n      recipe: [expected.txt]\nabout:"),
+        );
+        let r = recipe(dir.path(), name, &text);
+        std::fs::write(r.join("expected.txt"), "hello\n").unwrap();
+        r
+    };
+    // The test sees the package installed ($PREFIX) and the recipe's test files (cwd).
+    let good = with_test("greeter", "cmp \"$PREFIX/share/greeting\" expected.txt");
+    run_ok(
+        scivision()
+            .args(["build", "--output-dir"])
+            .arg(&channel)
+            .arg(&good),
+    );
+    assert!(tree_digest(&channel)
+        .keys()
+        .any(|k| k.starts_with("noarch/greeter-1.0-")));
+    let before = tree_digest(&channel);
+    let bad = with_test(
+        "liar",
+        "test \"$(cat \"$PREFIX/share/greeting\")\" = goodbye",
+    );
+    let out = run(scivision()
+        .args(["build", "--output-dir"])
+        .arg(&channel)
+        .arg(&bad));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("test of liar-1.0-"), "{}", out.stderr);
+    assert_eq!(
+        before,
+        tree_digest(&channel),
+        "a package whose test fails must not reach the channel"
+    );
+}

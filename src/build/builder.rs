@@ -160,11 +160,6 @@ pub(super) async fn build_one(
         Resolved::File(f) if f.extension().is_some_and(|e| e == "whl") => Some(f.clone()),
         _ => None,
     });
-    let script_run = |script_lines: Vec<String>| {
-        let variant = r.variant.clone();
-        (script_lines, variant)
-    };
-
     let mut meta;
     if r.recipe.build.script.is_empty() && r.recipe.source.is_empty() {
         // Nothing to build: a metapackage (python_abi, mutexes) carries only its metadata.
@@ -172,9 +167,8 @@ pub(super) async fn build_one(
     } else if !r.recipe.build.script.is_empty() {
         reporter.phase(&name, "script");
         let before = script::snapshot(&host_prefix);
-        let (lines, variant) = script_run(r.recipe.build.script.clone());
         script::run(&script::ScriptRun {
-            script: &lines,
+            script: &r.recipe.build.script,
             recipe_dir: &r.dir,
             src_dir: &src_dir,
             prefix: &host_prefix,
@@ -187,7 +181,7 @@ pub(super) async fn build_one(
             target_platform: config.target_platform.as_str(),
             python_version: python_version.clone(),
             log: &work.join("build.log"),
-            extra_env: &variant,
+            extra_env: &r.variant,
         })
         .await?;
         if script::collect_new_files(&host_prefix, &before, &root)? == 0 {
@@ -721,6 +715,11 @@ async fn run_tests(
     for (i, test) in r.recipe.tests.iter().enumerate() {
         let mut specs = vec![format!("{} =={} {}", meta.name, meta.version, meta.build)];
         let test_env = work.join(format!("test_env_{i}"));
+        let cwd = work.join(format!("test_files_{i}"));
+        fs_err::create_dir_all(&cwd).map_err(|source| BuildError::Io {
+            path: cwd.clone(),
+            source,
+        })?;
         let commands: Vec<String> = match test {
             TestSpec::Python { python } => {
                 specs.push("python".into());
@@ -732,32 +731,20 @@ async fn run_tests(
             }
             TestSpec::Script(s) => {
                 specs.extend(s.requirements.run.iter().cloned());
-                let files = test_env.join("etc/test-files");
-                for f in &s.files.recipe {
-                    let to = files.join(f);
-                    if let Some(p) = to.parent() {
-                        fs_err::create_dir_all(p).map_err(|source| BuildError::Io {
-                            path: p.to_path_buf(),
-                            source,
+                // Test files sit in the test's working folder, beside (not in) the prefix.
+                let sources = [
+                    (&s.files.recipe, &r.dir),
+                    (&s.files.source, &src_dir.to_path_buf()),
+                ];
+                for (files, base) in sources {
+                    for f in files {
+                        crate::atomic::copy(&base.join(f), &cwd.join(f)).map_err(|source| {
+                            BuildError::Io {
+                                path: base.join(f),
+                                source,
+                            }
                         })?;
                     }
-                    fs_err::copy(r.dir.join(f), &to).map_err(|source| BuildError::Io {
-                        path: r.dir.join(f),
-                        source,
-                    })?;
-                }
-                for f in &s.files.source {
-                    let to = files.join(f);
-                    if let Some(p) = to.parent() {
-                        fs_err::create_dir_all(p).map_err(|source| BuildError::Io {
-                            path: p.to_path_buf(),
-                            source,
-                        })?;
-                    }
-                    fs_err::copy(src_dir.join(f), &to).map_err(|source| BuildError::Io {
-                        path: src_dir.join(f),
-                        source,
-                    })?;
                 }
                 s.script.clone()
             }
@@ -776,11 +763,6 @@ async fn run_tests(
                 which: "test",
                 source: Box::new(e),
             })?;
-        let cwd = test_env.join("etc/test-files");
-        fs_err::create_dir_all(&cwd).map_err(|source| BuildError::Io {
-            path: cwd.clone(),
-            source,
-        })?;
         let body = format!("set -euo pipefail\n{}\n", commands.join("\n"));
         let path = format!(
             "{}/bin:{}",

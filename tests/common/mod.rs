@@ -26,11 +26,13 @@ fn dirs_home() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
-/// The python with py-rattler installed (made by `scripts/test-setup`).
+/// The python with py-rattler installed (the venv `scripts/test-setup` makes at
+/// `SCIVISION_PEERS`, by default `~/.cache/scivision-peers`).
 pub fn peer_python() -> PathBuf {
-    std::env::var_os("SCIVISION_PEER_PYTHON")
+    std::env::var_os("SCIVISION_PEERS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| dirs_home().join(".cache/scivision-peers/bin/python"))
+        .unwrap_or_else(|| dirs_home().join(".cache/scivision-peers"))
+        .join("bin/python")
 }
 
 /// A tool installed beside py-rattler (`cph` from PyPI's conda-package-handling).
