@@ -293,8 +293,11 @@ impl Catalog {
             .filter(|(d, _)| *d <= 3.max(lower.len() / 3))
             .collect();
         scored.sort();
+        // Only the closest names: one clear suggestion beats three vague ones.
+        let best = scored.first().map_or(0, |(d, _)| *d);
         scored
             .into_iter()
+            .take_while(|(d, _)| *d <= best + 1)
             .take(3)
             .map(|(_, n)| n.to_string())
             .collect()
@@ -409,7 +412,10 @@ mod tests {
     fn unknown_names_get_suggestions() {
         let catalog = Catalog::embedded();
         let err = catalog.get("scivision-demo-edge").unwrap_err().to_string();
-        assert!(err.contains("did you mean `scivision-demo-edges`"), "{err}");
+        assert!(
+            err.contains("did you mean `scivision-demo-edges`?"),
+            "{err}"
+        );
         let err = catalog.get("zzzzzzzzzzzzzz").unwrap_err().to_string();
         assert!(!err.contains("did you mean"), "{err}");
     }
