@@ -95,6 +95,9 @@ pub struct EnvInfo {
     pub channels: Vec<String>,
     /// The platform.
     pub platform: String,
+    /// The model.yml fields of the model package, when it declares them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_entry: Option<crate::runner::ModelEntry>,
 }
 
 /// Where environments live.
@@ -311,6 +314,7 @@ impl Envs {
                 .map(|c| c.base_url.to_string())
                 .collect(),
             platform: request.platform.to_string(),
+            model_entry: model_entry(request, solution, package_cache),
         };
         crate::atomic::write(
             &staging.join(INFO_FILE),
@@ -437,6 +441,29 @@ impl Envs {
             reason: e.to_string(),
         }
     }
+}
+
+/// The model.yml fields from the model package's `info/about.json` (`extra.scivision`), read
+/// from the package cache the installer just extracted it to.
+fn model_entry(
+    request: &Request,
+    solution: &Solution,
+    package_cache: &Path,
+) -> Option<crate::runner::ModelEntry> {
+    let name = request.specs.first()?.name.as_exact()?.clone();
+    let record = solution
+        .records
+        .iter()
+        .find(|r| r.package_record.name == name)?;
+    let dir = package_cache.join(format!(
+        "{}-{}-{}",
+        record.package_record.name.as_normalized(),
+        record.package_record.version,
+        record.package_record.build
+    ));
+    let about: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(dir.join("info/about.json")).ok()?).ok()?;
+    crate::runner::ModelEntry::from_about(about.get("extra")?.get("scivision")?)
 }
 
 /// The folder name of an environment: the catalog name, lowercased, spaces as dashes.

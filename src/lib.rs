@@ -14,5 +14,6 @@ pub mod env;
 pub mod lock;
 pub mod prefix;
 pub mod recipe;
+pub mod runner;
 pub mod solve;
 pub mod system;

@@ -229,6 +229,7 @@ fn lock_recreate_and_other_platforms() {
             "python-3.11.2-h1_cpython.conda": rec("python", "3.11.2", "h1_cpython", &["__osx >=11.0", "python_abi 3.11.* *_cp311"]),
             "python_abi-3.11-4_cp311.conda": rec("python_abi", "3.11", "4_cp311", &[]),
             "numpy-2.2.6-py311h1_0.conda": rec("numpy", "2.2.6", "py311h1_0", &["python >=3.11,<3.12.0a0", "python_abi 3.11.* *_cp311"]),
+            "pillow-11.3.0-py311h1_0.conda": rec("pillow", "11.3.0", "py311h1_0", &["python >=3.11,<3.12.0a0", "python_abi 3.11.* *_cp311"]),
         }
     });
     std::fs::write(

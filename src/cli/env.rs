@@ -31,6 +31,9 @@ pub struct SolveArgs {
     /// More conda specs to install beside the model (repeatable), e.g. `--with ipykernel`.
     #[arg(long = "with", value_name = "SPEC")]
     with: Vec<String>,
+    /// Leave out `scivision-runner` (then `predict` and the Python client cannot use the env).
+    #[arg(long)]
+    no_runner: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -163,6 +166,12 @@ fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
                     "--with `{extra}`: {e}"
                 )
             })?,
+        );
+    }
+    if !args.no_runner {
+        // The runner lets `predict` and the Python client talk to the model in its prefix.
+        specs.push(
+            MatchSpec::from_str("scivision-runner", ParseStrictness::Lenient).into_diagnostic()?,
         );
     }
     let virtual_packages = system::virtual_packages(platform, &args.cuda)?;

@@ -7,6 +7,7 @@ mod channel;
 mod convert;
 mod doctor;
 mod env;
+mod predict;
 mod reporter;
 
 use std::process::ExitCode;
@@ -60,6 +61,10 @@ enum Command {
     Check(env::CheckArgs),
     /// What this host looks like to scivision: platform, glibc, CUDA, caches, channels.
     Doctor(doctor::Args),
+    /// Run a model on input files in its own environment.
+    Predict(predict::PredictArgs),
+    /// Serve a model over stdin/stdout or a Unix socket (what the Python client starts).
+    Serve(predict::ServeArgs),
 }
 
 /// Shared presentation settings.
@@ -112,6 +117,8 @@ pub fn main() -> ExitCode {
             Command::Env(cmd) => env::execute(cmd, ui).await,
             Command::Check(args) => env::check(args, ui).await,
             Command::Doctor(args) => doctor::execute(args, ui).await,
+            Command::Predict(args) => predict::predict(args, ui).await,
+            Command::Serve(args) => predict::serve(args),
         }
     });
     match result {
