@@ -11,6 +11,7 @@ pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod env;
+pub mod kernel;
 pub mod lock;
 pub mod prefix;
 pub mod recipe;

@@ -208,3 +208,117 @@ fn serve_refuses_an_env_without_runner() {
         out.stderr
     );
 }
+
+#[test]
+fn kernel_spec_runs_the_model_and_goes_with_the_env() {
+    let home = tempfile::tempdir().unwrap();
+    // The Jupyter stack: 29 pinned wheels (scripts/test-setup) converted into a channel here.
+    let wheels: Vec<PathBuf> = std::fs::read_dir(cache_root().join("wheels/kernel"))
+        .expect("scripts/test-setup downloads the kernel wheels")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+        .collect();
+    assert_eq!(wheels.len(), 29, "{wheels:?}");
+    let jupyter_channel = home.path().join("jupyter-channel");
+    run_ok(
+        sv(home.path())
+            .args(["convert", "--index", "-o"])
+            .arg(&jupyter_channel)
+            .args(&wheels),
+    );
+    let jupyter = home.path().join("jupyter");
+    let out = run_ok(
+        sv(home.path())
+            .env("JUPYTER_DATA_DIR", &jupyter)
+            .args([
+                "env",
+                "create",
+                "scivision-demo-edges",
+                "--kernel",
+                "--json",
+                "-c",
+            ])
+            .arg(channel())
+            .arg("-c")
+            .arg(&jupyter_channel),
+    );
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let spec_file = PathBuf::from(v["kernel_spec"].as_str().unwrap());
+    assert_eq!(
+        spec_file,
+        jupyter.join("kernels/scivision-scivision-demo-edges/kernel.json")
+    );
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&spec_file).unwrap()).unwrap();
+    assert_eq!(
+        spec["display_name"],
+        "Python (scivision: scivision-demo-edges)"
+    );
+    // Start the kernel by its spec, as a notebook server would, and run the model in it.
+    let python = spec["argv"][0].as_str().unwrap();
+    let client = r#"
+from jupyter_client.manager import start_new_kernel
+km, kc = start_new_kernel(kernel_name="scivision-scivision-demo-edges")
+out = []
+kc.execute_interactive("import sys, scivision_demo_edges as m; print(sys.prefix, m.SobelEdges().predict(m.load_png(m.SAMPLE)).shape)",
+                       output_hook=lambda msg: out.append(msg["content"].get("text", "")), timeout=120)
+kc.stop_channels(); km.shutdown_kernel(now=True)
+print("".join(out).strip())
+"#;
+    let out = run_ok(
+        Command::new(python)
+            .arg("-c")
+            .arg(client)
+            .env("JUPYTER_DATA_DIR", &jupyter),
+    );
+    let prefix = home.path().join("envs/scivision-demo-edges");
+    assert_eq!(out.stdout.trim(), format!("{} (32, 32)", prefix.display()));
+    let out = run_ok(sv(home.path()).env("JUPYTER_DATA_DIR", &jupyter).args([
+        "env",
+        "remove",
+        "scivision-demo-edges",
+    ]));
+    assert!(
+        out.stdout.contains("removed its Jupyter kernel"),
+        "{}",
+        out.stdout
+    );
+    assert!(!spec_file.exists());
+}
+
+#[test]
+fn serve_on_a_unix_socket() {
+    let home = tempfile::tempdir().unwrap();
+    create(home.path(), "scivision-demo-edges");
+    let socket = home.path().join("edges.sock");
+    let mut server = sv(home.path())
+        .args(["serve", "scivision-demo-edges", "--socket"])
+        .arg(&socket)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The runner announces itself on stdout once the socket listens.
+    let mut stdout = server.stdout.take().unwrap();
+    let mut len = [0u8; 4];
+    std::io::Read::read_exact(&mut stdout, &mut len).unwrap();
+    let script = format!(
+        r#"
+import socket, numpy as np
+from scivision_runner import protocol
+s = socket.socket(socket.AF_UNIX); s.connect({path:?})
+r, w = s.makefile("rb"), s.makefile("wb")
+ready, _ = protocol.read_frame(r)
+buffers = []
+item, _ = protocol.encode_value(np.full((5, 5), 7.0), buffers, 0)
+protocol.write_frame(w, {{"op": "predict", "inputs": [item]}}, buffers)
+header, payload = protocol.read_frame(r)
+print(ready["model"]["model"], protocol.decode_value(header["outputs"][0], payload).max())
+"#,
+        path = socket.display().to_string()
+    );
+    let out = run_ok(&mut user_python(home.path(), &script));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(out.stdout.trim(), "SobelEdges 0.0");
+}

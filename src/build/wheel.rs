@@ -210,11 +210,26 @@ pub fn unpack(
     // Where files go.
     let python_tag = (!pure).then(|| py_tag.split('.').next().unwrap_or(py_tag).to_string());
     let py_mm = match &python_tag {
-        Some(tag) => cpython_version(tag).ok_or_else(|| {
-            bad(format!(
-                "python tag `{tag}`: only CPython wheels (cpXY) can be converted"
-            ))
-        })?,
+        Some(tag) => {
+            let tagged = cpython_version(tag).ok_or_else(|| {
+                bad(format!(
+                    "python tag `{tag}`: only CPython wheels (cpXY) can be converted"
+                ))
+            })?;
+            if abi_tag == "abi3" {
+                // A stable-ABI wheel runs on every CPython from its tag on; the package is
+                // made for the target python, whose site-packages it is installed into.
+                if version_key(&options.marker_python) < version_key(&tagged) {
+                    return Err(bad(format!(
+                        "the abi3 wheel needs CPython >= {tagged}, the target is {}",
+                        options.marker_python
+                    )));
+                }
+                options.marker_python.clone()
+            } else {
+                tagged
+            }
+        }
         None => options.marker_python.clone(),
     };
     let site = if pure {
@@ -572,6 +587,10 @@ pub fn pep440_to_conda(spec: &str) -> String {
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+fn version_key(v: &str) -> Vec<u32> {
+    v.split('.').filter_map(|p| p.parse().ok()).collect()
 }
 
 fn cpython_version(tag: &str) -> Option<String> {

@@ -50,6 +50,9 @@ pub enum Command {
         /// Solve and show what would be installed, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Also install ipykernel and register a Jupyter kernel for the env (removed by `env remove`).
+        #[arg(long)]
+        kernel: bool,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -223,9 +226,15 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             model,
             solve,
             dry_run,
+            kernel,
             json,
         } => {
-            let request = request(&model, &solve)?;
+            let mut request = request(&model, &solve)?;
+            if kernel {
+                request.specs.push(
+                    MatchSpec::from_str("ipykernel", ParseStrictness::Lenient).into_diagnostic()?,
+                );
+            }
             let host = Subdir::current().unwrap_or(Subdir::Linux64);
             if !dry_run && request.platform != host && request.platform != Subdir::NoArch {
                 let platform = request.platform;
@@ -269,10 +278,24 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                     .await?,
                 )
             };
+            let kernel_spec = if kernel && !dry_run {
+                Some(
+                    crate::kernel::install(
+                        &request.model,
+                        &crate::env::dir_name(&request.model),
+                        &prefix,
+                        &dirs.home,
+                    )
+                    .into_diagnostic()?,
+                )
+            } else {
+                None
+            };
             if json {
                 super::print_json(&serde_json::json!({
                     "model": request.model,
                     "prefix": prefix,
+                    "kernel_spec": kernel_spec,
                     "platform": request.platform.to_string(),
                     "dry_run": dry_run,
                     "status": status,
@@ -316,6 +339,13 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                         prefix.display()
                     )),
                 }
+                if let Some(spec) = &kernel_spec {
+                    super::print_line(&format!(
+                        "Jupyter kernel \"Python (scivision: {})\": {}",
+                        request.model,
+                        spec.display()
+                    ));
+                }
             }
         }
         Command::List { json } => {
@@ -336,6 +366,12 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
         Command::Remove { name } => {
             let removed = envs.remove(&name).await?;
             super::print_line(&format!("removed {}", removed.display()));
+            if crate::kernel::remove(&crate::env::dir_name(&name)).into_diagnostic()? {
+                super::print_line(&format!(
+                    "removed its Jupyter kernel {}",
+                    crate::kernel::spec_dir(&crate::env::dir_name(&name)).display()
+                ));
+            }
         }
         Command::Run { name, command } => {
             let vars = envs.activation_env(&name)?;

@@ -1,0 +1,65 @@
+//! Jupyter kernel specs for model environments: `kernels/scivision-<model>/kernel.json` in the
+//! user's Jupyter data dir, so a notebook server in any Python can run code in the model's prefix.
+
+use std::path::{Path, PathBuf};
+
+/// The user's Jupyter data dir: `JUPYTER_DATA_DIR`, else `$XDG_DATA_HOME/jupyter` (Jupyter's
+/// own rule on Linux).
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("JUPYTER_DATA_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            dirs::data_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("jupyter")
+        })
+}
+
+/// The folder of a model's kernel spec.
+pub fn spec_dir(env_dir_name: &str) -> PathBuf {
+    data_dir()
+        .join("kernels")
+        .join(format!("scivision-{env_dir_name}"))
+}
+
+/// Writes the kernel spec of `model` (its env at `prefix`); returns the kernel.json path.
+pub fn install(
+    model: &str,
+    env_dir_name: &str,
+    prefix: &Path,
+    home: &Path,
+) -> std::io::Result<PathBuf> {
+    let python = prefix.join("bin/python");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let weights = home.join("weights");
+    let spec = serde_json::json!({
+        "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": format!("Python (scivision: {model})"),
+        "language": "python",
+        "env": {
+            "CONDA_PREFIX": prefix,
+            "PATH": format!("{}:{path}", prefix.join("bin").display()),
+            "TORCH_HOME": weights.join("torch"),
+            "HF_HOME": weights.join("huggingface"),
+            "KERAS_HOME": weights.join("keras"),
+        },
+        "metadata": {"debugger": true, "scivision": {"model": model, "prefix": prefix}},
+    });
+    let file = spec_dir(env_dir_name).join("kernel.json");
+    crate::atomic::write(
+        &file,
+        (serde_json::to_string_pretty(&spec).unwrap_or_default() + "\n").as_bytes(),
+    )?;
+    Ok(file)
+}
+
+/// Removes the kernel spec of an environment, if there is one.
+pub fn remove(env_dir_name: &str) -> std::io::Result<bool> {
+    let dir = spec_dir(env_dir_name);
+    if dir.join("kernel.json").is_file() {
+        fs_err::remove_dir_all(&dir)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
