@@ -755,6 +755,33 @@ mod tests {
     }
 
     #[test]
+    fn abi3_wheel_is_made_for_the_target_python() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = pure_files();
+        files[2] = (
+            "demo-1.0.dist-info/WHEEL",
+            b"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: cp36-abi3-manylinux_2_17_x86_64\n",
+        );
+        let wheel = make_wheel(
+            dir.path(),
+            "demo_pkg-1.0-cp36-abi3-manylinux_2_17_x86_64.whl",
+            &files,
+            None,
+        );
+        let root = dir.path().join("root");
+        let meta = unpack(&wheel, &root, &ConvertOptions::default()).unwrap();
+        assert_eq!(meta.depends[0], "python >=3.11,<3.12.0a0");
+        assert!(root
+            .join("lib/python3.11/site-packages/demo/__init__.py")
+            .exists());
+        let old = ConvertOptions {
+            marker_python: "3.5".into(),
+            ..ConvertOptions::default()
+        };
+        assert!(unpack(&wheel, &dir.path().join("root2"), &old).is_err());
+    }
+
+    #[test]
     fn broken_record_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let record = "demo/__init__.py,sha256=AAAA,10\n";
