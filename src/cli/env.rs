@@ -492,3 +492,70 @@ pub async fn check(args: CheckArgs, ui: Ui) -> miette::Result<()> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// Solve match specs against channels, install nothing (like `conda create --dry-run`).
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  scivision solve 'python 3.11.*' numpy -c ./channel --json\n  CONDA_OVERRIDE_CUDA=12.4 scivision solve pytorch -c ./my-channel --platform linux-64"
+)]
+pub struct SolveCmdArgs {
+    /// Match specs.
+    #[arg(required = true)]
+    specs: Vec<String>,
+    /// Channels (names, URLs or paths), in priority order.
+    #[arg(long = "channel", short = 'c', required = true)]
+    channels: Vec<String>,
+    /// CUDA driver to solve for: detect it, none, or a version such as 12.4.
+    #[arg(long, default_value = "auto", value_parser = clap::value_parser!(CudaChoice))]
+    cuda: CudaChoice,
+    /// Target platform (conda subdir).
+    #[arg(long)]
+    platform: Option<String>,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
+    let cwd = std::env::current_dir().into_diagnostic()?;
+    let channels = crate::solve::parse_channels(&args.channels, cwd)?;
+    let specs = crate::solve::parse_specs(&args.specs)?;
+    let platform = match &args.platform {
+        None => Subdir::current().unwrap_or(Subdir::Linux64),
+        Some(p) => p
+            .parse::<Subdir>()
+            .map_err(|e| miette::miette!("--platform `{p}`: {e}"))?,
+    };
+    let request = Request {
+        model: args.specs.join(" "),
+        specs,
+        channels,
+        platform,
+        virtual_packages: system::virtual_packages(platform, &args.cuda)?,
+    };
+    let started = std::time::Instant::now();
+    let envs = Envs::new(&Dirs::from_env().home);
+    let solution = envs.solve(&request).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        super::print_json(
+            &serde_json::json!({"seconds": seconds, "packages": records_json(&solution.records)}),
+        );
+    } else {
+        let mut sorted: Vec<_> = solution.records.iter().collect();
+        sorted.sort_by(|a, b| a.package_record.name.cmp(&b.package_record.name));
+        for r in sorted {
+            super::print_line(&format!(
+                "  {:<28} {:<14} {}",
+                r.package_record.name.as_normalized(),
+                r.package_record.version,
+                r.package_record.build
+            ));
+        }
+        super::print_line(&format!(
+            "{} packages, solved in {seconds:.3}s",
+            solution.records.len()
+        ));
+    }
+    Ok(())
+}

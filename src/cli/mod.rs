@@ -65,6 +65,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Serve a model over stdin/stdout or a Unix socket (what the Python client starts).
     Serve(predict::ServeArgs),
+    /// Solve match specs against channels without installing anything.
+    Solve(env::SolveCmdArgs),
 }
 
 /// Shared presentation settings.
@@ -119,6 +121,7 @@ pub fn main() -> ExitCode {
             Command::Doctor(args) => doctor::execute(args, ui).await,
             Command::Predict(args) => predict::predict(args, ui).await,
             Command::Serve(args) => predict::serve(args),
+            Command::Solve(args) => env::solve_cmd(args, ui).await,
         }
     });
     match result {
