@@ -135,6 +135,9 @@ print(modern.predict([[1, 2], [3, 4]]).tolist())
 print(repr(legacy).startswith("<scivision model 'scivision-demo-legacy'"))
 pids = [legacy._proc.pid, modern._proc.pid]
 print(" ".join(map(str, pids)))
+print(legacy.info["caches"]["TORCH_HOME"], legacy.info["caches"]["HF_HUB_OFFLINE"])
+offline = load_model("scivision-demo-modern", offline=True)
+print(offline.info["caches"]["HF_HUB_OFFLINE"], offline.info["caches"]["HF_HOME"] == modern.info["caches"]["HF_HOME"])
 "#;
     let out = run_ok(&mut user_python(home.path(), script));
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -142,6 +145,9 @@ print(" ".join(map(str, pids)))
     assert_eq!(lines[1], "[[0.0, 0.5], [1.0, 1.0]]");
     assert_eq!(lines[2], "[5.0, 25.0]");
     assert_eq!(lines[3], "True");
+    // Weight caches are shared under SCIVISION_HOME; --offline switches the hubs off.
+    assert_eq!(lines[5], format!("{} None", home.path().join("weights/torch").display()));
+    assert_eq!(lines[6], "1 True");
     // The runners were cleaned up when the session ended.
     for pid in lines[4].split_whitespace() {
         assert!(

@@ -19,6 +19,9 @@ import traceback
 from . import protocol
 
 
+WEIGHT_VARIABLES = ("TORCH_HOME", "HF_HOME", "KERAS_HOME", "POOCH_CACHE_DIR", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
 def read_input(path):
     """An input file as an array: .npy through numpy (no pickle), images through Pillow."""
     import numpy as np
@@ -65,6 +68,8 @@ class Runner:
             "python": sys.version.split()[0],
             "numpy": numpy.__version__,
             "prefix": sys.prefix,
+            # Where the model's libraries keep downloaded weights, and whether they may download.
+            "caches": {k: os.environ.get(k) for k in WEIGHT_VARIABLES},
         }
 
     def handle(self, header, payload):
