@@ -119,6 +119,8 @@ pub struct Request {
     pub platform: Subdir,
     /// Virtual packages to solve with.
     pub virtual_packages: Vec<GenericVirtualPackage>,
+    /// No network: repodata from the cache, only cached packages (or local channels) installable.
+    pub offline: Option<PathBuf>,
 }
 
 /// The result of a solve.
@@ -199,13 +201,20 @@ impl Envs {
 
     /// Solves a request.
     pub async fn solve(&self, request: &Request) -> Result<Solution, EnvError> {
-        let gateway = prefix::gateway();
-        match solve::solve(
+        let gateway = prefix::gateway_for(request.offline.is_some());
+        let exclude = |r: &RepoDataRecord| match &request.offline {
+            Some(cache) if r.url.scheme() != "file" && !prefix::is_cached(r, cache) => {
+                Some("not in the local package cache (offline): run once online, or copy the cache")
+            }
+            _ => None,
+        };
+        match solve::solve_with(
             &gateway,
             &request.channels,
             request.platform,
             request.specs.clone(),
             request.virtual_packages.clone(),
+            exclude,
         )
         .await
         {
@@ -219,7 +228,9 @@ impl Envs {
                 for line in &unmet {
                     host.push_str(&format!("\n  {}", line));
                 }
-                let hint = if unmet.iter().any(|l| l.starts_with("__")) {
+                let hint = if request.offline.is_some() {
+                    "offline, only packages whose repodata and archives are in the local caches (or in local channels) are candidates: run once online, or copy the caches".to_string()
+                } else if unmet.iter().any(|l| l.starts_with("__")) {
                     "the model needs something this host does not have; `scivision check` lists it, CONDA_OVERRIDE_* or --cuda/--platform solve for another machine".to_string()
                 } else {
                     "the requested packages conflict with each other or are missing from the channels (-c)".to_string()
@@ -287,7 +298,7 @@ impl Envs {
         let staging = self
             .root
             .join(format!(".staging-{name}-{}", std::process::id()));
-        let client = prefix::http_client();
+        let client = prefix::http_client_for(request.offline.is_some());
         let absolute_target = std::path::absolute(&target).map_err(io(&target))?;
         prefix::install_with(
             &staging,

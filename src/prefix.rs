@@ -19,19 +19,63 @@ pub struct InstallError {
     pub reason: String,
 }
 
-/// The HTTP client for downloads (rustls with the system's roots and the web PKI).
+/// The HTTP client for downloads (rustls with the system's roots and the web PKI). A slow or
+/// dead server fails within the timeouts instead of hanging.
 pub fn http_client() -> reqwest_middleware::ClientWithMiddleware {
+    http_client_for(false)
+}
+
+/// The HTTP client, or with `offline` one that refuses every request (rattler's
+/// `OfflineMiddleware`): local `file://` channels and the caches still work.
+pub fn http_client_for(offline: bool) -> reqwest_middleware::ClientWithMiddleware {
     let client = reqwest::Client::builder()
         .user_agent(concat!("scivision/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(30))
+        .connect_timeout(std::time::Duration::from_secs(15))
+        .read_timeout(std::time::Duration::from_secs(60))
         .build()
         .unwrap_or_default();
-    reqwest_middleware::ClientBuilder::new(client).build()
+    let builder = reqwest_middleware::ClientBuilder::new(client);
+    if offline {
+        builder.with(rattler_networking::OfflineMiddleware).build()
+    } else {
+        builder.build()
+    }
 }
 
 /// A repodata gateway with scivision's client and rattler's default repodata cache.
 pub fn gateway() -> Gateway {
-    Gateway::builder().with_client(http_client()).finish()
+    gateway_for(false)
+}
+
+/// A gateway; with `offline`, repodata comes from the cache only (missing shards count as empty).
+pub fn gateway_for(offline: bool) -> Gateway {
+    let mut builder = Gateway::builder().with_client(http_client_for(offline));
+    if offline {
+        builder = builder.with_channel_config(rattler_repodata_gateway::ChannelConfig {
+            default: rattler_repodata_gateway::SourceConfig {
+                cache_action: rattler_repodata_gateway::fetch::CacheAction::ForceCacheOnly,
+                // A package whose shard was never fetched has no candidates offline.
+                missing_shards_are_empty: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+    }
+    builder.finish()
+}
+
+/// Whether the package of `record` is in the package cache (extracted by an earlier install).
+pub fn is_cached(record: &RepoDataRecord, package_cache_dir: &Path) -> bool {
+    let p = &record.package_record;
+    package_cache_dir
+        .join(format!(
+            "{}-{}-{}",
+            p.name.as_normalized(),
+            p.version,
+            p.build
+        ))
+        .join("info/index.json")
+        .is_file()
 }
 
 /// Installs `records` into `prefix` (created if needed), linking from the package cache.

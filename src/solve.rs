@@ -39,7 +39,7 @@ pub enum SolveError {
     /// Repodata could not be fetched or read.
     #[error("cannot read repodata: {0}")]
     #[diagnostic(help(
-        "check that the channel exists and has been indexed (`scivision channel index DIR`)"
+        "check that the channel exists and has been indexed (`scivision channel index DIR`); without network, `--offline` uses the repodata and packages already cached"
     ))]
     Gateway(String),
     /// Virtual package detection failed.
@@ -101,6 +101,22 @@ pub async fn solve(
     specs: Vec<MatchSpec>,
     virtual_packages: Vec<GenericVirtualPackage>,
 ) -> Result<Vec<RepoDataRecord>, SolveError> {
+    solve_with(gateway, channels, platform, specs, virtual_packages, |_| {
+        None
+    })
+    .await
+}
+
+/// As [`solve`], ruling out candidates for which `exclude` gives a reason (kept visible to the
+/// explanation, e.g. "not in the local package cache" when offline).
+pub async fn solve_with(
+    gateway: &Gateway,
+    channels: &[Channel],
+    platform: Subdir,
+    specs: Vec<MatchSpec>,
+    virtual_packages: Vec<GenericVirtualPackage>,
+    exclude: impl Fn(&RepoDataRecord) -> Option<&'static str>,
+) -> Result<Vec<RepoDataRecord>, SolveError> {
     if specs.is_empty() {
         return Ok(Vec::new());
     }
@@ -119,11 +135,17 @@ pub async fn solve(
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ");
+    let excluded: std::collections::HashMap<url::Url, std::sync::Arc<str>> = repodata
+        .iter()
+        .flat_map(|r| r.iter())
+        .filter_map(|r| exclude(r).map(|why| (r.url.clone(), std::sync::Arc::from(why))))
+        .collect();
     // resolvo is CPU-bound; keep it off the async workers.
     let result = tokio::task::spawn_blocking(move || {
         let mut task: SolverTask<'_, _> = repodata.iter().collect();
         task.specs = specs;
         task.virtual_packages = virtual_packages;
+        task.excluded_candidates = excluded;
         resolvo::Solver.solve(task).map(|s| s.records)
     })
     .await

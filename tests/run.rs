@@ -146,7 +146,10 @@ print(offline.info["caches"]["HF_HUB_OFFLINE"], offline.info["caches"]["HF_HOME"
     assert_eq!(lines[2], "[5.0, 25.0]");
     assert_eq!(lines[3], "True");
     // Weight caches are shared under SCIVISION_HOME; --offline switches the hubs off.
-    assert_eq!(lines[5], format!("{} None", home.path().join("weights/torch").display()));
+    assert_eq!(
+        lines[5],
+        format!("{} None", home.path().join("weights/torch").display())
+    );
     assert_eq!(lines[6], "1 True");
     // The runners were cleaned up when the session ended.
     for pid in lines[4].split_whitespace() {

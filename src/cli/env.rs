@@ -34,6 +34,9 @@ pub struct SolveArgs {
     /// Leave out `scivision-runner` (then `predict` and the Python client cannot use the env).
     #[arg(long)]
     no_runner: bool,
+    /// Use no network: repodata from the cache, packages from the package cache or local channels.
+    #[arg(long, env = "SCIVISION_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
+    offline: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -53,6 +56,15 @@ pub enum Command {
         /// Also install ipykernel and register a Jupyter kernel for the env (removed by `env remove`).
         #[arg(long)]
         kernel: bool,
+        /// Install exactly the lock (the env's own, or --lock FILE) without solving.
+        #[arg(long, conflicts_with = "locked")]
+        frozen: bool,
+        /// Fail if the solve no longer matches the env's lock.
+        #[arg(long)]
+        locked: bool,
+        /// The lock to install with --frozen (default: the environment's own).
+        #[arg(long, requires = "frozen", value_name = "FILE")]
+        lock: Option<PathBuf>,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -184,6 +196,7 @@ fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
         channels,
         platform,
         virtual_packages,
+        offline: args.offline.then(|| Dirs::from_env().packages),
     })
 }
 
@@ -227,6 +240,9 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             solve,
             dry_run,
             kernel,
+            frozen,
+            locked,
+            lock,
             json,
         } => {
             let mut request = request(&model, &solve)?;
@@ -250,13 +266,53 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             } else {
                 Some(envs.lock(&request.model).await?)
             };
-            let bar = spinner(ui.progress && !json, "solving");
-            let solution = envs.solve(&request).await;
-            if let Some(b) = bar {
-                b.finish_and_clear();
-            }
-            let solution = solution?;
             let prefix = envs.prefix(&request.model);
+            let own_lock = prefix.join(crate::env::LOCK_FILE);
+            let solution = if frozen {
+                // Exactly the lock: no repodata, no solve.
+                let path = lock.clone().unwrap_or_else(|| own_lock.clone());
+                let records = crate::lock::read_records(&path, request.platform)?;
+                if let Some(cache) = &request.offline {
+                    let missing: Vec<String> = records
+                        .iter()
+                        .filter(|r| r.url.scheme() != "file" && !crate::prefix::is_cached(r, cache))
+                        .map(|r| r.url.to_string())
+                        .collect();
+                    if !missing.is_empty() {
+                        return Err(miette::miette!(
+                            help = "run the same command once online, or copy the package cache (RATTLER_CACHE_DIR) from a machine that has them",
+                            "offline, and {} locked packages are not in the local package cache:\n  {}",
+                            missing.len(),
+                            missing.join("\n  ")
+                        ));
+                    }
+                }
+                crate::env::Solution { records }
+            } else {
+                let bar = spinner(ui.progress && !json, "solving");
+                let solution = envs.solve(&request).await;
+                if let Some(b) = bar {
+                    b.finish_and_clear();
+                }
+                solution?
+            };
+            if locked {
+                let locked_records = crate::lock::read_records(&own_lock, request.platform)?;
+                let key = |r: &rattler_conda_types::RepoDataRecord| r.url.to_string();
+                let mut want: Vec<String> = solution.records.iter().map(key).collect();
+                let mut have: Vec<String> = locked_records.iter().map(key).collect();
+                want.sort();
+                have.sort();
+                if want != have {
+                    let added: Vec<&String> = want.iter().filter(|u| !have.contains(u)).collect();
+                    let gone: Vec<&String> = have.iter().filter(|u| !want.contains(u)).collect();
+                    return Err(miette::miette!(
+                        help = "run without --locked to update the environment and its lock",
+                        "{} no longer matches the model's spec: the solve adds {added:?} and drops {gone:?}",
+                        own_lock.display()
+                    ));
+                }
+            }
             let status = if dry_run {
                 None
             } else if envs.matches(&request.model, request.platform, &solution.records) {
@@ -532,6 +588,7 @@ pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
         channels,
         platform,
         virtual_packages: system::virtual_packages(platform, &args.cuda)?,
+        offline: None,
     };
     let started = std::time::Instant::now();
     let envs = Envs::new(&Dirs::from_env().home);

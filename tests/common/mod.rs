@@ -133,3 +133,60 @@ pub fn tree_digest(dir: &Path) -> std::collections::BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// An nginx (Debian's) serving a folder on 127.0.0.1, stopped on drop. nginx sends ETags, which
+/// the gateway's revalidation needs (python's http.server does not).
+pub struct Nginx {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT/`
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    pub fn serve(root: &Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.path().display();
+        let conf = format!(
+            "master_process off; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+               types {{ application/json json; application/octet-stream conda zst msgpack; }}\n\
+               server {{ listen 127.0.0.1:{port}; root {}; autoindex on; }} }}\n",
+            root.display()
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .arg("-p")
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nginx (scripts/test-setup installs nginx-light)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self {
+                    child,
+                    url: format!("http://127.0.0.1:{port}/"),
+                    _dir: dir,
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("nginx did not start on port {port}");
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,226 @@
+//! End-to-end: working without network. The channel is served over HTTP by nginx on 127.0.0.1;
+//! the offline runs happen in a network namespace with no network at all (`unshare -n`), so any
+//! network touch fails the test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// `scivision`, optionally inside a namespace without network, with its own home and caches.
+fn sv(home: &Path, no_network: bool) -> Command {
+    let bin = env!("CARGO_BIN_EXE_scivision");
+    let mut cmd = if no_network {
+        let mut c = Command::new("unshare");
+        c.arg("-n").arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    cmd.env("SCIVISION_HOME", home.join("home"))
+        .env("SCIVISION_CACHE_DIR", home.join("cache"))
+        .env("RATTLER_CACHE_DIR", home.join("rattler"))
+        .env("SCIVISION_CONFIG", home.join("no-config.toml"))
+        .env_remove("SCIVISION_OFFLINE");
+    cmd
+}
+
+#[test]
+fn create_online_then_offline_in_a_namespace_without_network() {
+    let server = Nginx::serve(channel());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Online, over HTTP: fills the repodata and package caches.
+    run_ok(sv(d, false).args(["env", "create", "scivision-demo-edges", "-c", &server.url]));
+    run_ok(sv(d, false).args(["env", "remove", "scivision-demo-edges"]));
+    // No network at all: the same create works from the caches alone.
+    let out = run_ok(sv(d, true).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "--offline",
+        "-c",
+        &server.url,
+    ]));
+    assert!(
+        out.stdout.contains("created scivision-demo-edges"),
+        "{}",
+        out.stdout
+    );
+    let out = run_ok(sv(d, true).args([
+        "env",
+        "run",
+        "scivision-demo-edges",
+        "--",
+        "scivision-demo-edges",
+    ]));
+    assert!(out.stdout.contains("shape=(32, 32)"), "{}", out.stdout);
+    // A create whose prefix matches its lock is a no-op offline too.
+    let out = run_ok(sv(d, true).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "--offline",
+        "-c",
+        &server.url,
+    ]));
+    assert!(out.stdout.contains("up to date"), "{}", out.stdout);
+    // And so are the read-only commands.
+    run_ok(sv(d, true).args(["env", "list"]));
+    run_ok(sv(d, true).args(["catalog", "show", "stardist"]));
+}
+
+#[test]
+fn offline_without_caches_explains_and_changes_nothing() {
+    let server = Nginx::serve(channel());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = run(sv(d, true).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "--offline",
+        "-c",
+        &server.url,
+    ]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains("cache"), "{}", out.stderr);
+    assert!(!d.join("home/envs/scivision-demo-edges").exists());
+    // Without --offline and without network: one clear error that points at --offline.
+    let out = run(sv(d, true).args(["env", "create", "scivision-demo-edges", "-c", &server.url]));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("--offline"), "{}", out.stderr);
+    assert!(!d.join("home/envs/scivision-demo-edges").exists());
+}
+
+#[test]
+fn offline_excludes_packages_that_are_not_cached() {
+    let server = Nginx::serve(channel());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Repodata cached by an online create; then numpy 1's archive goes from the package cache.
+    run_ok(sv(d, false).args(["env", "create", "scivision-demo-legacy", "-c", &server.url]));
+    run_ok(sv(d, false).args(["env", "remove", "scivision-demo-legacy"]));
+    for entry in std::fs::read_dir(d.join("rattler/pkgs"))
+        .unwrap()
+        .filter_map(Result::ok)
+    {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("numpy-1.26.4-")
+        {
+            let p = entry.path();
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).unwrap()
+            } else {
+                std::fs::remove_file(&p).unwrap()
+            }
+        }
+    }
+    let out = run(sv(d, true).args([
+        "env",
+        "create",
+        "scivision-demo-legacy",
+        "--offline",
+        "-c",
+        &server.url,
+    ]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("not in the local package cache"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("offline"), "{}", out.stderr);
+    assert!(!d.join("home/envs/scivision-demo-legacy").exists());
+}
+
+#[test]
+fn frozen_installs_exactly_the_lock_and_locked_refuses_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ch = channel().display().to_string();
+    let lock = d.join("edges.lock");
+    run_ok(
+        sv(d, false)
+            .args(["env", "lock", "scivision-demo-edges", "-c", &ch, "-o"])
+            .arg(&lock),
+    );
+    // From the lock alone (no channel given, no solve), without network.
+    run_ok(
+        sv(d, false)
+            .args([
+                "env",
+                "create",
+                "scivision-demo-edges",
+                "--frozen",
+                "--lock",
+            ])
+            .arg(&lock),
+    );
+    let installed =
+        std::fs::read_to_string(d.join("home/envs/scivision-demo-edges/scivision.lock")).unwrap();
+    let urls = |t: &str| {
+        let mut v: Vec<String> = t
+            .lines()
+            .filter(|l| l.trim_start().starts_with("- conda:"))
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        urls(&installed),
+        urls(&std::fs::read_to_string(&lock).unwrap())
+    );
+    run_ok(sv(d, true).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "--frozen",
+        "--offline",
+    ]));
+    // --locked: the env's lock no longer matches once the request changes.
+    let out = run(sv(d, false).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "--locked",
+        "--with",
+        "numpy <2",
+        "-c",
+        &ch,
+    ]));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("no longer matches"), "{}", out.stderr);
+    run_ok(sv(d, false).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "--locked",
+        "-c",
+        &ch,
+    ]));
+    // A malformed lock is one clear error.
+    std::fs::write(&lock, "not: [a lock").unwrap();
+    let out = run(sv(d, false)
+        .args([
+            "env",
+            "create",
+            "scivision-demo-edges",
+            "--frozen",
+            "--lock",
+        ])
+        .arg(&lock));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("is not a valid lock file"),
+        "{}",
+        out.stderr
+    );
+}
