@@ -162,7 +162,7 @@ impl Nginx {
             root.display()
         );
         std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-        let child = Command::new("nginx")
+        let mut child = Command::new("nginx")
             .arg("-c")
             .arg(dir.path().join("nginx.conf"))
             .arg("-p")
@@ -180,6 +180,8 @@ impl Nginx {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("nginx did not start on port {port}");
     }
 }
