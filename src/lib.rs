@@ -13,6 +13,7 @@ pub mod config;
 pub mod env;
 pub mod kernel;
 pub mod lock;
+pub mod pack;
 pub mod prefix;
 pub mod recipe;
 pub mod runner;

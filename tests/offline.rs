@@ -224,3 +224,58 @@ fn frozen_installs_exactly_the_lock_and_locked_refuses_drift() {
         out.stderr
     );
 }
+
+#[test]
+fn pack_then_unpack_on_a_machine_without_network() {
+    let source = channel_copy();
+    let machine_a = tempfile::tempdir().unwrap();
+    let machine_b = tempfile::tempdir().unwrap();
+    let ch = source.path().display().to_string();
+    run_ok(sv(machine_a.path(), false).args(["env", "create", "scivision-demo-edges", "-c", &ch]));
+    let pack = machine_b.path().join("edges.scivision-pack");
+    let out = run_ok(
+        sv(machine_a.path(), false)
+            .args(["env", "pack", "scivision-demo-edges", "-o"])
+            .arg(&pack),
+    );
+    assert!(
+        out.stdout
+            .contains("packed scivision-demo-edges (6 packages"),
+        "{}",
+        out.stdout
+    );
+    // The other machine has no channel, no caches and no network.
+    drop(source);
+    drop(machine_a);
+    let out = run_ok(
+        sv(machine_b.path(), true)
+            .args(["env", "unpack"])
+            .arg(&pack)
+            .args(["--name", "edges-copy"]),
+    );
+    assert!(
+        out.stdout.contains("unpacked edges-copy (6 packages)"),
+        "{}",
+        out.stdout
+    );
+    let sample = repo().join("models/scivision-demo-edges/scivision_demo_edges/data/sample.png");
+    let out = run_ok(
+        sv(machine_b.path(), true)
+            .args(["predict", "edges-copy", "--json", "-o"])
+            .arg(machine_b.path().join("e.npy"))
+            .arg(&sample),
+    );
+    assert!(out.stdout.contains("\"shape\""), "{}", out.stdout);
+    // Not a pack: one clear error, nothing created.
+    let bogus = machine_b.path().join("bogus.scivision-pack");
+    std::fs::write(&bogus, b"hello").unwrap();
+    let out = run(sv(machine_b.path(), true)
+        .args(["env", "unpack"])
+        .arg(&bogus));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("is not a scivision pack"),
+        "{}",
+        out.stderr
+    );
+}

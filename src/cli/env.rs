@@ -115,6 +115,29 @@ pub enum Command {
         #[arg(long, default_value = "lock", value_parser = ["lock", "environment-yml", "explicit"])]
         format: String,
     },
+    /// Write one archive with everything needed to re-create the env on another machine of the
+    /// same platform without network: its lock, its request and its packages.
+    #[command(
+        after_help = "Example:\n  scivision env pack scivision-demo-edges -o edges.scivision-pack\n  # on the air-gapped machine:\n  scivision env unpack edges.scivision-pack"
+    )]
+    Pack {
+        /// The environment (model name).
+        name: String,
+        /// The archive to write.
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+    },
+    /// Create an environment from a pack, with no network (at `$SCIVISION_HOME/envs/NAME`).
+    #[command(
+        after_help = "Example:\n  scivision env unpack edges.scivision-pack --name edges-copy"
+    )]
+    Unpack {
+        /// The archive made by `env pack`.
+        file: PathBuf,
+        /// Name of the new environment (default: the packed model's).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Solve without installing and write a lock, for this or another platform.
     #[command(
         after_help = "Examples:\n  scivision env lock scivision-demo-edges -c ./channel --platform osx-arm64 -o edges-osx.lock\n  scivision env lock scivision-demo-edges -c ./channel   # to stdout"
@@ -471,6 +494,66 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 _ => crate::lock::environment_yml(&name, &records),
             };
             super::print_line(text.trim_end());
+        }
+        Command::Pack { name, output } => {
+            let prefix = envs.prefix(&name);
+            if !prefix.join("conda-meta").is_dir() {
+                return Err(crate::env::EnvError::NotFound {
+                    name,
+                    home: dirs.home.join("envs"),
+                }
+                .into());
+            }
+            let platform = Subdir::current().unwrap_or(Subdir::Linux64);
+            let records = crate::lock::read_records(&prefix.join(crate::env::LOCK_FILE), platform)?;
+            let bytes = crate::pack::pack(&prefix, &records, &dirs.packages, &output)?;
+            super::print_line(&format!(
+                "packed {name} ({} packages, {:.1} MB) into {}",
+                records.len(),
+                bytes as f64 / 1e6,
+                output.display()
+            ));
+        }
+        Command::Unpack { file, name } => {
+            let started = std::time::Instant::now();
+            let unpacked = crate::pack::unpack(&file, &dirs.packages)?;
+            let platform = Subdir::current().unwrap_or(Subdir::Linux64);
+            if unpacked.info.platform != platform.as_str() {
+                return Err(miette::miette!(help = "unpack it on a machine of that platform, or lock for this one with `scivision env lock --platform`", "the pack is for {}, this machine is {platform}", unpacked.info.platform));
+            }
+            let records = crate::lock::read_records(&unpacked.lock, platform)?;
+            let cwd = std::env::current_dir().into_diagnostic()?;
+            let request = Request {
+                model: name.unwrap_or_else(|| unpacked.info.model.clone()),
+                specs: crate::solve::parse_specs(&unpacked.info.specs)?,
+                channels: crate::solve::parse_channels(&unpacked.info.channels, cwd)?,
+                platform,
+                virtual_packages: system::virtual_packages(platform, &CudaChoice::Auto)?,
+                // Everything comes from the pack: no network at all.
+                offline: Some(dirs.packages.clone()),
+            };
+            let _guard = envs.lock(&request.model).await?;
+            let solution = crate::env::Solution { records };
+            let progress = ui.progress;
+            envs.install(&request, &solution, &dirs.packages, |i| {
+                if progress {
+                    i.with_reporter(
+                        rattler::install::IndicatifReporter::builder()
+                            .clear_when_done(true)
+                            .finish(),
+                    )
+                } else {
+                    i
+                }
+            })
+            .await?;
+            super::print_line(&format!(
+                "unpacked {} ({} packages) in {:.1}s: {}",
+                request.model,
+                solution.records.len(),
+                started.elapsed().as_secs_f64(),
+                envs.prefix(&request.model).display()
+            ));
         }
         Command::Lock {
             model,

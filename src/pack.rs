@@ -1,0 +1,188 @@
+//! Packs for air-gapped hosts: one `.tar.zst` holding an environment's lock, its request, and
+//! the extracted packages from the package cache, so that `env unpack` on another machine of the
+//! same platform re-creates the environment with no network (the installer finds every package
+//! in the package cache it was seeded into).
+
+use std::path::{Path, PathBuf};
+
+use crate::env::{EnvInfo, INFO_FILE, LOCK_FILE};
+
+/// Pack errors.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum PackError {
+    /// File system trouble.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A package of the lock is not in the package cache.
+    #[error("{package} is not in the package cache {}", cache.display())]
+    #[diagnostic(help("re-create the environment (`scivision env create`) so that its packages are cached, then pack again"))]
+    NotCached {
+        /// The package.
+        package: String,
+        /// The cache.
+        cache: PathBuf,
+    },
+    /// The file is not a scivision pack.
+    #[error("{} is not a scivision pack: {reason}", path.display())]
+    #[diagnostic(help("packs are made by `scivision env pack NAME -o FILE`"))]
+    NotAPack {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+const FORMAT: &str = "scivision-pack-1";
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackError + '_ {
+    move |source| PackError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes the pack of the environment at `prefix` to `out` (atomically).
+pub fn pack(
+    prefix: &Path,
+    records: &[rattler_conda_types::RepoDataRecord],
+    package_cache: &Path,
+    out: &Path,
+) -> Result<u64, PackError> {
+    let tmp = crate::atomic::temp_beside(out).map_err(io(out))?;
+    {
+        let encoder = zstd::Encoder::new(tmp.as_file(), 3)
+            .map_err(io(out))?
+            .auto_finish();
+        let mut tar = tar::Builder::new(encoder);
+        tar.follow_symlinks(false);
+        let manifest = serde_json::json!({"format": FORMAT, "packages": records.iter().map(cache_dir_name).collect::<Vec<_>>()});
+        append_bytes(
+            &mut tar,
+            "scivision-pack.json",
+            manifest.to_string().as_bytes(),
+            out,
+        )?;
+        for file in [LOCK_FILE, INFO_FILE] {
+            tar.append_path_with_name(prefix.join(file), file)
+                .map_err(io(&prefix.join(file)))?;
+        }
+        for r in records {
+            let name = cache_dir_name(r);
+            let dir = package_cache.join(&name);
+            if !dir.join("info/index.json").is_file() {
+                return Err(PackError::NotCached {
+                    package: name,
+                    cache: package_cache.to_path_buf(),
+                });
+            }
+            tar.append_dir_all(format!("pkgs/{name}"), &dir)
+                .map_err(io(&dir))?;
+            // rattler's sidecar: cache revision and the archive's sha256, which the installer
+            // checks before it trusts the folder.
+            let sidecar = package_cache.join(format!("{name}.lock"));
+            if sidecar.is_file() {
+                tar.append_path_with_name(&sidecar, format!("pkgs/{name}.lock"))
+                    .map_err(io(&sidecar))?;
+            }
+        }
+        tar.finish().map_err(io(out))?;
+    }
+    crate::atomic::persist(tmp, out).map_err(io(out))?;
+    Ok(fs_err::metadata(out).map_err(io(out))?.len())
+}
+
+fn append_bytes<W: std::io::Write>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    bytes: &[u8],
+    out: &Path,
+) -> Result<(), PackError> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, name, bytes).map_err(io(out))
+}
+
+/// The package cache folder of a record (`name-version-build`).
+pub fn cache_dir_name(r: &rattler_conda_types::RepoDataRecord) -> String {
+    let p = &r.package_record;
+    format!("{}-{}-{}", p.name.as_normalized(), p.version, p.build)
+}
+
+/// What an unpacked pack holds.
+#[derive(Debug)]
+pub struct Unpacked {
+    /// The lock file (inside `dir`).
+    pub lock: PathBuf,
+    /// The environment's request.
+    pub info: EnvInfo,
+    /// The folder everything was extracted to (removed on drop).
+    pub dir: tempfile::TempDir,
+}
+
+/// Extracts `file` and seeds `package_cache` with its packages (existing entries are kept).
+pub fn unpack(file: &Path, package_cache: &Path) -> Result<Unpacked, PackError> {
+    let not_a_pack = |reason: String| PackError::NotAPack {
+        path: file.to_path_buf(),
+        reason,
+    };
+    let dir = tempfile::tempdir().map_err(io(file))?;
+    let reader = fs_err::File::open(file).map_err(io(file))?;
+    let decoder = zstd::Decoder::new(reader).map_err(|e| not_a_pack(e.to_string()))?;
+    let mut archive = tar::Archive::new(decoder);
+    // `unpack` refuses entries that would land outside `dir` (`..`, absolute paths).
+    archive
+        .unpack(dir.path())
+        .map_err(|e| not_a_pack(e.to_string()))?;
+    let manifest: serde_json::Value =
+        fs_err::read_to_string(dir.path().join("scivision-pack.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .ok_or_else(|| not_a_pack("no scivision-pack.json".into()))?;
+    if manifest.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+        return Err(not_a_pack(format!("unknown format {}", manifest["format"])));
+    }
+    let info: EnvInfo = fs_err::read_to_string(dir.path().join(INFO_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| not_a_pack(format!("no valid {INFO_FILE}")))?;
+    fs_err::create_dir_all(package_cache).map_err(io(package_cache))?;
+    for entry in fs_err::read_dir(dir.path().join("pkgs"))
+        .map_err(io(dir.path()))?
+        .filter_map(Result::ok)
+    {
+        let target = package_cache.join(entry.file_name());
+        if !entry.path().is_dir() || target.join("info/index.json").is_file() {
+            continue;
+        }
+        // Move whole folders into the cache; a half-moved entry has no info/index.json yet.
+        let staging = package_cache.join(format!(
+            ".unpack-{}-{}",
+            std::process::id(),
+            entry.file_name().to_string_lossy()
+        ));
+        crate::build::source::copy_dir(&entry.path(), &staging).map_err(|e| PackError::Io {
+            path: staging.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        fs_err::rename(&staging, &target).map_err(io(&target))?;
+        let sidecar = format!("{}.lock", entry.file_name().to_string_lossy());
+        let packed = dir.path().join("pkgs").join(&sidecar);
+        if packed.is_file() {
+            crate::atomic::copy(&packed, &package_cache.join(&sidecar)).map_err(io(&packed))?;
+        }
+    }
+    Ok(Unpacked {
+        lock: dir.path().join(LOCK_FILE),
+        info,
+        dir,
+    })
+}
