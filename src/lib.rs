@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod build;
+pub mod cache;
 pub mod catalog;
 pub mod channel;
 pub mod cli;

@@ -279,3 +279,61 @@ fn pack_then_unpack_on_a_machine_without_network() {
         out.stderr
     );
 }
+
+#[test]
+fn cache_clean_keeps_what_live_environments_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ch = channel().display().to_string();
+    run_ok(sv(d, false).args(["env", "create", "scivision-demo-edges", "-c", &ch]));
+    run_ok(sv(d, false).args(["env", "create", "scivision-demo-legacy", "-c", &ch]));
+    run_ok(sv(d, false).args(["env", "remove", "scivision-demo-legacy"]));
+    let out = run_ok(sv(d, false).args(["cache", "info", "--json"]));
+    let info: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(info["packages_needed_by_envs"], 6);
+    let out = run_ok(sv(d, false).args(["cache", "clean", "--older-than", "1", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        v["removed"].as_array().unwrap().len(),
+        0,
+        "nothing is a day old yet"
+    );
+    let out = run_ok(sv(d, false).args(["cache", "clean", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let removed: Vec<&str> = v["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        removed.iter().any(|r| r.starts_with("numpy-1.26.4-")),
+        "{removed:?}"
+    );
+    assert!(
+        removed
+            .iter()
+            .any(|r| r.starts_with("scivision-demo-legacy-")),
+        "{removed:?}"
+    );
+    assert!(
+        !removed
+            .iter()
+            .any(|r| r.starts_with("scivision-demo-edges-") || r.starts_with("python-")),
+        "{removed:?}"
+    );
+    // What edges needs is still cached: re-creating it works without network.
+    run_ok(sv(d, false).args(["env", "remove", "scivision-demo-edges"]));
+    run_ok(sv(d, true).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "--offline",
+        "-c",
+        &ch,
+    ]));
+    let out = run_ok(sv(d, false).args(["cache", "clean", "--all", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["kept_for_envs"], 0);
+    assert!(v["removed"].as_array().unwrap().len() >= 6);
+}

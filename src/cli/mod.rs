@@ -2,6 +2,7 @@
 //! and exit codes. Commands live one per module; they parse, call the library, and present.
 
 mod build;
+mod cache;
 mod catalog;
 mod channel;
 mod convert;
@@ -67,6 +68,9 @@ enum Command {
     Serve(predict::ServeArgs),
     /// Solve match specs against channels without installing anything.
     Solve(env::SolveCmdArgs),
+    /// Inspect and clean the caches.
+    #[command(subcommand)]
+    Cache(cache::Command),
 }
 
 /// Shared presentation settings.
@@ -122,6 +126,7 @@ pub fn main() -> ExitCode {
             Command::Predict(args) => predict::predict(args, ui).await,
             Command::Serve(args) => predict::serve(args),
             Command::Solve(args) => env::solve_cmd(args, ui).await,
+            Command::Cache(cmd) => cache::execute(cmd, ui).await,
         }
     });
     match result {

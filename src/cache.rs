@@ -1,0 +1,135 @@
+//! The caches scivision fills: rattler's package cache (shared with pixi), the repodata cache,
+//! and scivision's own sources, builds and weights. `clean` never removes a package that a live
+//! environment's lock needs, unless asked to remove everything.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::config::Dirs;
+use crate::env::{Envs, LOCK_FILE};
+
+/// One cache folder and its size.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Usage {
+    /// What it holds.
+    pub name: &'static str,
+    /// Where.
+    pub path: PathBuf,
+    /// Bytes on disk (hardlinked files counted once per folder).
+    pub bytes: u64,
+    /// Top-level entries.
+    pub entries: usize,
+}
+
+/// Sizes of every cache.
+pub fn info(dirs: &Dirs) -> Vec<Usage> {
+    let rattler_root = dirs
+        .packages
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    [
+        ("packages (rattler, shared)", dirs.packages.clone()),
+        ("repodata (rattler, shared)", rattler_root.join("repodata")),
+        ("sources", dirs.cache.join("sources")),
+        ("builds", dirs.cache.join("builds")),
+        ("weights", dirs.home.join("weights")),
+    ]
+    .into_iter()
+    .map(|(name, path)| Usage {
+        name,
+        bytes: size(&path),
+        entries: count(&path),
+        path,
+    })
+    .collect()
+}
+
+fn size(path: &Path) -> u64 {
+    walkdir::WalkDir::new(path)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn count(path: &Path) -> usize {
+    fs_err::read_dir(path)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Package cache folders (`name-version-build`) that the locks of live environments need.
+pub fn needed(envs: &Envs) -> BTreeSet<String> {
+    let platform =
+        rattler_conda_types::Subdir::current().unwrap_or(rattler_conda_types::Subdir::Linux64);
+    let mut out = BTreeSet::new();
+    for (_, prefix, _) in envs.list().unwrap_or_default() {
+        if let Ok(records) = crate::lock::read_records(&prefix.join(LOCK_FILE), platform) {
+            out.extend(records.iter().map(crate::pack::cache_dir_name));
+        }
+    }
+    out
+}
+
+/// What `clean` removed or kept.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Cleaned {
+    /// Removed package folders.
+    pub removed: Vec<String>,
+    /// Kept because a live environment needs them.
+    pub kept_for_envs: usize,
+    /// Bytes freed.
+    pub bytes: u64,
+}
+
+/// Removes package cache entries no live environment needs (`all`: every entry), only those
+/// untouched for `older_than` when given.
+pub fn clean(
+    dirs: &Dirs,
+    envs: &Envs,
+    all: bool,
+    older_than: Option<Duration>,
+) -> std::io::Result<Cleaned> {
+    let needed = if all { BTreeSet::new() } else { needed(envs) };
+    let mut out = Cleaned::default();
+    let Ok(rd) = fs_err::read_dir(&dirs.packages) else {
+        return Ok(out);
+    };
+    let now = SystemTime::now();
+    for entry in rd.filter_map(Result::ok) {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !path.join("info/index.json").is_file() {
+            continue;
+        }
+        if needed.contains(&name) {
+            out.kept_for_envs += 1;
+            continue;
+        }
+        if let Some(age) = older_than {
+            let modified = fs_err::metadata(&path)?.modified()?;
+            if now.duration_since(modified).unwrap_or_default() < age {
+                continue;
+            }
+        }
+        out.bytes += size(&path);
+        // The sidecar first: without it the folder is no longer trusted, so a crash between the
+        // two removals leaves nothing an installer would use.
+        let sidecar = dirs.packages.join(format!("{name}.lock"));
+        if sidecar.exists() {
+            fs_err::remove_file(&sidecar)?;
+        }
+        fs_err::remove_dir_all(&path)?;
+        out.removed.push(name);
+    }
+    out.removed.sort();
+    Ok(out)
+}
