@@ -28,10 +28,16 @@ pub fn http_client() -> reqwest_middleware::ClientWithMiddleware {
 /// The HTTP client, or with `offline` one that refuses every request (rattler's
 /// `OfflineMiddleware`): local `file://` channels and the caches still work.
 pub fn http_client_for(offline: bool) -> reqwest_middleware::ClientWithMiddleware {
+    // SCIVISION_HTTP_TIMEOUT (seconds, default 60) bounds how long a silent server can stall us.
+    let read = std::env::var("SCIVISION_HTTP_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(60);
     let client = reqwest::Client::builder()
         .user_agent(concat!("scivision/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(15))
-        .read_timeout(std::time::Duration::from_secs(60))
+        .connect_timeout(std::time::Duration::from_secs(read.min(15)))
+        .read_timeout(std::time::Duration::from_secs(read))
         .build()
         .unwrap_or_default();
     let builder = reqwest_middleware::ClientBuilder::new(client);

@@ -337,3 +337,53 @@ fn cache_clean_keeps_what_live_environments_need() {
     assert_eq!(v["kept_for_envs"], 0);
     assert!(v["removed"].as_array().unwrap().len() >= 6);
 }
+
+#[test]
+fn a_silent_server_fails_in_bounded_time_with_a_hint() {
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_server = stop.clone();
+    let server = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        let started = std::time::Instant::now();
+        while !stop_server.load(std::sync::atomic::Ordering::Relaxed)
+            && started.elapsed().as_secs() < 300
+        {
+            if let Ok((conn, _)) = listener.accept() {
+                held.push(conn);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut child = sv(dir.path(), false)
+        .env("SCIVISION_HTTP_TIMEOUT", "2")
+        .args(["env", "create", "scivision-demo-edges", "-c", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let finished = loop {
+        if child.try_wait().unwrap().is_some() {
+            break true;
+        }
+        if started.elapsed().as_secs() > 120 {
+            let _ = child.kill();
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let out = child.wait_with_output().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    server.join().unwrap();
+    assert!(finished, "scivision hung on a silent server");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--offline"), "{stderr}");
+    assert!(!dir.path().join("home/envs/scivision-demo-edges").exists());
+}
