@@ -46,7 +46,8 @@ pub fn info(dirs: &Dirs) -> Vec<Usage> {
     .collect()
 }
 
-fn size(path: &Path) -> u64 {
+/// Bytes of the files under `path`.
+pub fn size(path: &Path) -> u64 {
     walkdir::WalkDir::new(path)
         .into_iter()
         .filter_map(Result::ok)

@@ -166,7 +166,8 @@ pub fn environment_yml(name: &str, records: &[RepoDataRecord]) -> String {
     out
 }
 
-fn sorted(records: &[RepoDataRecord]) -> Vec<&RepoDataRecord> {
+/// Records sorted by package name.
+pub fn sorted(records: &[RepoDataRecord]) -> Vec<&RepoDataRecord> {
     let mut v: Vec<&RepoDataRecord> = records.iter().collect();
     v.sort_by(|a, b| a.package_record.name.cmp(&b.package_record.name));
     v

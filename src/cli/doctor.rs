@@ -51,7 +51,7 @@ pub async fn execute(args: Args, _ui: Ui) -> miette::Result<()> {
         ("packages", &dirs.packages),
     ]
     .iter()
-    .map(|(k, p)| serde_json::json!({"name": k, "path": p, "bytes": dir_size(p)}))
+    .map(|(k, p)| serde_json::json!({"name": k, "path": p, "bytes": crate::cache::size(p)}))
     .collect();
     let report = serde_json::json!({
         "platform": platform,
@@ -137,14 +137,4 @@ async fn reachable(
     } else {
         Err(format!("{url}: HTTP {}", response.status()))
     }
-}
-
-fn dir_size(path: &std::path::Path) -> u64 {
-    walkdir::WalkDir::new(path)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
 }

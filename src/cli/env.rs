@@ -226,10 +226,8 @@ fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
 use std::str::FromStr;
 
 fn records_json(records: &[rattler_conda_types::RepoDataRecord]) -> serde_json::Value {
-    let mut sorted: Vec<_> = records.iter().collect();
-    sorted.sort_by(|a, b| a.package_record.name.cmp(&b.package_record.name));
     serde_json::Value::Array(
-        sorted
+        crate::lock::sorted(records)
             .iter()
             .map(|r| {
                 serde_json::json!({
@@ -243,6 +241,18 @@ fn records_json(records: &[rattler_conda_types::RepoDataRecord]) -> serde_json::
             })
             .collect(),
     )
+}
+
+/// One line per record, sorted by name.
+fn print_records(records: &[rattler_conda_types::RepoDataRecord]) {
+    for r in crate::lock::sorted(records) {
+        super::print_line(&format!(
+            "  {:<28} {:<14} {}",
+            r.package_record.name.as_normalized(),
+            r.package_record.version,
+            r.package_record.build
+        ));
+    }
 }
 
 fn spinner(enabled: bool, message: &str) -> Option<indicatif::ProgressBar> {
@@ -385,14 +395,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             } else {
                 match status {
                     None => {
-                        for r in &solution.records {
-                            super::print_line(&format!(
-                                "  {:<28} {:<12} {}",
-                                r.package_record.name.as_normalized(),
-                                r.package_record.version,
-                                r.package_record.build
-                            ));
-                        }
+                        print_records(&solution.records);
                         super::print_line(&format!(
                             "dry run: {} packages for {} ({}); nothing installed",
                             solution.records.len(),
@@ -682,16 +685,7 @@ pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
             &serde_json::json!({"seconds": seconds, "packages": records_json(&solution.records)}),
         );
     } else {
-        let mut sorted: Vec<_> = solution.records.iter().collect();
-        sorted.sort_by(|a, b| a.package_record.name.cmp(&b.package_record.name));
-        for r in sorted {
-            super::print_line(&format!(
-                "  {:<28} {:<14} {}",
-                r.package_record.name.as_normalized(),
-                r.package_record.version,
-                r.package_record.build
-            ));
-        }
+        print_records(&solution.records);
         super::print_line(&format!(
             "{} packages, solved in {seconds:.3}s",
             solution.records.len()
