@@ -10,14 +10,14 @@ use sha2::{Digest, Sha256};
 use super::package::{self, PackageMeta};
 use super::source::{self, Resolved, SourceCache};
 use super::wheel::{self, ConvertOptions, EntryPoint};
-use super::{about_json, is_noarch_python, python_version_of, script, short_hash};
+use super::{about_json, is_noarch_python, python_version_of, script};
 use super::{BuildConfig, BuildError, BuildOutcome, BuildReporter};
 use crate::recipe::{RenderedRecipe, TestSpec};
 use crate::{channel, prefix, solve};
 
 /// The version of the build logic, part of every input hash: bump it when the produced files
 /// would change for the same recipe.
-const BUILD_LOGIC_VERSION: &str = "scivision-build-2";
+const BUILD_LOGIC_VERSION: &str = "scivision-build-3";
 
 pub(super) async fn build_one(
     r: &RenderedRecipe,
@@ -75,10 +75,11 @@ pub(super) async fn build_one(
     .map_err(env_error("build"))?;
 
     let input_hash = input_hash(r, config, &resolved, &host_records, &build_records)?;
+    // The hash is the build's input hash: other inputs never reuse a file name, so no client or
+    // mirror holding an older file under the same name is ever served different bytes.
     let build_string = r.recipe.build.string.clone().unwrap_or_else(|| {
-        let variant = format!("{:?}{:?}", r.variant, r.recipe.requirements);
         let prefix = if is_noarch_python(r) { "pyh" } else { "h" };
-        format!("{prefix}{}_{}", short_hash(&variant), r.recipe.build.number)
+        format!("{prefix}{}_{}", &input_hash[..7], r.recipe.build.number)
     });
 
     // Unchanged: the channel or the build cache already has this exact build.
