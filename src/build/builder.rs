@@ -103,6 +103,7 @@ pub(super) async fn build_one(
             } else {
                 let replaced = target.exists();
                 place(&file, &target)?;
+                retire_previous_output(r, config, &target)?;
                 channel::index(&config.output_dir, Some(&sub), replaced).await?;
                 "cached"
             };
@@ -276,6 +277,7 @@ pub(super) async fn build_one(
     let target = config.output_dir.join(&meta.subdir).join(&file_name);
     let replaced = target.exists();
     place(&cached, &target)?;
+    retire_previous_output(r, config, &target)?;
     drop(staging);
     channel::index(&config.output_dir, Some(&meta.subdir), replaced).await?;
     if !config.keep_work {
@@ -398,6 +400,43 @@ fn cached_artifact(dir: &Path) -> Result<Option<PathBuf>, BuildError> {
         }
     }
     Ok(None)
+}
+
+/// A recipe variant's output replaces what it produced before: a rebuild with other inputs has
+/// a new file name, and the old build would otherwise stay in the channel beside it, equal in
+/// version and build number. The channel remembers each recipe's last output in
+/// `.scivision/outputs.json`.
+fn retire_previous_output(
+    r: &RenderedRecipe,
+    config: &BuildConfig,
+    target: &Path,
+) -> Result<(), BuildError> {
+    let state = config.output_dir.join(".scivision/outputs.json");
+    let key = format!("{}{:?}", r.path.display(), r.variant);
+    let mut outputs: BTreeMap<String, String> = fs_err::read_to_string(&state)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let rel = target
+        .strip_prefix(&config.output_dir)
+        .unwrap_or(target)
+        .display()
+        .to_string();
+    if let Some(previous) = outputs.get(&key).filter(|p| **p != rel) {
+        let old = config.output_dir.join(previous);
+        if old.is_file() {
+            fs_err::remove_file(&old).map_err(|source| BuildError::Io {
+                path: old.clone(),
+                source,
+            })?;
+        }
+    }
+    outputs.insert(key, rel);
+    let text = serde_json::to_string_pretty(&outputs).unwrap_or_default();
+    crate::atomic::write(&state, text.as_bytes()).map_err(|source| BuildError::Io {
+        path: state,
+        source,
+    })
 }
 
 /// Copies `from` to `to` atomically: readers never see a partial file.
