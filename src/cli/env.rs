@@ -243,6 +243,23 @@ fn records_json(records: &[rattler_conda_types::RepoDataRecord]) -> serde_json::
     )
 }
 
+/// rattler's per-phase progress bars on the installer, when progress is shown.
+fn install_progress(
+    progress: bool,
+) -> impl FnOnce(rattler::install::Installer) -> rattler::install::Installer {
+    move |installer| {
+        if progress {
+            installer.with_reporter(
+                rattler::install::IndicatifReporter::builder()
+                    .clear_when_done(true)
+                    .finish(),
+            )
+        } else {
+            installer
+        }
+    }
+}
+
 /// One line per record, sorted by name.
 fn print_records(records: &[rattler_conda_types::RepoDataRecord]) {
     for r in crate::lock::sorted(records) {
@@ -353,17 +370,12 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             } else {
                 let progress = ui.progress && !json;
                 Some(
-                    envs.install(&request, &solution, &dirs.packages, |i| {
-                        if progress {
-                            i.with_reporter(
-                                rattler::install::IndicatifReporter::builder()
-                                    .clear_when_done(true)
-                                    .finish(),
-                            )
-                        } else {
-                            i
-                        }
-                    })
+                    envs.install(
+                        &request,
+                        &solution,
+                        &dirs.packages,
+                        install_progress(progress),
+                    )
                     .await?,
                 )
             };
@@ -538,17 +550,12 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             let _guard = envs.lock(&request.model).await?;
             let solution = crate::env::Solution { records };
             let progress = ui.progress;
-            envs.install(&request, &solution, &dirs.packages, |i| {
-                if progress {
-                    i.with_reporter(
-                        rattler::install::IndicatifReporter::builder()
-                            .clear_when_done(true)
-                            .finish(),
-                    )
-                } else {
-                    i
-                }
-            })
+            envs.install(
+                &request,
+                &solution,
+                &dirs.packages,
+                install_progress(progress),
+            )
             .await?;
             super::print_line(&format!(
                 "unpacked {} ({} packages) in {:.1}s: {}",
