@@ -155,6 +155,19 @@ impl Envs {
         self.root.join(dir_name(name))
     }
 
+    /// The prefix of an existing environment, or `NotFound`.
+    pub fn existing(&self, name: &str) -> Result<PathBuf, EnvError> {
+        let prefix = self.prefix(name);
+        if prefix.join("conda-meta").is_dir() {
+            Ok(prefix)
+        } else {
+            Err(EnvError::NotFound {
+                name: name.to_string(),
+                home: self.root.clone(),
+            })
+        }
+    }
+
     /// Names of the existing environments, with their info.
     pub fn list(&self) -> Result<Vec<(String, PathBuf, Option<EnvInfo>)>, EnvError> {
         let mut out = Vec::new();
@@ -376,13 +389,7 @@ impl Envs {
 
     /// Removes the environment `name`: renamed away first (so it disappears at once), then deleted.
     pub async fn remove(&self, name: &str) -> Result<PathBuf, EnvError> {
-        let target = self.prefix(name);
-        if !target.join("conda-meta").is_dir() {
-            return Err(EnvError::NotFound {
-                name: name.to_string(),
-                home: self.root.clone(),
-            });
-        }
+        let target = self.existing(name)?;
         let _guard = self.lock(name).await?;
         let trash = self
             .root
@@ -431,13 +438,7 @@ impl Envs {
         EnvError,
     > {
         use rattler_shell::activation::{ActivationVariables, Activator};
-        let prefix = self.prefix(name);
-        if !prefix.join("conda-meta").is_dir() {
-            return Err(EnvError::NotFound {
-                name: name.to_string(),
-                home: self.root.clone(),
-            });
-        }
+        let prefix = self.existing(name)?;
         let platform = Subdir::current().unwrap_or(Subdir::Linux64);
         let activator = Activator::from_path(&prefix, shell, platform)
             .map_err(|e| self.activation_error(name, &e))?;

@@ -492,14 +492,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             super::print_line(&envs.activation_script(&name, shell_enum)?);
         }
         Command::Export { name, format } => {
-            let prefix = envs.prefix(&name);
-            if !prefix.join("conda-meta").is_dir() {
-                return Err(crate::env::EnvError::NotFound {
-                    name,
-                    home: dirs.home.join("envs"),
-                }
-                .into());
-            }
+            let prefix = envs.existing(&name)?;
             let lock_path = prefix.join(crate::env::LOCK_FILE);
             let platform = Subdir::current().unwrap_or(Subdir::Linux64);
             let records = crate::lock::read_records(&lock_path, platform)?;
@@ -511,14 +504,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             super::print_line(text.trim_end());
         }
         Command::Pack { name, output } => {
-            let prefix = envs.prefix(&name);
-            if !prefix.join("conda-meta").is_dir() {
-                return Err(crate::env::EnvError::NotFound {
-                    name,
-                    home: dirs.home.join("envs"),
-                }
-                .into());
-            }
+            let prefix = envs.existing(&name)?;
             let platform = Subdir::current().unwrap_or(Subdir::Linux64);
             let records = crate::lock::read_records(&prefix.join(crate::env::LOCK_FILE), platform)?;
             let bytes = crate::pack::pack(&prefix, &records, &dirs.packages, &output)?;

@@ -7,7 +7,7 @@ use miette::IntoDiagnostic;
 
 use super::Ui;
 use crate::config::Dirs;
-use crate::env::{EnvError, EnvInfo, Envs, INFO_FILE};
+use crate::env::{EnvInfo, Envs, INFO_FILE};
 use crate::runner::{self, ModelEntry, RunnerError};
 
 /// Run a model on input files (PNG, JPEG or .npy) in the model's own environment.
@@ -51,14 +51,7 @@ pub struct ServeArgs {
 fn runner_command(model: &str, offline: bool) -> miette::Result<std::process::Command> {
     let dirs = Dirs::from_env();
     let envs = Envs::new(&dirs.home);
-    let prefix = envs.prefix(model);
-    if !prefix.join("conda-meta").is_dir() {
-        return Err(EnvError::NotFound {
-            name: model.to_string(),
-            home: dirs.home.join("envs"),
-        }
-        .into());
-    }
+    let prefix = envs.existing(model)?;
     let info: Option<EnvInfo> = fs_err::read_to_string(prefix.join(INFO_FILE))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
