@@ -74,7 +74,7 @@ pub fn needed(envs: &Envs) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for (_, prefix, _) in envs.list().unwrap_or_default() {
         if let Ok(records) = crate::lock::read_records(&prefix.join(LOCK_FILE), platform) {
-            out.extend(records.iter().map(crate::pack::cache_dir_name));
+            out.extend(records.iter().map(crate::prefix::cache_dir_name));
         }
     }
     out

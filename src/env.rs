@@ -467,12 +467,7 @@ fn model_entry(
         .records
         .iter()
         .find(|r| r.package_record.name == name)?;
-    let dir = package_cache.join(format!(
-        "{}-{}-{}",
-        record.package_record.name.as_normalized(),
-        record.package_record.version,
-        record.package_record.build
-    ));
+    let dir = package_cache.join(prefix::cache_dir_name(record));
     let about: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(dir.join("info/about.json")).ok()?).ok()?;
     crate::runner::ModelEntry::from_about(about.get("extra")?.get("scivision")?)

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::env::{EnvInfo, INFO_FILE, LOCK_FILE};
+use crate::prefix::cache_dir_name;
 
 /// Pack errors.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -109,12 +110,6 @@ fn append_bytes<W: std::io::Write>(
     header.set_mode(0o644);
     header.set_cksum();
     tar.append_data(&mut header, name, bytes).map_err(io(out))
-}
-
-/// The package cache folder of a record (`name-version-build`).
-pub fn cache_dir_name(r: &rattler_conda_types::RepoDataRecord) -> String {
-    let p = &r.package_record;
-    format!("{}-{}-{}", p.name.as_normalized(), p.version, p.build)
 }
 
 /// What an unpacked pack holds.

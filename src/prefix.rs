@@ -70,16 +70,16 @@ pub fn gateway_for(offline: bool) -> Gateway {
     builder.finish()
 }
 
+/// The package cache folder of a record (`name-version-build`), as rattler's cache lays it out.
+pub fn cache_dir_name(record: &RepoDataRecord) -> String {
+    let p = &record.package_record;
+    format!("{}-{}-{}", p.name.as_normalized(), p.version, p.build)
+}
+
 /// Whether the package of `record` is in the package cache (extracted by an earlier install).
 pub fn is_cached(record: &RepoDataRecord, package_cache_dir: &Path) -> bool {
-    let p = &record.package_record;
     package_cache_dir
-        .join(format!(
-            "{}-{}-{}",
-            p.name.as_normalized(),
-            p.version,
-            p.build
-        ))
+        .join(cache_dir_name(record))
         .join("info/index.json")
         .is_file()
 }
