@@ -27,7 +27,7 @@ pub async fn execute(args: Args, _ui: Ui) -> miette::Result<()> {
         (Some(c), arch) => serde_json::json!({
             "found": true,
             "version": c.version.to_string(),
-            "compute_capability": arch.as_ref().map(|a| format!("{a:?}")),
+            "compute_capability": arch.as_ref().map(|a| a.version.to_string()),
             "overridden": std::env::var_os("CONDA_OVERRIDE_CUDA").is_some(),
         }),
         (None, _) => serde_json::json!({
@@ -74,7 +74,10 @@ pub async fn execute(args: Args, _ui: Ui) -> miette::Result<()> {
     match report["cuda"]["found"].as_bool() {
         Some(true) => super::print_line(&format!(
             "cuda              {} (compute capability {})",
-            report["cuda"]["version"], report["cuda"]["compute_capability"]
+            report["cuda"]["version"].as_str().unwrap_or_default(),
+            report["cuda"]["compute_capability"]
+                .as_str()
+                .unwrap_or("unknown: no GPU device answered")
         )),
         _ => super::print_line(&format!(
             "cuda              none: {}",
