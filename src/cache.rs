@@ -34,6 +34,10 @@ pub fn info(dirs: &Dirs) -> Vec<Usage> {
         ("repodata (rattler, shared)", rattler_root.join("repodata")),
         ("sources", dirs.cache.join("sources")),
         ("builds", dirs.cache.join("builds")),
+        (
+            "pypi (uv: wheels, built sdists, git)",
+            dirs.cache.join("uv"),
+        ),
         ("weights", dirs.home.join("weights")),
     ]
     .into_iter()
@@ -91,8 +95,8 @@ pub struct Cleaned {
     pub bytes: u64,
 }
 
-/// Removes package cache entries no live environment needs (`all`: every entry), only those
-/// untouched for `older_than` when given.
+/// Removes package cache entries no live environment needs (`all`: every entry, and uv's PyPI
+/// cache), only those untouched for `older_than` when given.
 pub fn clean(
     dirs: &Dirs,
     envs: &Envs,
@@ -130,6 +134,14 @@ pub fn clean(
         }
         fs_err::remove_dir_all(&path)?;
         out.removed.push(name);
+    }
+    // uv's cache holds the PyPI wheels envs were hardlinked from; envs keep working without it,
+    // but an offline re-create needs it, so only `--all` removes it.
+    let uv = dirs.cache.join("uv");
+    if all && uv.is_dir() {
+        out.bytes += size(&uv);
+        fs_err::remove_dir_all(&uv)?;
+        out.removed.push("uv (the PyPI cache)".into());
     }
     out.removed.sort();
     Ok(out)

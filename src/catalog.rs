@@ -41,6 +41,19 @@ pub enum CatalogError {
         /// Why.
         reason: String,
     },
+    /// A card's conda or PyPI requirement does not parse.
+    #[error("model `{name}`: {field} `{given}` is not valid: {reason}")]
+    #[diagnostic(help("conda specs look like `numpy >=1.26,<2`; PyPI requirements are PEP 508: `exifread >=3,<4`, `pkg @ git+https://host/repo@REV`"))]
+    BadRequirement {
+        /// The model.
+        name: String,
+        /// Which card field (with the catalog file).
+        field: String,
+        /// The requirement.
+        given: String,
+        /// Why.
+        reason: String,
+    },
     /// The model exists but nothing installs it yet.
     #[error("`{name}` has no installable spec yet: it is published neither as a conda package nor with a card (upstream installs it with `pip install {pkg_url}`)")]
     #[diagnostic(help("models get cards under recipes/<model>/ (see the [catalog] work); the demo models install today: scivision catalog search demo"))]
@@ -107,6 +120,18 @@ pub struct Model {
     /// The conda package that installs the model, when one is published.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conda_package: Option<String>,
+    /// Conda match specs installed beside the conda package, or instead of one (python, the
+    /// framework, system libraries) when the model itself comes from PyPI.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conda_dependencies: Vec<String>,
+    /// PEP 508 requirements only PyPI (or a git, URL or path source) provides; for a model that
+    /// is no conda package, the model's own package among them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pypi_dependencies: Vec<String>,
+    /// model.yml's fields for a model that is no conda package (a conda package carries them in
+    /// its `about.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<crate::runner::ModelEntry>,
     /// Where the entry comes from (`upstream`, `scivision-demo`, a file or channel).
     #[serde(default)]
     pub source: String,
@@ -139,13 +164,15 @@ struct File<T> {
     entries: Vec<T>,
 }
 
-/// What installs a model: conda specs (the PyPI half comes with cards).
+/// What installs a model: conda specs, then PyPI requirements resolved against them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSpec {
     /// The catalog entry.
     pub model: Model,
     /// Conda match specs to solve.
     pub conda: Vec<MatchSpec>,
+    /// PEP 508 requirements with where each came from, checked for syntax.
+    pub pypi: Vec<crate::pypi::PypiRequirement>,
 }
 
 /// The merged catalog.
@@ -255,6 +282,9 @@ impl Catalog {
                     institution: Vec::new(),
                     tags: Vec::new(),
                     conda_package: Some(name.clone()),
+                    conda_dependencies: Vec::new(),
+                    pypi_dependencies: Vec::new(),
+                    entry: None,
                     source: String::new(),
                 });
             }
@@ -337,23 +367,50 @@ impl Catalog {
         };
         // Catalog names may hold capitals and spaces ("StarDist Seed"); match specs may not.
         let model = self.get(&name).or_else(|_| self.get(given)).cloned()?;
-        let Some(package) = model.conda_package.clone() else {
+        let field_err = |field: &str, given: &str, reason: String| CatalogError::BadRequirement {
+            name: model.name.clone(),
+            field: format!("{field} (catalog {})", model.source),
+            given: given.to_string(),
+            reason,
+        };
+        let mut conda = Vec::new();
+        if let Some(package) = &model.conda_package {
+            let text = if *package == name {
+                given.to_string()
+            } else {
+                given.replacen(&name, package, 1)
+            };
+            conda.push(
+                MatchSpec::from_str(&text, ParseStrictness::Lenient)
+                    .map_err(|e| bad(e.to_string()))?,
+            );
+        } else if model.pypi_dependencies.is_empty() {
             return Err(CatalogError::NotInstallable {
                 name: model.name.clone(),
                 pkg_url: model.pkg_url.clone(),
             });
-        };
-        let text = if package == name {
-            given.to_string()
-        } else {
-            given.replacen(&name, &package, 1)
-        };
-        let conda =
-            MatchSpec::from_str(&text, ParseStrictness::Lenient).map_err(|e| bad(e.to_string()))?;
-        Ok(ModelSpec {
-            model,
-            conda: vec![conda],
-        })
+        } else if given.trim() != name {
+            return Err(bad(format!(
+                "`{}` installs from PyPI, so it cannot be narrowed with a conda match spec",
+                model.name
+            )));
+        }
+        for text in &model.conda_dependencies {
+            conda.push(
+                MatchSpec::from_str(text, ParseStrictness::Lenient)
+                    .map_err(|e| field_err("conda_dependencies", text, e.to_string()))?,
+            );
+        }
+        let origin = format!("card {} ({})", model.name, model.source);
+        let pypi = model
+            .pypi_dependencies
+            .iter()
+            .map(|text| {
+                crate::pypi::PypiRequirement::parse(text, &origin)
+                    .map_err(|e| field_err("pypi_dependencies", text, e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ModelSpec { model, conda, pypi })
     }
 }
 

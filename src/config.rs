@@ -78,13 +78,15 @@ pub struct ConfigFile {
     pub channels: Option<Vec<String>>,
     /// Where the scivision channel is (a path or URL).
     pub scivision_channel: Option<String>,
+    /// PyPI index options (`index-url`, `extra-index-url`, `find-links`, `no-index`).
+    pub pypi: Option<crate::pypi::IndexOptions>,
 }
 
 /// A config file that could not be read.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("cannot read config {}: {reason}", path.display())]
 #[diagnostic(help(
-    "the config file is TOML with `channels = [...]` and `scivision-channel = \"...\"`"
+    "the config file is TOML with `channels = [...]`, `scivision-channel = \"...\"` and a `[pypi]` table (`index-url`, `extra-index-url`, `find-links`, `no-index`)"
 ))]
 pub struct ConfigError {
     /// The file.

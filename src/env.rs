@@ -67,6 +67,10 @@ pub enum EnvError {
         #[source]
         source: std::io::Error,
     },
+    /// The PyPI half failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Pypi(#[from] crate::pypi::PypiError),
     /// Activation failed.
     #[error("cannot activate {}: {reason}", prefix.display())]
     Activation {
@@ -98,6 +102,13 @@ pub struct EnvInfo {
     /// The model.yml fields of the model package, when it declares them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_entry: Option<crate::runner::ModelEntry>,
+    /// The PyPI requirements asked for (card and `--pypi`; the model package's own follow from
+    /// its conda record), to tell whether a create is a no-op.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pypi_requested: Vec<String>,
+    /// The PyPI distributions installed (`name==version`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pypi_installed: Vec<String>,
 }
 
 /// Where environments live.
@@ -121,6 +132,12 @@ pub struct Request {
     pub virtual_packages: Vec<GenericVirtualPackage>,
     /// No network: repodata from the cache, only cached packages (or local channels) installable.
     pub offline: Option<PathBuf>,
+    /// PyPI requirements from the card and the command line (the model package adds its own).
+    pub pypi: Vec<crate::pypi::PypiRequirement>,
+    /// Where PyPI packages come from.
+    pub index: crate::pypi::IndexOptions,
+    /// model.yml fields from the card, for models that are no conda package.
+    pub entry: Option<crate::runner::ModelEntry>,
 }
 
 /// The result of a solve.
@@ -128,6 +145,18 @@ pub struct Request {
 pub struct Solution {
     /// The records.
     pub records: Vec<RepoDataRecord>,
+    /// The PyPI half when it is already known (from a lock, or resolved without installing);
+    /// `None`: resolve it in the staging prefix during install.
+    pub pypi: Option<lock::PypiHalf>,
+}
+
+/// What the PyPI half of an install did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PypiReport {
+    /// The distributions installed, `name==version`.
+    pub packages: Vec<String>,
+    /// Seconds spent resolving and installing them (the PyPI half alone, for benchmarks).
+    pub seconds: f64,
 }
 
 /// What `create` did.
@@ -231,7 +260,10 @@ impl Envs {
         )
         .await
         {
-            Ok(records) => Ok(Solution { records }),
+            Ok(records) => Ok(Solution {
+                records,
+                pypi: None,
+            }),
             Err(SolveError::Unsolvable { explanation, .. }) => {
                 let unmet = system::explain_unmet(&explanation, &request.virtual_packages);
                 let mut host = format!(
@@ -259,9 +291,18 @@ impl Envs {
         }
     }
 
-    /// Whether the prefix of `name` holds exactly `records` (by its lock and conda-meta).
-    pub fn matches(&self, name: &str, platform: Subdir, records: &[RepoDataRecord]) -> bool {
+    /// Whether the prefix of `name` holds exactly `records` (by its lock and conda-meta), and was
+    /// made for the same PyPI requirements.
+    pub fn matches(&self, request: &Request, records: &[RepoDataRecord]) -> bool {
+        let (name, platform) = (request.model.as_str(), request.platform);
         let prefix = self.prefix(name);
+        let info: Option<EnvInfo> = fs_err::read_to_string(prefix.join(INFO_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        let requested: Vec<String> = request.pypi.iter().map(|r| r.text.clone()).collect();
+        if info.is_none_or(|i| i.pypi_requested != requested) {
+            return false;
+        }
         let Ok(locked) = lock::read_records(&prefix.join(LOCK_FILE), platform) else {
             return false;
         };
@@ -303,7 +344,7 @@ impl Envs {
         solution: &Solution,
         package_cache: &Path,
         configure: impl FnOnce(rattler::install::Installer) -> rattler::install::Installer,
-    ) -> Result<CreateStatus, EnvError> {
+    ) -> Result<(CreateStatus, PypiReport), EnvError> {
         let name = dir_name(&request.model);
         let target = self.prefix(&request.model);
         fs_err::create_dir_all(&self.root).map_err(io(&self.root))?;
@@ -321,11 +362,24 @@ impl Envs {
             |i| configure(i.with_alternative_target_prefix(absolute_target.clone())),
         )
         .await?;
+        // The PyPI half goes into the same staging prefix: a failure leaves the env as it was.
+        let pypi_started = std::time::Instant::now();
+        let pypi = match self
+            .install_pypi(request, solution, &staging, &absolute_target, package_cache)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = fs_err::remove_dir_all(&staging);
+                return Err(e);
+            }
+        };
         let lock = lock::build(
             &request.channels,
             request.platform,
             &request.virtual_packages,
             &solution.records,
+            &pypi,
             &staging.join(LOCK_FILE),
         )?;
         lock::write(&lock, &staging.join(LOCK_FILE))?;
@@ -338,7 +392,13 @@ impl Envs {
                 .map(|c| c.base_url.to_string())
                 .collect(),
             platform: request.platform.to_string(),
-            model_entry: model_entry(request, solution, package_cache),
+            model_entry: model_entry(request, solution, package_cache).or(request.entry.clone()),
+            pypi_requested: request.pypi.iter().map(|r| r.text.clone()).collect(),
+            pypi_installed: pypi
+                .packages
+                .iter()
+                .map(|w| format!("{}=={}", w.name, w.version))
+                .collect(),
         };
         crate::atomic::write(
             &staging.join(INFO_FILE),
@@ -347,6 +407,10 @@ impl Envs {
                 .as_bytes(),
         )
         .map_err(io(&staging))?;
+        let report = PypiReport {
+            packages: info.pypi_installed.clone(),
+            seconds: pypi_started.elapsed().as_secs_f64(),
+        };
         let status = if target.exists() {
             // One atomic swap: readers see the old environment or the new one, never neither.
             rustix::fs::renameat_with(
@@ -367,7 +431,155 @@ impl Envs {
             fs_err::rename(&staging, &target).map_err(io(&target))?;
             CreateStatus::Created
         };
-        Ok(status)
+        Ok((status, report))
+    }
+
+    /// The PyPI requirements of a request: the card's and the command line's, then the model
+    /// package's own (`extra.scivision.pypi_dependencies` in its `info/about.json`).
+    pub async fn pypi_requirements(
+        &self,
+        request: &Request,
+        solution: &Solution,
+        package_cache: &Path,
+    ) -> Result<Vec<crate::pypi::PypiRequirement>, EnvError> {
+        let mut requirements = request.pypi.clone();
+        let Some(name) = request.specs.first().and_then(|s| s.name.as_exact()) else {
+            return Ok(requirements);
+        };
+        let Some(record) = solution
+            .records
+            .iter()
+            .find(|r| &r.package_record.name == name)
+        else {
+            return Ok(requirements);
+        };
+        let client = prefix::http_client_for(request.offline.is_some());
+        let dir = prefix::fetch_to_cache(record, package_cache, &client).await?;
+        let about: serde_json::Value = fs_err::read_to_string(dir.join("info/about.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let origin = format!(
+            "package {} (info/about.json)",
+            prefix::cache_dir_name(record)
+        );
+        for text in about["extra"]["scivision"]["pypi_dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+        {
+            requirements.push(crate::pypi::PypiRequirement::parse(text, &origin)?);
+        }
+        Ok(requirements)
+    }
+
+    /// Resolves the PyPI half without a prefix (dry runs, locks for any platform): conda's python
+    /// packages come from the records; sdists, if any, are built with `python3` from PATH.
+    pub async fn resolve_pypi(
+        &self,
+        request: &Request,
+        solution: &Solution,
+        package_cache: &Path,
+        cache_root: &Path,
+    ) -> Result<lock::PypiHalf, EnvError> {
+        let requirements = self
+            .pypi_requirements(request, solution, package_cache)
+            .await?;
+        if requirements.is_empty() {
+            return Ok(lock::PypiHalf::default());
+        }
+        let ctx = crate::pypi::UvContext::new(
+            cache_root,
+            request.index.clone(),
+            request.offline.is_some(),
+        )
+        .await?;
+        let target = crate::pypi::Target::from_solve(
+            request.platform,
+            &solution.records,
+            &request.virtual_packages,
+        )?;
+        let host_python = which_python().ok_or_else(|| crate::pypi::PypiError::Setup {
+            what: "resolving PyPI requirements without an environment".into(),
+            reason: "uv's build machinery needs a python, and there is no python3 on PATH".into(),
+            help: "create the environment instead (its own python is used), or put python3 on PATH"
+                .into(),
+        })?;
+        let interpreter = crate::pypi::resolve::interpreter(&host_python, &ctx)?;
+        let conda = crate::pypi::CondaPythonPackages::from_records(&solution.records);
+        let packages =
+            crate::pypi::resolve(&ctx, &target, &requirements, &conda, &interpreter).await?;
+        let cwd = std::env::current_dir().unwrap_or_default();
+        Ok(lock::PypiHalf {
+            packages,
+            indexes: Some(request.index.lock_indexes(&cwd)),
+        })
+    }
+
+    /// Resolves (unless the solution carries a locked half) and installs the PyPI half into the
+    /// staging prefix, whose scripts must point at `final_prefix`.
+    async fn install_pypi(
+        &self,
+        request: &Request,
+        solution: &Solution,
+        staging: &Path,
+        final_prefix: &Path,
+        package_cache: &Path,
+    ) -> Result<lock::PypiHalf, EnvError> {
+        let requirements = match &solution.pypi {
+            Some(_) => Vec::new(),
+            None => {
+                self.pypi_requirements(request, solution, package_cache)
+                    .await?
+            }
+        };
+        if requirements.is_empty() && solution.pypi.as_ref().is_none_or(|p| p.packages.is_empty()) {
+            return Ok(solution.pypi.clone().unwrap_or_default());
+        }
+        let cache_root = crate::config::Dirs::from_env().cache;
+        let ctx = crate::pypi::UvContext::new(
+            &cache_root,
+            request.index.clone(),
+            request.offline.is_some(),
+        )
+        .await?;
+        let target = crate::pypi::Target::from_solve(
+            request.platform,
+            &solution.records,
+            &request.virtual_packages,
+        )?;
+        let staging = std::path::absolute(staging).map_err(io(staging))?;
+        let python = staging.join("bin").join("python");
+        let interpreter = crate::pypi::resolve::interpreter(&python, &ctx)?;
+        let half = match &solution.pypi {
+            Some(locked) => locked.clone(),
+            None => {
+                let mut conda = crate::pypi::CondaPythonPackages::from_records(&solution.records);
+                conda.add_site_packages(&crate::pypi::install::site_packages(&staging, &target));
+                let packages =
+                    crate::pypi::resolve(&ctx, &target, &requirements, &conda, &interpreter)
+                        .await?;
+                let cwd = std::env::current_dir().unwrap_or_default();
+                lock::PypiHalf {
+                    packages,
+                    indexes: Some(request.index.lock_indexes(&cwd)),
+                }
+            }
+        };
+        let warnings = crate::pypi::install(
+            &ctx,
+            &target,
+            &staging,
+            final_prefix,
+            &half.packages,
+            &interpreter,
+        )
+        .await?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        Ok(half)
     }
 
     /// Removes staging and trash folders that an interrupted create or remove left behind.
@@ -471,6 +683,14 @@ fn model_entry(
     let about: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(dir.join("info/about.json")).ok()?).ok()?;
     crate::runner::ModelEntry::from_about(about.get("extra")?.get("scivision")?)
+}
+
+/// `python3` (or `python`) from PATH.
+fn which_python() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|d| [d.join("python3"), d.join("python")])
+        .find(|p| p.is_file())
 }
 
 /// The folder name of an environment: the catalog name, lowercased, spaces as dashes.

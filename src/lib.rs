@@ -16,6 +16,7 @@ pub mod kernel;
 pub mod lock;
 pub mod pack;
 pub mod prefix;
+pub mod pypi;
 pub mod recipe;
 pub mod runner;
 pub mod solve;

@@ -1,5 +1,6 @@
 //! Lock files: rattler_lock's format (the one pixi reads), one `default` environment holding the
-//! solved conda records per platform, with the channels they came from.
+//! solved conda records per platform, with the channels they came from, and the PyPI half (each
+//! distribution's URL and sha256, and the indexes it was resolved from).
 
 use std::path::Path;
 
@@ -44,12 +45,22 @@ pub enum LockError {
 /// The environment name inside scivision's lock files.
 pub const ENVIRONMENT: &str = "default";
 
-/// A lock holding `records` for `platform`.
+/// The PyPI half of a lock.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PypiHalf {
+    /// The resolved distributions.
+    pub packages: Vec<crate::pypi::LockedWheel>,
+    /// The indexes and find-links they were resolved from.
+    pub indexes: Option<rattler_lock::PypiIndexes>,
+}
+
+/// A lock holding `records` and the PyPI half for `platform`.
 pub fn build(
     channels: &[Channel],
     platform: Subdir,
     virtual_packages: &[GenericVirtualPackage],
     records: &[RepoDataRecord],
+    pypi: &PypiHalf,
     path_for_errors: &Path,
 ) -> Result<LockFile, LockError> {
     let write_err = |reason: String| LockError::Write {
@@ -85,7 +96,90 @@ pub fn build(
             .add_conda_package(ENVIRONMENT, platform.as_str(), r.clone().into())
             .map_err(|e| write_err(e.to_string()))?;
     }
+    if let Some(indexes) = &pypi.indexes {
+        builder.set_pypi_indexes(ENVIRONMENT, indexes.clone());
+    }
+    for w in &pypi.packages {
+        builder
+            .add_pypi_package(
+                ENVIRONMENT,
+                platform.as_str(),
+                pypi_entry(w).map_err(write_err)?,
+            )
+            .map_err(|e| write_err(e.to_string()))?;
+    }
     Ok(builder.finish())
+}
+
+fn pypi_entry(w: &crate::pypi::LockedWheel) -> Result<rattler_lock::PypiPackageData, String> {
+    use std::str::FromStr;
+    let bad = |what: &str, e: &dyn std::fmt::Display| format!("PyPI {} {what}: {e}", w.name);
+    let location = url::Url::parse(&w.location).map_err(|e| bad("location", &e))?;
+    let hash = match &w.sha256 {
+        None => None,
+        Some(hex) => Some(rattler_lock::PackageHashes::Sha256(
+            rattler_digest::parse_digest_from_hex::<rattler_digest::Sha256>(hex)
+                .ok_or_else(|| bad("sha256", &hex))?,
+        )),
+    };
+    Ok(rattler_lock::PypiPackageData::Distribution(Box::new(
+        rattler_lock::PypiDistributionData {
+            name: pep508_rs::PackageName::from_str(w.name.as_ref()).map_err(|e| bad("name", &e))?,
+            version: pep440_rs::Version::from_str(&w.version.to_string())
+                .map_err(|e| bad("version", &e))?,
+            location: rattler_lock::UrlOrPath::Url(location).into(),
+            index_url: w.index.as_deref().and_then(|i| url::Url::parse(i).ok()),
+            hash,
+            requires_dist: Vec::new(),
+            requires_python: w
+                .requires_python
+                .as_deref()
+                .and_then(|r| pep440_rs::VersionSpecifiers::from_str(r).ok()),
+        },
+    )))
+}
+
+/// The PyPI half a lock holds for `platform` (empty when it has none).
+pub fn read_pypi(path: &Path, platform: Subdir) -> Result<PypiHalf, LockError> {
+    use std::str::FromStr;
+    let malformed = |reason: String| LockError::Malformed {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let lock = LockFile::from_path(path).map_err(|e| malformed(e.to_string()))?;
+    let env = lock
+        .environment(ENVIRONMENT)
+        .ok_or_else(|| malformed(format!("no `{ENVIRONMENT}` environment")))?;
+    let name = rattler_lock::PlatformName::from(&platform);
+    let Some(lock_platform) = lock.platforms().find(|p| p.name() == &name) else {
+        return Ok(PypiHalf::default());
+    };
+    let mut packages = Vec::new();
+    for p in env.pypi_packages(lock_platform).into_iter().flatten() {
+        let rattler_lock::PypiPackageData::Distribution(d) = p else {
+            return Err(malformed(format!("PyPI `{}` has no version", p.name())));
+        };
+        let location = match &*d.location {
+            rattler_lock::UrlOrPath::Url(u) => u.to_string(),
+            rattler_lock::UrlOrPath::Path(p) => url::Url::from_file_path(p.to_string())
+                .map_err(|()| malformed(format!("PyPI `{}`: path {p} is not absolute", d.name)))?
+                .to_string(),
+        };
+        packages.push(crate::pypi::LockedWheel {
+            name: uv_normalize::PackageName::from_str(d.name.as_ref())
+                .map_err(|e| malformed(e.to_string()))?,
+            version: uv_pep440::Version::from_str(&d.version.to_string())
+                .map_err(|e| malformed(e.to_string()))?,
+            location,
+            sha256: d.hash.as_ref().and_then(|h| h.sha256()).map(hex::encode),
+            index: d.index_url.as_ref().map(ToString::to_string),
+            requires_python: d.requires_python.as_ref().map(ToString::to_string),
+        });
+    }
+    Ok(PypiHalf {
+        packages,
+        indexes: env.pypi_indexes().cloned(),
+    })
 }
 
 /// Writes a lock file atomically.

@@ -1,7 +1,8 @@
-//! Packs for air-gapped hosts: one `.tar.zst` holding an environment's lock, its request, and
-//! the extracted packages from the package cache, so that `env unpack` on another machine of the
-//! same platform re-creates the environment with no network (the installer finds every package
-//! in the package cache it was seeded into).
+//! Packs for air-gapped hosts: one `.tar.zst` holding an environment's lock, its request, the
+//! extracted packages from the package cache and the PyPI half's wheel files, so that
+//! `env unpack` on another machine of the same platform re-creates the environment with no
+//! network (the installer finds every package in the package cache it was seeded into, and every
+//! wheel in the unpacked wheel folder, checked against the lock's sha256).
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,15 @@ pub enum PackError {
         /// The cache.
         cache: PathBuf,
     },
+    /// A PyPI distribution of the lock cannot be packed.
+    #[error("cannot pack PyPI {name}: {reason}")]
+    #[diagnostic(help("packs carry wheel files (from an index, a URL or a --find-links folder); a git or source-tree requirement must be published as a wheel first (`pip wheel`), then named by URL or --find-links"))]
+    Wheel {
+        /// The distribution.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// The file is not a scivision pack.
     #[error("{} is not a scivision pack: {reason}", path.display())]
     #[diagnostic(help("packs are made by `scivision env pack NAME -o FILE`"))]
@@ -49,11 +59,67 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackError + '_ {
     }
 }
 
-/// Writes the pack of the environment at `prefix` to `out` (atomically).
+/// The wheel files of the PyPI half, local (`file://`, used in place) or downloaded into `dir`
+/// and checked against the lock's sha256.
+pub async fn wheel_files(
+    wheels: &[crate::pypi::LockedWheel],
+    dir: &Path,
+    client: &reqwest_middleware::ClientWithMiddleware,
+) -> Result<Vec<PathBuf>, PackError> {
+    let mut files = Vec::new();
+    for w in wheels {
+        let err = |reason: String| PackError::Wheel {
+            name: format!("{}=={}", w.name, w.version),
+            reason,
+        };
+        let url = url::Url::parse(&w.location).map_err(|e| err(e.to_string()))?;
+        let file_name = url
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .filter(|n| n.ends_with(".whl"))
+            .ok_or_else(|| err(format!("{} is not a wheel file", w.location)))?
+            .to_string();
+        let path = match url.scheme() {
+            "file" => url
+                .to_file_path()
+                .map_err(|()| err(format!("{url} is not a local path")))?,
+            "http" | "https" => {
+                let bytes = client
+                    .get(url.clone())
+                    .send()
+                    .await
+                    .and_then(|r| r.error_for_status().map_err(Into::into))
+                    .map_err(|e| err(crate::prefix::error_chain(&e)))?
+                    .bytes()
+                    .await
+                    .map_err(|e| err(e.to_string()))?;
+                let path = dir.join(&file_name);
+                fs_err::write(&path, &bytes).map_err(io(&path))?;
+                path
+            }
+            other => return Err(err(format!("`{other}` locations are not files"))),
+        };
+        if let Some(expected) = &w.sha256 {
+            let actual = crate::build::package::sha256_file(&path).map_err(io(&path))?;
+            if &actual != expected {
+                return Err(err(format!(
+                    "{} has sha256 {actual}, the lock says {expected}",
+                    path.display()
+                )));
+            }
+        }
+        files.push(path);
+    }
+    Ok(files)
+}
+
+/// Writes the pack of the environment at `prefix` to `out` (atomically), with the PyPI half's
+/// wheel files (see [`wheel_files`]).
 pub fn pack(
     prefix: &Path,
     records: &[rattler_conda_types::RepoDataRecord],
     package_cache: &Path,
+    wheels: &[PathBuf],
     out: &Path,
 ) -> Result<u64, PackError> {
     let tmp = crate::atomic::temp_beside(out).map_err(io(out))?;
@@ -93,6 +159,14 @@ pub fn pack(
                     .map_err(io(&sidecar))?;
             }
         }
+        for wheel in wheels {
+            let name = wheel
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            tar.append_path_with_name(wheel, format!("wheels/{name}"))
+                .map_err(io(wheel))?;
+        }
         tar.finish().map_err(io(out))?;
     }
     crate::atomic::persist(tmp, out).map_err(io(out))?;
@@ -123,8 +197,9 @@ pub struct Unpacked {
     pub dir: tempfile::TempDir,
 }
 
-/// Extracts `file` and seeds `package_cache` with its packages (existing entries are kept).
-pub fn unpack(file: &Path, package_cache: &Path) -> Result<Unpacked, PackError> {
+/// Extracts `file`, seeds `package_cache` with its packages (existing entries are kept) and
+/// `wheel_dir` with its wheel files.
+pub fn unpack(file: &Path, package_cache: &Path, wheel_dir: &Path) -> Result<Unpacked, PackError> {
     let not_a_pack = |reason: String| PackError::NotAPack {
         path: file.to_path_buf(),
         reason,
@@ -173,6 +248,17 @@ pub fn unpack(file: &Path, package_cache: &Path) -> Result<Unpacked, PackError> 
         let packed = dir.path().join("pkgs").join(&sidecar);
         if packed.is_file() {
             crate::atomic::copy(&packed, &package_cache.join(&sidecar)).map_err(io(&packed))?;
+        }
+    }
+    let wheels = dir.path().join("wheels");
+    if wheels.is_dir() {
+        fs_err::create_dir_all(wheel_dir).map_err(io(wheel_dir))?;
+        for entry in fs_err::read_dir(&wheels)
+            .map_err(io(&wheels))?
+            .filter_map(Result::ok)
+        {
+            crate::atomic::copy(&entry.path(), &wheel_dir.join(entry.file_name()))
+                .map_err(io(&entry.path()))?;
         }
     }
     Ok(Unpacked {

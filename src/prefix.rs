@@ -84,6 +84,30 @@ pub fn is_cached(record: &RepoDataRecord, package_cache_dir: &Path) -> bool {
         .is_file()
 }
 
+/// Makes sure the package of `record` is extracted in the package cache (downloading it if
+/// needed) and returns its folder there: for reading a package's `info/` without installing it.
+pub async fn fetch_to_cache(
+    record: &RepoDataRecord,
+    package_cache_dir: &Path,
+    client: &reqwest_middleware::ClientWithMiddleware,
+) -> Result<std::path::PathBuf, InstallError> {
+    let cache = PackageCache::new(package_cache_dir);
+    let lock = cache
+        .get_or_fetch_from_url(
+            &record.package_record,
+            record.url.clone(),
+            client.clone().into(),
+            None,
+            None,
+        )
+        .await
+        .map_err(|e| InstallError {
+            prefix: package_cache_dir.to_path_buf(),
+            reason: error_chain(&e),
+        })?;
+    Ok(lock.path().to_path_buf())
+}
+
 /// Installs `records` into `prefix` (created if needed), linking from the package cache.
 pub async fn install(
     prefix: &Path,

@@ -256,6 +256,11 @@ fn lock_recreate_and_other_platforms() {
         "{text}"
     );
     assert!(text.contains("noarch/scivision-demo-edges-0.1.0"), "{text}");
+    // The PyPI half too, resolved with osx-arm64's tags and markers and no interpreter of its own.
+    assert!(
+        text.contains("- pypi: file://") && text.contains("exifread-3.5.1-py3-none-any.whl"),
+        "{text}"
+    );
     let out = run(sv(home.path()).args([
         "env",
         "create",

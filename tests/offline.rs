@@ -25,6 +25,8 @@ fn sv(home: &Path, no_network: bool) -> Command {
         .env("SCIVISION_CACHE_DIR", home.join("cache"))
         .env("RATTLER_CACHE_DIR", home.join("rattler"))
         .env("SCIVISION_CONFIG", home.join("no-config.toml"))
+        .env("SCIVISION_FIND_LINKS", pypi_wheels())
+        .env("SCIVISION_NO_INDEX", "1")
         .env_remove("SCIVISION_OFFLINE");
     cmd
 }
@@ -240,7 +242,7 @@ fn pack_then_unpack_on_a_machine_without_network() {
     );
     assert!(
         out.stdout
-            .contains("packed scivision-demo-edges (6 packages"),
+            .contains("packed scivision-demo-edges (6 packages and 1 PyPI wheels"),
         "{}",
         out.stdout
     );
@@ -266,6 +268,18 @@ fn pack_then_unpack_on_a_machine_without_network() {
             .arg(&sample),
     );
     assert!(out.stdout.contains("\"shape\""), "{}", out.stdout);
+    // The PyPI half came from the pack's wheel, not from wherever machine A found it.
+    let lock =
+        std::fs::read_to_string(machine_b.path().join("home/envs/edges-copy/scivision.lock"))
+            .unwrap();
+    let local = format!(
+        "file://{}",
+        machine_b
+            .path()
+            .join("cache/wheels/exifread-3.5.1-py3-none-any.whl")
+            .display()
+    );
+    assert!(lock.contains(&local), "{lock}");
     // Not a pack: one clear error, nothing created.
     let bogus = machine_b.path().join("bogus.scivision-pack");
     std::fs::write(&bogus, b"hello").unwrap();

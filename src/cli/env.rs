@@ -37,13 +37,41 @@ pub struct SolveArgs {
     /// Use no network: repodata from the cache, packages from the package cache or local channels.
     #[arg(long, env = "SCIVISION_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
     offline: bool,
+    /// More PyPI requirements (PEP 508, repeatable), resolved against the conda packages, e.g.
+    /// `--pypi 'exifread>=3'` or `--pypi 'pkg @ git+https://host/repo@REV'`.
+    #[arg(long = "pypi", value_name = "REQUIREMENT")]
+    pypi: Vec<String>,
+    /// The PyPI index (default: the config file's `[pypi] index-url`, else https://pypi.org/simple).
+    #[arg(long, value_name = "URL", env = "SCIVISION_INDEX_URL")]
+    index_url: Option<String>,
+    /// More PyPI indexes, after the main one (repeatable; space-separated in the variable).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "SCIVISION_EXTRA_INDEX_URL",
+        value_delimiter = ' '
+    )]
+    extra_index_url: Vec<String>,
+    /// A folder of wheels and sdists, or a page listing them (pip's --find-links; repeatable;
+    /// space-separated in the variable).
+    #[arg(
+        long,
+        short = 'f',
+        value_name = "PATH_OR_URL",
+        env = "SCIVISION_FIND_LINKS",
+        value_delimiter = ' '
+    )]
+    find_links: Vec<String>,
+    /// Use no PyPI index: only --find-links and direct URLs.
+    #[arg(long, env = "SCIVISION_NO_INDEX", value_parser = clap::builder::FalseyValueParser::new())]
+    no_index: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Create (or bring up to date) the environment of a model.
     #[command(
-        after_help = "Examples:\n  scivision env create scivision-demo-edges -c ./channel\n  scivision env create 'scivision-demo-gpu[build=cuda*]' --cuda 12.4 --dry-run --json\n  CONDA_OVERRIDE_CUDA= scivision env create scivision-demo-gpu\n\nRe-running when the environment already matches its lock changes nothing."
+        after_help = "Examples:\n  scivision env create scivision-demo-edges -c ./channel\n  scivision env create scivision-demo-edges -c ./channel --find-links ./wheels --no-index\n  scivision env create scivision-demo-edges --pypi 'exifread==3.5.1' --index-url https://pypi.org/simple\n  scivision env create 'scivision-demo-gpu[build=cuda*]' --cuda 12.4 --dry-run --json\n  CONDA_OVERRIDE_CUDA= scivision env create scivision-demo-gpu\n\nRe-running when the environment already matches its lock changes nothing."
     )]
     Create {
         /// A catalog name, optionally narrowed as a match spec (`NAME==1.0`, `NAME[build=cuda*]`).
@@ -213,13 +241,27 @@ fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
         );
     }
     let virtual_packages = system::virtual_packages(platform, &args.cuda)?;
+    let mut pypi = spec.pypi;
+    for text in &args.pypi {
+        pypi.push(crate::pypi::PypiRequirement::parse(text, "--pypi")?);
+    }
+    let index = crate::pypi::IndexOptions {
+        index_url: args.index_url.clone(),
+        extra_index_url: args.extra_index_url.clone(),
+        find_links: args.find_links.clone(),
+        no_index: args.no_index,
+    }
+    .over(&config.pypi.clone().unwrap_or_default());
     Ok(Request {
+        entry: spec.model.entry.clone(),
         model: spec.model.name,
         specs,
         channels,
         platform,
         virtual_packages,
         offline: args.offline.then(|| Dirs::from_env().packages),
+        pypi,
+        index,
     })
 }
 
@@ -337,7 +379,11 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                         ));
                     }
                 }
-                crate::env::Solution { records }
+                let pypi = crate::lock::read_pypi(&path, request.platform)?;
+                crate::env::Solution {
+                    records,
+                    pypi: Some(pypi),
+                }
             } else {
                 let bar = spinner(ui.progress && !json, "solving");
                 let solution = envs.solve(&request).await;
@@ -363,21 +409,31 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                     ));
                 }
             }
+            let mut pypi_report = crate::env::PypiReport::default();
             let status = if dry_run {
+                let half = envs
+                    .resolve_pypi(&request, &solution, &dirs.packages, &dirs.cache)
+                    .await?;
+                pypi_report.packages = half
+                    .packages
+                    .iter()
+                    .map(|w| format!("{}=={}", w.name, w.version))
+                    .collect();
                 None
-            } else if envs.matches(&request.model, request.platform, &solution.records) {
+            } else if envs.matches(&request, &solution.records) {
                 Some(CreateStatus::UpToDate)
             } else {
                 let progress = ui.progress && !json;
-                Some(
-                    envs.install(
+                let (status, report) = envs
+                    .install(
                         &request,
                         &solution,
                         &dirs.packages,
                         install_progress(progress),
                     )
-                    .await?,
-                )
+                    .await?;
+                pypi_report = report;
+                Some(status)
             };
             let kernel_spec = if kernel && !dry_run {
                 Some(
@@ -402,12 +458,16 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                     "status": status,
                     "virtual_packages": system::describe(&request.virtual_packages),
                     "packages": records_json(&solution.records),
+                    "pypi": pypi_report,
                     "seconds": started.elapsed().as_secs_f64(),
                 }));
             } else {
                 match status {
                     None => {
                         print_records(&solution.records);
+                        for p in &pypi_report.packages {
+                            super::print_line(&format!("  {p:<43} (PyPI)"));
+                        }
                         super::print_line(&format!(
                             "dry run: {} packages for {} ({}); nothing installed",
                             solution.records.len(),
@@ -421,7 +481,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                         prefix.display()
                     )),
                     Some(s) => super::print_line(&format!(
-                        "{} {} with {} packages in {:.1}s: {}",
+                        "{} {} with {} packages{} in {:.1}s: {}",
                         if s == CreateStatus::Created {
                             "created"
                         } else {
@@ -429,6 +489,11 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                         },
                         request.model,
                         solution.records.len(),
+                        if pypi_report.packages.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" and {} from PyPI", pypi_report.packages.len())
+                        },
                         started.elapsed().as_secs_f64(),
                         prefix.display()
                     )),
@@ -507,17 +572,33 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             let prefix = envs.existing(&name)?;
             let platform = Subdir::current().unwrap_or(Subdir::Linux64);
             let records = crate::lock::read_records(&prefix.join(crate::env::LOCK_FILE), platform)?;
-            let bytes = crate::pack::pack(&prefix, &records, &dirs.packages, &output)?;
+            let pypi = crate::lock::read_pypi(&prefix.join(crate::env::LOCK_FILE), platform)?;
+            let downloads = tempfile::tempdir().into_diagnostic()?;
+            let wheels = crate::pack::wheel_files(
+                &pypi.packages,
+                downloads.path(),
+                &crate::prefix::http_client(),
+            )
+            .await?;
+            let bytes = crate::pack::pack(&prefix, &records, &dirs.packages, &wheels, &output)?;
             super::print_line(&format!(
-                "packed {name} ({} packages, {:.1} MB) into {}",
+                "packed {name} ({} packages{}, {:.1} MB) into {}",
                 records.len(),
+                if wheels.is_empty() {
+                    String::new()
+                } else {
+                    format!(" and {} PyPI wheels", wheels.len())
+                },
                 bytes as f64 / 1e6,
                 output.display()
             ));
         }
         Command::Unpack { file, name } => {
             let started = std::time::Instant::now();
-            let unpacked = crate::pack::unpack(&file, &dirs.packages)?;
+            // Wheels go beside the other caches, so that a later --frozen or --offline create finds
+            // them too.
+            let wheel_dir = dirs.cache.join("wheels");
+            let unpacked = crate::pack::unpack(&file, &dirs.packages, &wheel_dir)?;
             let platform = Subdir::current().unwrap_or(Subdir::Linux64);
             if unpacked.info.platform != platform.as_str() {
                 return Err(miette::miette!(help = "unpack it on a machine of that platform, or lock for this one with `scivision env lock --platform`", "the pack is for {}, this machine is {platform}", unpacked.info.platform));
@@ -532,9 +613,28 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 virtual_packages: system::virtual_packages(platform, &CudaChoice::Auto)?,
                 // Everything comes from the pack: no network at all.
                 offline: Some(dirs.packages.clone()),
+                pypi: Vec::new(),
+                index: crate::pypi::IndexOptions::default(),
+                entry: None,
             };
             let _guard = envs.lock(&request.model).await?;
-            let solution = crate::env::Solution { records };
+            let mut pypi = crate::lock::read_pypi(&unpacked.lock, platform)?;
+            // The pack's wheel files replace the lock's remote locations (same sha256, checked).
+            for w in &mut pypi.packages {
+                let name = url::Url::parse(&w.location).ok().and_then(|u| {
+                    u.path_segments()
+                        .and_then(|mut s| s.next_back().map(str::to_string))
+                });
+                if let Some(local) = name.map(|n| wheel_dir.join(n)).filter(|p| p.is_file()) {
+                    if let Ok(u) = url::Url::from_file_path(&local) {
+                        w.location = u.to_string();
+                    }
+                }
+            }
+            let solution = crate::env::Solution {
+                records,
+                pypi: Some(pypi),
+            };
             let progress = ui.progress;
             envs.install(
                 &request,
@@ -563,12 +663,16 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 b.finish_and_clear();
             }
             let solution = solution?;
+            let pypi = envs
+                .resolve_pypi(&request, &solution, &dirs.packages, &dirs.cache)
+                .await?;
             let target = output.clone().unwrap_or_else(|| PathBuf::from("-"));
             let lock = crate::lock::build(
                 &request.channels,
                 request.platform,
                 &request.virtual_packages,
                 &solution.records,
+                &pypi,
                 &target,
             )?;
             match output {
@@ -668,6 +772,9 @@ pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
         platform,
         virtual_packages: system::virtual_packages(platform, &args.cuda)?,
         offline: None,
+        pypi: Vec::new(),
+        index: crate::pypi::IndexOptions::default(),
+        entry: None,
     };
     let started = std::time::Instant::now();
     let envs = Envs::new(&Dirs::from_env().home);

@@ -564,6 +564,22 @@ fn render(
             })?,
         ),
     };
+    if let Some(sv) = &scivision {
+        for (i, text) in sv.pypi_dependencies.iter().enumerate() {
+            crate::pypi::PypiRequirement::parse(text, "recipe").map_err(|e| {
+                RecipeError::Field {
+                    path: file.to_path_buf(),
+                    field: format!("extra.scivision.pypi_dependencies[{i}]"),
+                    message: match e {
+                        crate::pypi::PypiError::Syntax { reason, .. } => {
+                            format!("`{text}` is not a PEP 508 requirement: {reason}")
+                        }
+                        other => other.to_string(),
+                    },
+                }
+            })?;
+        }
+    }
     Ok(Some(RenderedRecipe {
         path: file.to_path_buf(),
         dir: dir.to_path_buf(),

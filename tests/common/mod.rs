@@ -41,11 +41,25 @@ pub fn peer_bin(name: &str) -> PathBuf {
 }
 
 /// A `scivision` command with the test caches.
+/// The local wheel folder the PyPI tests resolve from (filled by scripts/test-setup).
+pub fn pypi_wheels() -> std::path::PathBuf {
+    let dir = cache_root().join("wheels/pypi");
+    assert!(
+        dir.join("exifread-3.5.1-py3-none-any.whl").is_file(),
+        "run scripts/test-setup first: {} lacks the PyPI test wheels",
+        dir.display()
+    );
+    dir
+}
+
 pub fn scivision() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scivision"));
     let cache = cache_root();
+    // PyPI comes from the wheels scripts/test-setup downloaded, never from the network.
     cmd.env("SCIVISION_CACHE_DIR", cache.join("scivision"))
         .env("RATTLER_CACHE_DIR", cache.join("rattler"))
+        .env("SCIVISION_FIND_LINKS", pypi_wheels())
+        .env("SCIVISION_NO_INDEX", "1")
         .env_remove("RUST_LOG")
         .current_dir(repo());
     cmd

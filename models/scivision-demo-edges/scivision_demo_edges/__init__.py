@@ -4,6 +4,7 @@ The model interface follows Scivision's model.yml: import ``scivision_demo_edges
 ``SobelEdges``, prediction function ``predict`` with the image as ``X``.
 """
 
+import logging
 import struct
 import sys
 import zlib
@@ -29,9 +30,15 @@ def _correlate(image, kernel):
 
 
 class SobelEdges:
-    """Edge magnitude sqrt(gx**2 + gy**2) with 3x3 Sobel kernels and edge padding."""
+    """Edge magnitude sqrt(gx**2 + gy**2) with 3x3 Sobel kernels and edge padding.
+
+    ``X`` is an image array, or the path of a PNG file, which is read upright (see
+    :func:`load_image`).
+    """
 
     def predict(self, X):
+        if isinstance(X, (str, Path)):
+            X = load_image(X)
         image = np.asarray(X, dtype=np.float64)
         if image.ndim == 3:
             image = image[..., :3].mean(axis=2)
@@ -89,10 +96,39 @@ def load_png(path):
     return image if channels == 1 else image.reshape(height, width, 3)
 
 
+# EXIF orientation -> (number of 90 degree counter-clockwise turns, mirror first).
+_ORIENTATION = {1: (0, False), 2: (0, True), 3: (2, False), 4: (2, True),
+                5: (1, True), 6: (3, False), 7: (3, True), 8: (1, False)}
+
+
+def orientation(path):
+    """The EXIF orientation tag (1-8, 1 when absent), read with ExifRead, a PyPI-only package."""
+    import exifread  # the model's PyPI dependency: not a conda package
+
+    # ExifRead logs a warning for every image without EXIF data; most PNGs have none.
+    logging.getLogger("exifread").setLevel(logging.ERROR)
+    with open(path, "rb") as f:
+        tags = exifread.process_file(f, details=False, stop_tag="Orientation")
+    tag = tags.get("Image Orientation")
+    return int(tag.values[0]) if tag is not None and tag.values else 1
+
+
+def load_image(path):
+    """Reads a PNG and turns it upright according to its EXIF orientation."""
+    image = load_png(path)
+    turns, mirror = _ORIENTATION.get(orientation(path), (0, False))
+    if mirror:
+        image = image[:, ::-1]
+    return np.rot90(image, turns)
+
+
 def main(argv=None):
     """`scivision-demo-edges [IMAGE.png]`: prints the edge map's shape and its strongest edge."""
+    import exifread
+
     argv = sys.argv[1:] if argv is None else argv
-    image = load_png(argv[0] if argv else SAMPLE)
-    edges = SobelEdges().predict(image)
-    print(f"shape={edges.shape} max={edges.max():.1f} mean={edges.mean():.3f}")
+    path = argv[0] if argv else SAMPLE
+    edges = SobelEdges().predict(path)
+    print(f"shape={edges.shape} max={edges.max():.1f} mean={edges.mean():.3f} "
+          f"orientation={orientation(path)} (exifread {exifread.__version__})")
     return 0

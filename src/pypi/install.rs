@@ -1,0 +1,250 @@
+//! Installing locked PyPI distributions into a conda prefix: uv prepares each (download, or
+//! build an sdist / git source, verify its sha256, unzip into the uv cache) and links it into
+//! site-packages. The prefix is a staging copy, so scripts point at the final prefix's python.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use uv_distribution::DistributionDatabase;
+use uv_distribution_types::{CachedDist, Dist, Resolution};
+use uv_installer::Preparer;
+use uv_pypi_types::{HashAlgorithm, HashDigest, Scheme};
+use uv_python::Interpreter;
+use uv_types::HashStrategy;
+
+use super::context::BuildParts;
+use super::{LockedWheel, PypiError, PypiRequirement, Target, UvContext};
+
+/// What scivision writes to the INSTALLER file of the distributions it installs: conda's own
+/// python packages carry `conda`, so the two halves stay apart.
+pub const INSTALLER: &str = "scivision";
+
+/// Where a conda prefix keeps python files, by the target's conventions.
+fn prefix_scheme(prefix: &Path, target: &Target) -> (Scheme, PathBuf) {
+    let windows = matches!(
+        target.subdir,
+        rattler_conda_types::Subdir::Win64 | rattler_conda_types::Subdir::WinArm64
+    );
+    let release = target.python.release();
+    let py = format!(
+        "python{}.{}",
+        release.first().copied().unwrap_or(3),
+        release.get(1).copied().unwrap_or(0)
+    );
+    let (site, scripts, include, exe) = if windows {
+        (
+            prefix.join("Lib").join("site-packages"),
+            prefix.join("Scripts"),
+            prefix.join("include"),
+            prefix.join("python.exe"),
+        )
+    } else {
+        (
+            prefix.join("lib").join(&py).join("site-packages"),
+            prefix.join("bin"),
+            prefix.join("include").join(&py),
+            prefix.join("bin").join("python"),
+        )
+    };
+    (
+        Scheme {
+            purelib: site.clone(),
+            platlib: site,
+            scripts,
+            data: prefix.to_path_buf(),
+            include,
+        },
+        exe,
+    )
+}
+
+/// The site-packages folder of a conda prefix for `target`.
+pub fn site_packages(prefix: &Path, target: &Target) -> PathBuf {
+    prefix_scheme(prefix, target).0.purelib
+}
+
+/// A locked entry as the distribution uv fetches: its file (or VCS) URL under its name.
+fn dist_of(wheel: &LockedWheel) -> Result<Dist, PypiError> {
+    let text = format!("{} @ {}", wheel.name, wheel.location);
+    let parsed = PypiRequirement::requirement(&text, "the lock")?;
+    let Some(uv_pep508::VersionOrUrl::Url(url)) = parsed.version_or_url else {
+        return Err(PypiError::Install {
+            name: wheel.name.to_string(),
+            reason: format!("`{}` is not a URL", wheel.location),
+            help: "re-create the environment without --frozen to write a fresh lock".into(),
+        });
+    };
+    Dist::from_url(wheel.name.clone(), url).map_err(|e| PypiError::Install {
+        name: wheel.name.to_string(),
+        reason: e.to_string(),
+        help: "re-create the environment without --frozen to write a fresh lock".into(),
+    })
+}
+
+/// Installs `wheels` into `staging`, which becomes `final_prefix`; returns warnings (wheels
+/// that replace files conda installed). Every file is checked against the lock's sha256.
+pub async fn install(
+    ctx: &UvContext,
+    target: &Target,
+    staging: &Path,
+    final_prefix: &Path,
+    wheels: &[LockedWheel],
+    interpreter: &Interpreter,
+) -> Result<Vec<String>, PypiError> {
+    if wheels.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tags = target.tags()?;
+    let mut dists = Vec::new();
+    let mut hashes = rustc_hash::FxHashMap::default();
+    for w in wheels {
+        let dist = dist_of(w)?;
+        if let Some(sha) = &w.sha256 {
+            use uv_distribution_types::DistributionMetadata;
+            hashes.insert(
+                dist.version_id(),
+                vec![HashDigest {
+                    algorithm: HashAlgorithm::Sha256,
+                    digest: sha.as_str().into(),
+                }],
+            );
+        }
+        dists.push(Arc::new(dist));
+    }
+    let hasher = HashStrategy::Verify(Arc::new(hashes));
+    let parts = BuildParts::default();
+    let flat_index = ctx.flat_index(&tags, &hasher, &parts.build_options).await?;
+    let state = uv_dispatch::SharedState::default();
+    let dispatch = parts.dispatch(ctx, interpreter, &flat_index, &hasher, state.clone());
+    let preparer = Preparer::new(
+        &ctx.cache,
+        &tags,
+        &hasher,
+        &parts.build_options,
+        DistributionDatabase::new(
+            &ctx.client,
+            &dispatch,
+            parts.concurrency.downloads_semaphore.clone(),
+        ),
+    );
+    let cached = preparer
+        .prepare(dists, state.in_flight(), &Resolution::default())
+        .await
+        .map_err(|e| {
+            let name = match &e {
+                uv_installer::PrepareError::Dist(_, dist, _, _) => dist.to_string(),
+                uv_installer::PrepareError::NoBuild(n) | uv_installer::PrepareError::NoBinary(n) => n.to_string(),
+                _ => "a distribution".into(),
+            };
+            PypiError::Install {
+                name,
+                reason: super::resolve::error_chain(&e),
+                help: if ctx.offline {
+                    "offline: the wheel must be in the uv cache (run once online) or a local --find-links folder".into()
+                } else {
+                    "check the index or file is reachable; an sdist that fails to build needs its build requirements on the index and a working compiler".into()
+                },
+            }
+        })?;
+
+    let (scheme, _) = prefix_scheme(staging, target);
+    let (_, final_python) = prefix_scheme(final_prefix, target);
+    let release = target.python.release();
+    let layout = uv_install_wheel::Layout {
+        sys_executable: final_python,
+        python_version: (
+            u8::try_from(release.first().copied().unwrap_or(3)).unwrap_or(3),
+            u8::try_from(release.get(1).copied().unwrap_or(0)).unwrap_or(0),
+        ),
+        os_name: if matches!(
+            target.subdir,
+            rattler_conda_types::Subdir::Win64 | rattler_conda_types::Subdir::WinArm64
+        ) {
+            "nt".into()
+        } else {
+            "posix".into()
+        },
+        scheme,
+    };
+    // VCS and source-tree requirements get a direct_url.json (PEP 610), files from an index or
+    // a find-links folder do not, as pip and uv do.
+    let direct: BTreeSet<&str> = wheels
+        .iter()
+        .filter(|w| {
+            w.location.starts_with("git+")
+                || url::Url::parse(&w.location)
+                    .ok()
+                    .and_then(|u| u.to_file_path().ok())
+                    .is_some_and(|p| p.is_dir())
+        })
+        .map(|w| w.name.as_ref())
+        .collect();
+    let mut warnings = Vec::new();
+    let state = uv_install_wheel::InstallState::default();
+    for wheel in &cached {
+        warnings.extend(conda_files_replaced(wheel, &layout.scheme.purelib));
+        let name = wheel.filename().name.to_string();
+        let direct_url = if direct.contains(name.as_str()) {
+            wheel.parsed_url().map(uv_pypi_types::DirectUrl::from)
+        } else {
+            None
+        };
+        uv_install_wheel::install_wheel(
+            &layout,
+            false,
+            wheel.path(),
+            wheel.filename(),
+            direct_url.as_ref(),
+            if wheel.cache_info().is_empty() {
+                None
+            } else {
+                Some(wheel.cache_info())
+            },
+            wheel.build_info(),
+            Some(INSTALLER),
+            true,
+            uv_install_wheel::LinkMode::Hardlink,
+            &state,
+        )
+        .map_err(|e| PypiError::Install {
+            name: name.clone(),
+            reason: super::resolve::error_chain(&e),
+            help: "check free disk space; a wheel whose files escape the prefix is refused".into(),
+        })?;
+    }
+    Ok(warnings)
+}
+
+/// Files of `wheel` (unzipped in the uv cache) that already exist in `site_packages`, that is
+/// files conda installed and the wheel will replace.
+fn conda_files_replaced(wheel: &CachedDist, site_packages: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(entries) = fs_err::read_dir(wheel.path().join(&rel)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name_str = name.to_string_lossy();
+            if rel.as_os_str().is_empty()
+                && (name_str.ends_with(".dist-info") || name_str.ends_with(".data"))
+            {
+                continue;
+            }
+            let child = rel.join(&name);
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(child);
+            } else if site_packages.join(&child).exists() {
+                out.push(format!(
+                    "PyPI {} replaces conda's file {}",
+                    wheel.filename(),
+                    site_packages.join(&child).display()
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}

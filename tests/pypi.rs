@@ -1,0 +1,364 @@
+//! End-to-end: the PyPI half. Conda is solved from the channel built from recipes/, PyPI is
+//! resolved with uv's crates from the local wheel folder scripts/test-setup fills (or a folder
+//! or git repository a test makes), never from the network unless SCIVISION_TEST_PYPI=1.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn sv(home: &Path) -> Command {
+    let mut cmd = scivision();
+    cmd.env("SCIVISION_HOME", home)
+        .env_remove("CONDA_OVERRIDE_CUDA")
+        .env_remove("SCIVISION_CATALOG")
+        .env("SCIVISION_CONFIG", home.join("no-config.toml"));
+    cmd
+}
+
+fn ch() -> String {
+    channel().display().to_string()
+}
+
+fn create(home: &Path, model: &str, extra: &[&str]) -> Output {
+    let mut cmd = sv(home);
+    cmd.args(["env", "create", model, "-c", &ch(), "-q"])
+        .args(extra);
+    run(&mut cmd)
+}
+
+/// A python package repository with flit metadata, committed; returns (repo, revision).
+fn git_model(dir: &Path, name: &str, body: &str, deps: &str) -> (PathBuf, String) {
+    let repo = dir.join(format!("{name}-repo"));
+    std::fs::create_dir_all(repo.join(name)).unwrap();
+    std::fs::write(
+        repo.join("pyproject.toml"),
+        format!(
+            "[build-system]\nrequires = [\"flit_core >=3.2,<4\"]\nbuild-backend = \"flit_core.buildapi\"\n\n[project]\nname = \"{name}\"\nversion = \"0.2.0\"\ndescription = \"a model from git\"\ndependencies = [{deps}]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(repo.join(name).join("__init__.py"), body).unwrap();
+    let git = |args: &[&str]| {
+        run_ok(
+            Command::new("git")
+                .args(["-c", "user.email=t@example.invalid", "-c", "user.name=t"])
+                .args(args)
+                .current_dir(&repo),
+        )
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "model"]);
+    let rev = git(&["rev-parse", "HEAD"]).stdout.trim().to_string();
+    (repo, rev)
+}
+
+/// A catalog file with one card installing `requirement` from PyPI beside conda's python and numpy.
+fn card(dir: &Path, name: &str, module: &str, requirement: &str) -> PathBuf {
+    let path = dir.join(format!("{name}-card.json"));
+    let card = serde_json::json!({"entries": [{
+        "name": name,
+        "description": "a card whose model comes from git",
+        "conda_dependencies": ["python 3.11.*", "numpy >=2"],
+        "pypi_dependencies": [requirement],
+        "entry": {"import": module, "model": "Doubler", "call": "predict", "arg": "X"},
+    }]});
+    std::fs::write(&path, card.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn model_with_a_pypi_dependency_installs_runs_and_locks_both_halves() {
+    let home = tempfile::tempdir().unwrap();
+    let out = create(home.path(), "scivision-demo-edges", &[]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let prefix = home.path().join("envs/scivision-demo-edges");
+    // The entry point reads EXIF with exifread, which only PyPI provides.
+    let out = run_ok(sv(home.path()).args([
+        "env",
+        "run",
+        "scivision-demo-edges",
+        "--",
+        "scivision-demo-edges",
+    ]));
+    assert!(
+        out.stdout.contains("shape=(32, 32)") && out.stdout.contains("(exifread 3.5.1)"),
+        "{}",
+        out.stdout
+    );
+    let site = prefix.join("lib/python3.11/site-packages");
+    assert_eq!(
+        std::fs::read_to_string(site.join("exifread-3.5.1.dist-info/INSTALLER"))
+            .unwrap()
+            .trim(),
+        "scivision"
+    );
+    // conda's own python packages keep conda as their installer: nothing of theirs replaced.
+    let numpy_info = std::fs::read_dir(&site)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().starts_with("numpy-"))
+        .expect("numpy dist-info");
+    let installer =
+        std::fs::read_to_string(numpy_info.path().join("INSTALLER")).unwrap_or_default();
+    assert_ne!(installer.trim(), "scivision");
+    // The console script of the wheel points at the final prefix's python, not the staging one.
+    let script = std::fs::read_to_string(prefix.join("bin/EXIF.py")).unwrap();
+    assert!(
+        script.starts_with(&format!("#!{}", prefix.join("bin/python").display())),
+        "{}",
+        script.lines().next().unwrap_or_default()
+    );
+    // One lock, both halves, the wheel with its sha256 and the index it came from.
+    let lock = std::fs::read_to_string(prefix.join("scivision.lock")).unwrap();
+    assert!(
+        lock.contains("- pypi: file://") && lock.contains("exifread-3.5.1-py3-none-any.whl"),
+        "{lock}"
+    );
+    assert!(
+        lock.contains("sha256: e5426ce2857423ad401e575ea9d159dc97449dc041fb6e61b35109caea72c311"),
+        "{lock}"
+    );
+    assert!(lock.contains("find-links:"), "{lock}");
+
+    // Same request again: a no-op.
+    let out = run_ok(sv(home.path()).args(["env", "create", "scivision-demo-edges", "-c", &ch()]));
+    assert!(out.stdout.contains("up to date"), "{}", out.stdout);
+
+    // From the lock, without resolving: with no index and no find-links at all.
+    let saved = home.path().join("saved.lock");
+    std::fs::copy(prefix.join("scivision.lock"), &saved).unwrap();
+    run_ok(sv(home.path()).args(["env", "remove", "scivision-demo-edges"]));
+    let out = run(sv(home.path()).env_remove("SCIVISION_FIND_LINKS").args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "-c",
+        &ch(),
+        "--frozen",
+        "--lock",
+        saved.to_str().unwrap(),
+    ]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(site.join("exifread-3.5.1.dist-info").is_dir());
+    assert_eq!(
+        std::fs::read_to_string(prefix.join("scivision.lock")).unwrap(),
+        lock,
+        "a frozen create writes the same lock"
+    );
+}
+
+#[test]
+fn bad_pypi_input_is_one_clear_error_and_changes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let created = create(home.path(), "scivision-demo-edges", &[]);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let prefix = home.path().join("envs/scivision-demo-edges");
+    let before = tree_digest(&prefix);
+    let wheels = tempfile::tempdir().unwrap();
+    // A wheel for another platform only (its content is never read: the tags rule it out).
+    std::fs::write(
+        wheels
+            .path()
+            .join("onlymac-1.0-py3-none-macosx_11_0_arm64.whl"),
+        b"not a zip",
+    )
+    .unwrap();
+    let local = format!("{} {}", pypi_wheels().display(), wheels.path().display());
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&["--pypi", "exifread >=>3"], &["--pypi", "PEP 508"]),
+        (&["--pypi", "numpy<2"], &["numpy 2.2.6", "conda", "--pypi"]),
+        (
+            &["--pypi", "no-such-package-anywhere"],
+            &["no-such-package-anywhere", "--pypi"],
+        ),
+        (&["--pypi", "onlymac"], &["onlymac", "--pypi"]),
+    ];
+    for (args, words) in cases {
+        let mut cmd = sv(home.path());
+        cmd.env("SCIVISION_FIND_LINKS", &local)
+            .args(["env", "create", "scivision-demo-edges", "-c", &ch(), "-q"])
+            .args(args);
+        let out = run(&mut cmd);
+        assert_eq!(out.code, 1, "{args:?}: {}{}", out.stdout, out.stderr);
+        for w in words {
+            assert!(
+                out.stderr.contains(w),
+                "{args:?}: `{w}` not in\n{}",
+                out.stderr
+            );
+        }
+        assert_eq!(
+            out.stderr.matches('×').count(),
+            1,
+            "one error each: {}",
+            out.stderr
+        );
+        assert_eq!(tree_digest(&prefix), before, "{args:?} changed the env");
+        let leftovers: Vec<_> = std::fs::read_dir(home.path().join("envs"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with(".staging"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
+
+#[test]
+fn a_card_installs_its_model_from_a_local_git_repository() {
+    let home = tempfile::tempdir().unwrap();
+    let body = "import numpy as np\n\nclass Doubler:\n    def predict(self, X):\n        return np.asarray(X) * 2\n";
+    let (repo, rev) = git_model(home.path(), "gitdemo", body, "\"numpy\", \"exifread >=3\"");
+    let requirement = format!("gitdemo @ git+file://{}@{rev}", repo.display());
+    let card = card(home.path(), "gitdemo", "gitdemo", &requirement);
+    let out = run(sv(home.path()).env("SCIVISION_CATALOG", &card).args([
+        "env",
+        "create",
+        "gitdemo",
+        "-c",
+        &ch(),
+        "-q",
+    ]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    // numpy stays conda's (the model's own `numpy` requirement is met by it); exifread comes
+    // from the wheel folder; the model was built from the git revision with the env's python.
+    let out = run_ok(sv(home.path()).env("SCIVISION_CATALOG", &card).args([
+        "env",
+        "run",
+        "gitdemo",
+        "--",
+        "python",
+        "-c",
+        "import gitdemo, exifread, numpy, importlib.metadata as md; print(gitdemo.Doubler().predict([1, 2]).tolist(), md.distribution('numpy').read_text('INSTALLER').strip(), md.distribution('gitdemo').read_text('INSTALLER').strip())",
+    ]));
+    assert_eq!(
+        out.stdout.trim(),
+        "[2, 4] conda scivision",
+        "{}",
+        out.stderr
+    );
+    // The model answers `predict` through the runner, with the card's model.yml fields.
+    let input = home.path().join("x.npy");
+    run_ok(sv(home.path()).env("SCIVISION_CATALOG", &card).args([
+        "env",
+        "run",
+        "gitdemo",
+        "--",
+        "python",
+        "-c",
+        &format!(
+            "import numpy; numpy.save({:?}, numpy.arange(4.0))",
+            input.display().to_string()
+        ),
+    ]));
+    let output = home.path().join("y.npy");
+    run_ok(sv(home.path()).env("SCIVISION_CATALOG", &card).args([
+        "predict",
+        "gitdemo",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+    ]));
+    let out = run_ok(sv(home.path()).env("SCIVISION_CATALOG", &card).args([
+        "env",
+        "run",
+        "gitdemo",
+        "--",
+        "python",
+        "-c",
+        &format!(
+            "import numpy; print(numpy.load({:?}).tolist())",
+            output.display().to_string()
+        ),
+    ]));
+    assert_eq!(out.stdout.trim(), "[0.0, 2.0, 4.0, 6.0]");
+    let lock = std::fs::read_to_string(home.path().join("envs/gitdemo/scivision.lock")).unwrap();
+    assert!(
+        lock.contains(&format!("git+file://{}@{rev}", repo.display())),
+        "{lock}"
+    );
+}
+
+#[test]
+fn an_sdist_that_fails_to_build_is_named_and_changes_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    // flit refuses a module without a docstring and __version__ … here: no module at all.
+    let (repo, rev) = git_model(home.path(), "broken", "", "");
+    std::fs::remove_dir_all(repo.join("broken")).unwrap();
+    run_ok(
+        Command::new("git")
+            .args([
+                "-c",
+                "user.email=t@example.invalid",
+                "-c",
+                "user.name=t",
+                "commit",
+                "-qam",
+                "drop the module",
+            ])
+            .current_dir(&repo),
+    );
+    let rev2 = run_ok(
+        Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&repo),
+    )
+    .stdout
+    .trim()
+    .to_string();
+    assert_ne!(rev, rev2);
+    let requirement = format!("broken @ git+file://{}@{rev2}", repo.display());
+    let card = card(home.path(), "broken", "broken", &requirement);
+    let out = run(sv(home.path()).env("SCIVISION_CATALOG", &card).args([
+        "env",
+        "create",
+        "broken",
+        "-c",
+        &ch(),
+        "-q",
+    ]));
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("broken"), "{}", out.stderr);
+    assert!(!home.path().join("envs/broken").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(home.path().join("envs"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".staging"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+/// Opt-in: the same model against the real PyPI (`SCIVISION_TEST_PYPI=1`).
+#[test]
+fn real_pypi_when_asked() {
+    if std::env::var_os("SCIVISION_TEST_PYPI").is_none() {
+        eprintln!("skipped: set SCIVISION_TEST_PYPI=1 to resolve against https://pypi.org/simple");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let out = run(sv(home.path())
+        .env_remove("SCIVISION_FIND_LINKS")
+        .env_remove("SCIVISION_NO_INDEX")
+        .args([
+            "env",
+            "create",
+            "scivision-demo-edges",
+            "-c",
+            &ch(),
+            "-q",
+            "--pypi",
+            "exifread==3.5.1",
+        ]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let lock =
+        std::fs::read_to_string(home.path().join("envs/scivision-demo-edges/scivision.lock"))
+            .unwrap();
+    assert!(lock.contains("files.pythonhosted.org"), "{lock}");
+    assert!(lock.contains("https://pypi.org/simple"), "{lock}");
+}
