@@ -13,6 +13,10 @@ test: no figure is asserted. `--quick` does one run of each (CI uses it to check
    the physical limit of linking from a cache.
 3. no-op `env create` (the prefix matches its lock).
 4. `scivision channel index` against py-rattler's `index_fs` on fresh copies of the channel.
+5. the PyPI half of a warm `env create` (resolve against the conda packages + install, uv cache
+   warm) against `uv pip install --python <prefix>/bin/python` (uv from PyPI, the release whose
+   crates scivision links) of the same requirements from the same wheel folder into a copy of the
+   same conda prefix, its uv cache warm too.
 """
 
 import argparse
@@ -107,10 +111,11 @@ def bench_solves(sv, runs, rows):
             rows.append((f"solve: {label}", stats(ours), "py-rattler solve", stats(theirs), f"{len(ours_set)} records, {same}"))
 
 
-def bench_envs(sv, channel, runs, rows):
+def bench_envs(sv, channel, wheels, runs, rows):
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        env = dict(os.environ, SCIVISION_HOME=str(tmp / "home0"), SCIVISION_CONFIG=str(tmp / "none.toml"))
+        env = dict(os.environ, SCIVISION_HOME=str(tmp / "home0"), SCIVISION_CONFIG=str(tmp / "none.toml"),
+                   SCIVISION_FIND_LINKS=str(wheels), SCIVISION_NO_INDEX="1")
         cmd = [sv, "-q", "env", "create", "scivision-demo-edges", "-c", str(channel)]
         run(cmd, env)  # warms the package cache
         warm, limit = [], []
@@ -124,6 +129,38 @@ def bench_envs(sv, channel, runs, rows):
         rows.append(("env create, warm cache, new prefix", stats(warm), "cp -al of the prefix", stats(limit), "goal <= 1.5x"))
         noop = [run(cmd, env)[0] for _ in range(max(runs, 3))]
         rows.append(("env create, no-op (prefix matches lock)", stats(noop), None, None, "goal <= 30 ms"))
+        bench_pypi(sv, cmd, env, wheels, tmp, runs, rows)
+
+
+def bench_pypi(sv, cmd, env, wheels, tmp, runs, rows):
+    uv = Path(sys.executable).parent / "uv"
+    if not uv.exists():
+        print("(no uv beside this python: scripts/test-setup installs it; PyPI row skipped)", file=sys.stderr)
+        return
+    ours, theirs, names = [], [], []
+    for i in range(runs):
+        env_i = dict(env, SCIVISION_HOME=str(tmp / f"pypi{i}"))
+        _, out = run(cmd + ["--json"], env_i)
+        report = json.loads(out)["pypi"]
+        ours.append(report["seconds"])
+        names = report["packages"]
+    if not names:
+        return
+    prefix = tmp / "pypi0" / "envs" / "scivision-demo-edges"
+    requirements = [n.split("==")[0] for n in names]
+    uv_env = dict(os.environ, UV_CACHE_DIR=str(tmp / "uv-cache"))
+    for i in range(runs + 1):
+        copy = tmp / f"uvprefix{i}"
+        shutil.copytree(prefix, copy, symlinks=True)
+        python = copy / "bin" / "python"
+        run([str(uv), "pip", "uninstall", "--python", str(python), *requirements], uv_env)
+        t, _ = run([str(uv), "pip", "install", "--python", str(python), "--no-index", "--find-links", str(wheels),
+                    "--link-mode", "hardlink", *[n for n in names]], uv_env)
+        if i:  # the first run warms uv's cache, as scivision's first create warmed its own
+            theirs.append(t)
+    version = subprocess.run([str(uv), "--version"], capture_output=True, text=True).stdout.strip()
+    rows.append((f"PyPI half ({', '.join(names)})", stats(ours), f"`uv pip install --python` ({version})",
+                 stats(theirs), "goal <= 1.2x; same wheels, warm caches"))
 
 
 def bench_index(sv, channel, runs, rows):
@@ -178,6 +215,8 @@ def main():
     parser.add_argument("--scivision", default=os.environ.get("SCIVISION", shutil.which("scivision") or "scivision"))
     parser.add_argument("--channel", type=Path, default=REPO / "channel")
     parser.add_argument("--write", type=Path, help="also write the results (markdown) to this file")
+    parser.add_argument("--wheels", type=Path, default=Path.home() / ".cache" / "scivision-test" / "wheels" / "pypi",
+                        help="the wheel folder PyPI packages come from (scripts/test-setup fills it)")
     args = parser.parse_args()
     runs = 1 if args.quick else args.runs
     sv = args.scivision
@@ -193,7 +232,7 @@ def main():
     rows = []
     bench_solves(sv, runs, rows)
     if (args.channel / "noarch" / "repodata.json").exists():
-        bench_envs(sv, args.channel, runs, rows)
+        bench_envs(sv, args.channel, args.wheels, runs, rows)
         bench_index(sv, args.channel, runs, rows)
     else:
         print(f"(no channel at {args.channel}: run `scivision build` for the env and index figures)", file=sys.stderr)
