@@ -70,7 +70,7 @@ pub enum EnvError {
     /// The PyPI half failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Pypi(#[from] crate::pypi::PypiError),
+    Pypi(Box<crate::pypi::PypiError>),
     /// Activation failed.
     #[error("cannot activate {}: {reason}", prefix.display())]
     Activation {
@@ -79,6 +79,13 @@ pub enum EnvError {
         /// Why.
         reason: String,
     },
+}
+
+impl From<crate::pypi::PypiError> for EnvError {
+    fn from(e: crate::pypi::PypiError) -> Self {
+        // Boxed: the PyPI errors carry several strings, and EnvError is returned everywhere.
+        Self::Pypi(Box::new(e))
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EnvError + '_ {
@@ -109,6 +116,10 @@ pub struct EnvInfo {
     /// The PyPI distributions installed (`name==version`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pypi_installed: Vec<String>,
+    /// The PyPI half was installed from a lock (`--frozen`, `unpack`), not resolved for
+    /// `pypi_requested`: a later plain create must resolve again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pypi_frozen: bool,
 }
 
 /// Where environments live.
@@ -291,17 +302,34 @@ impl Envs {
         }
     }
 
-    /// Whether the prefix of `name` holds exactly `records` (by its lock and conda-meta), and was
-    /// made for the same PyPI requirements.
-    pub fn matches(&self, request: &Request, records: &[RepoDataRecord]) -> bool {
+    /// Whether the prefix of `name` holds exactly the solution: the conda records (by its lock
+    /// and conda-meta) and the PyPI half (the locked one when the solution carries it, else one
+    /// resolved for the same requirements).
+    pub fn matches(&self, request: &Request, solution: &Solution) -> bool {
+        let records = &solution.records;
         let (name, platform) = (request.model.as_str(), request.platform);
         let prefix = self.prefix(name);
         let info: Option<EnvInfo> = fs_err::read_to_string(prefix.join(INFO_FILE))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
-        let requested: Vec<String> = request.pypi.iter().map(|r| r.text.clone()).collect();
-        if info.is_none_or(|i| i.pypi_requested != requested) {
+        let Some(info) = info else {
             return false;
+        };
+        match &solution.pypi {
+            Some(locked) => {
+                let Ok(have) = lock::read_pypi(&prefix.join(LOCK_FILE), platform) else {
+                    return false;
+                };
+                if have.packages != locked.packages {
+                    return false;
+                }
+            }
+            None => {
+                let requested: Vec<String> = request.pypi.iter().map(|r| r.text.clone()).collect();
+                if info.pypi_frozen || info.pypi_requested != requested {
+                    return false;
+                }
+            }
         }
         let Ok(locked) = lock::read_records(&prefix.join(LOCK_FILE), platform) else {
             return false;
@@ -354,62 +382,70 @@ impl Envs {
             .join(format!(".staging-{name}-{}", std::process::id()));
         let client = prefix::http_client_for(request.offline.is_some());
         let absolute_target = std::path::absolute(&target).map_err(io(&target))?;
-        prefix::install_with(
-            &staging,
-            solution.records.clone(),
-            package_cache,
-            &client,
-            |i| configure(i.with_alternative_target_prefix(absolute_target.clone())),
-        )
-        .await?;
-        // The PyPI half goes into the same staging prefix: a failure leaves the env as it was.
-        let pypi_started = std::time::Instant::now();
-        let pypi = match self
-            .install_pypi(request, solution, &staging, &absolute_target, package_cache)
-            .await
-        {
-            Ok(p) => p,
+        // Everything before the swap happens in the staging prefix: any failure removes it and
+        // leaves the environment as it was.
+        let staged: Result<PypiReport, EnvError> = async {
+            prefix::install_with(
+                &staging,
+                solution.records.clone(),
+                package_cache,
+                &client,
+                |i| configure(i.with_alternative_target_prefix(absolute_target.clone())),
+            )
+            .await?;
+            // The PyPI half goes into the same staging prefix: a failure leaves the env as it was.
+            let pypi_started = std::time::Instant::now();
+            let pypi = self
+                .install_pypi(request, solution, &staging, &absolute_target, package_cache)
+                .await?;
+            let lock = lock::build(
+                &request.channels,
+                request.platform,
+                &request.virtual_packages,
+                &solution.records,
+                &pypi,
+                &staging.join(LOCK_FILE),
+            )?;
+            lock::write(&lock, &staging.join(LOCK_FILE))?;
+            let info = EnvInfo {
+                model: request.model.clone(),
+                specs: request.specs.iter().map(ToString::to_string).collect(),
+                channels: request
+                    .channels
+                    .iter()
+                    .map(|c| c.base_url.to_string())
+                    .collect(),
+                platform: request.platform.to_string(),
+                model_entry: model_entry(request, solution, package_cache)
+                    .or(request.entry.clone()),
+                pypi_requested: request.pypi.iter().map(|r| r.text.clone()).collect(),
+                pypi_frozen: solution.pypi.is_some(),
+                pypi_installed: pypi
+                    .packages
+                    .iter()
+                    .map(|w| format!("{}=={}", w.name, w.version))
+                    .collect(),
+            };
+            crate::atomic::write(
+                &staging.join(INFO_FILE),
+                serde_json::to_string_pretty(&info)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            )
+            .map_err(io(&staging))?;
+            let report = PypiReport {
+                packages: info.pypi_installed.clone(),
+                seconds: pypi_started.elapsed().as_secs_f64(),
+            };
+            Ok(report)
+        }
+        .await;
+        let report = match staged {
+            Ok(r) => r,
             Err(e) => {
                 let _ = fs_err::remove_dir_all(&staging);
                 return Err(e);
             }
-        };
-        let lock = lock::build(
-            &request.channels,
-            request.platform,
-            &request.virtual_packages,
-            &solution.records,
-            &pypi,
-            &staging.join(LOCK_FILE),
-        )?;
-        lock::write(&lock, &staging.join(LOCK_FILE))?;
-        let info = EnvInfo {
-            model: request.model.clone(),
-            specs: request.specs.iter().map(ToString::to_string).collect(),
-            channels: request
-                .channels
-                .iter()
-                .map(|c| c.base_url.to_string())
-                .collect(),
-            platform: request.platform.to_string(),
-            model_entry: model_entry(request, solution, package_cache).or(request.entry.clone()),
-            pypi_requested: request.pypi.iter().map(|r| r.text.clone()).collect(),
-            pypi_installed: pypi
-                .packages
-                .iter()
-                .map(|w| format!("{}=={}", w.name, w.version))
-                .collect(),
-        };
-        crate::atomic::write(
-            &staging.join(INFO_FILE),
-            serde_json::to_string_pretty(&info)
-                .unwrap_or_default()
-                .as_bytes(),
-        )
-        .map_err(io(&staging))?;
-        let report = PypiReport {
-            packages: info.pypi_installed.clone(),
-            seconds: pypi_started.elapsed().as_secs_f64(),
         };
         let status = if target.exists() {
             // One atomic swap: readers see the old environment or the new one, never neither.

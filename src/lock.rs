@@ -128,13 +128,20 @@ fn pypi_entry(w: &crate::pypi::LockedWheel) -> Result<rattler_lock::PypiPackageD
             version: pep440_rs::Version::from_str(&w.version.to_string())
                 .map_err(|e| bad("version", &e))?,
             location: rattler_lock::UrlOrPath::Url(location).into(),
-            index_url: w.index.as_deref().and_then(|i| url::Url::parse(i).ok()),
+            index_url: w
+                .index
+                .as_deref()
+                .map(url::Url::parse)
+                .transpose()
+                .map_err(|e| bad("index", &e))?,
             hash,
             requires_dist: Vec::new(),
             requires_python: w
                 .requires_python
                 .as_deref()
-                .and_then(|r| pep440_rs::VersionSpecifiers::from_str(r).ok()),
+                .map(pep440_rs::VersionSpecifiers::from_str)
+                .transpose()
+                .map_err(|e| bad("requires-python", &e))?,
         },
     )))
 }

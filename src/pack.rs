@@ -32,7 +32,7 @@ pub enum PackError {
     },
     /// A PyPI distribution of the lock cannot be packed.
     #[error("cannot pack PyPI {name}: {reason}")]
-    #[diagnostic(help("packs carry wheel files (from an index, a URL or a --find-links folder); a git or source-tree requirement must be published as a wheel first (`pip wheel`), then named by URL or --find-links"))]
+    #[diagnostic(help("packs carry wheel files (from an index, a URL or a --find-links folder); an sdist, git or source-tree requirement must be built into a wheel first (`pip wheel`), then named by URL or --find-links"))]
     Wheel {
         /// The distribution.
         name: String,
@@ -59,6 +59,17 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackError + '_ {
     }
 }
 
+/// The file name of a wheel URL, percent-decoded (`torch-2.3.1%2Bcu121-….whl` is
+/// `torch-2.3.1+cu121-….whl` on disk).
+pub fn wheel_file_name(url: &url::Url) -> Option<String> {
+    let last = url.path_segments()?.next_back()?;
+    let name = percent_encoding::percent_decode_str(last)
+        .decode_utf8()
+        .ok()?
+        .to_string();
+    (name.ends_with(".whl") && !name.contains('/')).then_some(name)
+}
+
 /// The wheel files of the PyPI half, local (`file://`, used in place) or downloaded into `dir`
 /// and checked against the lock's sha256.
 pub async fn wheel_files(
@@ -73,28 +84,25 @@ pub async fn wheel_files(
             reason,
         };
         let url = url::Url::parse(&w.location).map_err(|e| err(e.to_string()))?;
-        let file_name = url
-            .path_segments()
-            .and_then(|mut s| s.next_back())
-            .filter(|n| n.ends_with(".whl"))
-            .ok_or_else(|| err(format!("{} is not a wheel file", w.location)))?
-            .to_string();
+        let file_name = wheel_file_name(&url)
+            .ok_or_else(|| err(format!("{} is not a wheel file", w.location)))?;
         let path = match url.scheme() {
             "file" => url
                 .to_file_path()
                 .map_err(|()| err(format!("{url} is not a local path")))?,
             "http" | "https" => {
-                let bytes = client
+                let mut response = client
                     .get(url.clone())
                     .send()
                     .await
                     .and_then(|r| r.error_for_status().map_err(Into::into))
-                    .map_err(|e| err(crate::prefix::error_chain(&e)))?
-                    .bytes()
-                    .await
-                    .map_err(|e| err(e.to_string()))?;
+                    .map_err(|e| err(crate::prefix::error_chain(&e)))?;
+                // Streamed to disk: framework wheels run to gigabytes.
                 let path = dir.join(&file_name);
-                fs_err::write(&path, &bytes).map_err(io(&path))?;
+                let mut file = fs_err::File::create(&path).map_err(io(&path))?;
+                while let Some(chunk) = response.chunk().await.map_err(|e| err(e.to_string()))? {
+                    std::io::Write::write_all(&mut file, &chunk).map_err(io(&path))?;
+                }
                 path
             }
             other => return Err(err(format!("`{other}` locations are not files"))),
@@ -266,4 +274,23 @@ pub fn unpack(file: &Path, package_cache: &Path, wheel_dir: &Path) -> Result<Unp
         info,
         dir,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wheel_names_are_decoded_and_must_be_wheels() {
+        let u = |t: &str| url::Url::parse(t).unwrap();
+        assert_eq!(
+            wheel_file_name(&u(
+                "https://x/t/torch-2.3.1%2Bcu121-cp311-cp311-linux_x86_64.whl"
+            ))
+            .as_deref(),
+            Some("torch-2.3.1+cu121-cp311-cp311-linux_x86_64.whl")
+        );
+        assert_eq!(wheel_file_name(&u("https://x/p/pkg-1.0.tar.gz")), None);
+        assert_eq!(wheel_file_name(&u("https://x/p/a%2Fb.whl")), None);
+    }
 }

@@ -151,6 +151,16 @@ fn model_with_a_pypi_dependency_installs_runs_and_locks_both_halves() {
         lock,
         "a frozen create writes the same lock"
     );
+    // A frozen install says nothing about what the card asks for now: the next plain create
+    // resolves again (and then is a no-op).
+    let out = run_ok(sv(home.path()).args(["env", "create", "scivision-demo-edges", "-c", &ch()]));
+    assert!(
+        out.stdout.contains("updated scivision-demo-edges"),
+        "{}",
+        out.stdout
+    );
+    let out = run_ok(sv(home.path()).args(["env", "create", "scivision-demo-edges", "-c", &ch()]));
+    assert!(out.stdout.contains("up to date"), "{}", out.stdout);
 }
 
 #[test]

@@ -411,16 +411,20 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             }
             let mut pypi_report = crate::env::PypiReport::default();
             let status = if dry_run {
-                let half = envs
-                    .resolve_pypi(&request, &solution, &dirs.packages, &dirs.cache)
-                    .await?;
+                let half = match &solution.pypi {
+                    Some(locked) => locked.clone(),
+                    None => {
+                        envs.resolve_pypi(&request, &solution, &dirs.packages, &dirs.cache)
+                            .await?
+                    }
+                };
                 pypi_report.packages = half
                     .packages
                     .iter()
                     .map(|w| format!("{}=={}", w.name, w.version))
                     .collect();
                 None
-            } else if envs.matches(&request, &solution.records) {
+            } else if envs.matches(&request, &solution) {
                 Some(CreateStatus::UpToDate)
             } else {
                 let progress = ui.progress && !json;
@@ -621,10 +625,9 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             let mut pypi = crate::lock::read_pypi(&unpacked.lock, platform)?;
             // The pack's wheel files replace the lock's remote locations (same sha256, checked).
             for w in &mut pypi.packages {
-                let name = url::Url::parse(&w.location).ok().and_then(|u| {
-                    u.path_segments()
-                        .and_then(|mut s| s.next_back().map(str::to_string))
-                });
+                let name = url::Url::parse(&w.location)
+                    .ok()
+                    .and_then(|u| crate::pack::wheel_file_name(&u));
                 if let Some(local) = name.map(|n| wheel_dir.join(n)).filter(|p| p.is_file()) {
                     if let Ok(u) = url::Url::from_file_path(&local) {
                         w.location = u.to_string();

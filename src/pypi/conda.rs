@@ -16,6 +16,8 @@ pub struct CondaPython {
     pub version: Version,
     /// The conda record it comes from, `name-version-build`.
     pub record: String,
+    /// The conda package's name.
+    pub conda_name: String,
 }
 
 /// Conda's python packages by PyPI name.
@@ -42,6 +44,7 @@ impl CondaPythonPackages {
             let entry = CondaPython {
                 version,
                 record: format!("{}-{}-{}", conda_name, p.version, p.build),
+                conda_name: conda_name.to_string(),
             };
             let names: Vec<String> = match &p.purls {
                 Some(purls) => purls
@@ -84,9 +87,10 @@ impl CondaPythonPackages {
             if let (Ok(name), Ok(version)) =
                 (PackageName::from_str(name), Version::from_str(version))
             {
-                self.by_name.entry(name).or_insert(CondaPython {
+                self.by_name.entry(name.clone()).or_insert(CondaPython {
                     version,
                     record: format!("the conda prefix's {file:?}", file = file),
+                    conda_name: name.to_string(),
                 });
             }
         }

@@ -88,10 +88,11 @@ impl IndexOptions {
 
     /// The index URLs as the lock records them.
     pub fn lock_indexes(&self, cwd: &Path) -> rattler_lock::PypiIndexes {
+        // Without credentials: the lock is shared and packed.
         let url = |text: &str| {
             IndexUrl::parse(text, Some(cwd))
                 .ok()
-                .and_then(|u| url::Url::parse(u.url().as_str()).ok())
+                .and_then(|u| url::Url::parse(u.url().without_credentials().as_str()).ok())
         };
         let mut indexes: Vec<url::Url> = Vec::new();
         if !self.no_index {

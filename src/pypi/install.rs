@@ -64,8 +64,25 @@ pub fn site_packages(prefix: &Path, target: &Target) -> PathBuf {
     prefix_scheme(prefix, target).0.purelib
 }
 
-/// A locked entry as the distribution uv fetches: its file (or VCS) URL under its name.
+/// Whether a location is a VCS URL or a source tree, which have no file to hash.
+fn is_source_tree(location: &str) -> bool {
+    location.starts_with("git+")
+        || url::Url::parse(location)
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+            .is_some_and(|p| p.is_dir())
+}
+
+/// A locked entry as the distribution uv fetches: its file (or VCS) URL under its name. A file
+/// without a sha256 is refused: every archive scivision installs is checked.
 fn dist_of(wheel: &LockedWheel) -> Result<Dist, PypiError> {
+    if wheel.sha256.is_none() && !is_source_tree(&wheel.location) {
+        return Err(PypiError::Install {
+            name: wheel.name.to_string(),
+            reason: format!("the lock gives no sha256 for {}", wheel.location),
+            help: "re-create the environment without --frozen to write a lock with hashes".into(),
+        });
+    }
     let text = format!("{} @ {}", wheel.name, wheel.location);
     let parsed = PypiRequirement::requirement(&text, "the lock")?;
     let Some(uv_pep508::VersionOrUrl::Url(url)) = parsed.version_or_url else {
@@ -114,7 +131,15 @@ pub async fn install(
     }
     let hasher = HashStrategy::Verify(Arc::new(hashes));
     let parts = BuildParts::default();
-    let flat_index = ctx.flat_index(&tags, &hasher, &parts.build_options).await?;
+    // Only builds (sdists, git) look at --find-links here; a lock's files are fetched by URL, so
+    // an unreachable find-links location must not fail an install that does not need it.
+    let flat_index = match ctx.flat_index(&tags, &hasher, &parts.build_options).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!("{e}; installing without the --find-links locations");
+            uv_resolver::FlatIndex::default()
+        }
+    };
     let state = uv_dispatch::SharedState::default();
     let dispatch = parts.dispatch(ctx, interpreter, &flat_index, &hasher, state.clone());
     let preparer = Preparer::new(
@@ -135,7 +160,7 @@ pub async fn install(
             let name = match &e {
                 uv_installer::PrepareError::Dist(_, dist, _, _) => dist.to_string(),
                 uv_installer::PrepareError::NoBuild(n) | uv_installer::PrepareError::NoBinary(n) => n.to_string(),
-                _ => "a distribution".into(),
+                _ => "(the PyPI half)".into(),
             };
             PypiError::Install {
                 name,
@@ -171,13 +196,7 @@ pub async fn install(
     // a find-links folder do not, as pip and uv do.
     let direct: BTreeSet<&str> = wheels
         .iter()
-        .filter(|w| {
-            w.location.starts_with("git+")
-                || url::Url::parse(&w.location)
-                    .ok()
-                    .and_then(|u| u.to_file_path().ok())
-                    .is_some_and(|p| p.is_dir())
-        })
+        .filter(|w| is_source_tree(&w.location))
         .map(|w| w.name.as_ref())
         .collect();
     let mut warnings = Vec::new();

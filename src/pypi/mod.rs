@@ -36,21 +36,19 @@ pub enum PypiError {
         reason: String,
     },
     /// A PyPI requirement excludes the version conda installed.
-    #[error("{origin} asks for PyPI `{requirement}`, but conda installs {name} {conda_version} (from {conda_package}), which it excludes")]
+    #[error("{origin} asks for PyPI `{requirement}`, but conda installs {conda_side}, which it excludes")]
     #[diagnostic(help(
-        "conda's python packages are fixed; relax the PyPI requirement, or pin the conda side (`--with '{name} ...'`) to a version that satisfies it"
+        "conda's python packages are fixed; relax the PyPI requirement, or pin the conda side (`--with '{conda_name} ...'`) to a version that satisfies it"
     ))]
     CondaConflict {
         /// Where the requirement came from.
         origin: String,
         /// The requirement.
         requirement: String,
-        /// The PyPI name.
-        name: String,
-        /// The conda version.
-        conda_version: String,
-        /// The conda record (`name-version-build`).
-        conda_package: String,
+        /// The conda side: `numpy 2.2.6 (from numpy-2.2.6-py311h…_0)`.
+        conda_side: String,
+        /// The conda package's name.
+        conda_name: String,
     },
     /// The resolver found no solution (or a package that does not exist).
     #[error("cannot resolve the PyPI requirements {requirements}:\n{reason}")]

@@ -70,7 +70,8 @@ impl Target {
         };
         let macos = match subdir {
             Subdir::Osx64 => Some(version_of("__osx").unwrap_or((10, 13))),
-            Subdir::OsxArm64 => Some(version_of("__osx").unwrap_or((11, 0))),
+            // Apple silicon starts at macOS 11, whatever machine the lock is made on.
+            Subdir::OsxArm64 => Some(version_of("__osx").unwrap_or((11, 0)).max((11, 0))),
             _ => None,
         };
         Ok(Self {
@@ -260,12 +261,17 @@ pub fn interpreter(python: &Path, ctx: &UvContext) -> Result<Interpreter, PypiEr
 fn check_conda_conflicts(
     requirements: &[PypiRequirement],
     conda: &CondaPythonPackages,
+    markers: &MarkerEnvironment,
 ) -> Result<(), PypiError> {
     for r in requirements {
         let Some(installed) = conda.get(&r.name) else {
             continue;
         };
         let parsed = PypiRequirement::requirement(&r.text, &r.origin)?;
+        // A requirement for other platforms or pythons does not apply here.
+        if !parsed.marker.evaluate(markers, &[]) {
+            continue;
+        }
         let conflict = match &parsed.version_or_url {
             None => false,
             Some(uv_pep508::VersionOrUrl::VersionSpecifier(spec)) => {
@@ -278,9 +284,11 @@ fn check_conda_conflicts(
             return Err(PypiError::CondaConflict {
                 origin: r.origin.clone(),
                 requirement: r.text.clone(),
-                name: r.name.to_string(),
-                conda_version: installed.version.to_string(),
-                conda_package: installed.record.clone(),
+                conda_side: format!(
+                    "{} {} (from {})",
+                    r.name, installed.version, installed.record
+                ),
+                conda_name: installed.conda_name.clone(),
             });
         }
     }
@@ -300,7 +308,8 @@ pub async fn resolve(
     if requirements.is_empty() {
         return Ok(Vec::new());
     }
-    check_conda_conflicts(requirements, conda)?;
+    let markers = target.markers()?;
+    check_conda_conflicts(requirements, conda, &markers)?;
     let listing = requirements
         .iter()
         .map(|r| format!("`{}` ({})", r.text, r.origin))
@@ -312,7 +321,6 @@ pub async fn resolve(
         help: help.to_string(),
     };
     let tags = target.tags()?;
-    let markers = target.markers()?;
     let view_dir = tempfile::tempdir().map_err(|e| PypiError::Setup {
         what: "a temporary folder".into(),
         reason: e.to_string(),
@@ -337,7 +345,9 @@ pub async fn resolve(
     let constraints = Constraints::from_requirements(pins.into_iter());
 
     let parts = BuildParts::default();
-    let hasher = HashStrategy::None;
+    // Hashes for every archive (the index's where it publishes them, computed otherwise), so
+    // that the lock pins each file and installs verify it.
+    let hasher = HashStrategy::Generate(uv_distribution_types::HashGeneration::All);
     let flat_index = ctx.flat_index(&tags, &hasher, &parts.build_options).await?;
     let dispatch = parts.dispatch(
         ctx,
@@ -427,15 +437,20 @@ fn locked_wheel(
         help: "report this with the requirement".into(),
     };
     let (location, requires_python) = match dist.file() {
+        // Locations are recorded without credentials (as uv's lock does): a token in a lock or
+        // a pack would leak; installs authenticate through netrc or the index options instead.
         Some(file) => (
             file.url
                 .to_url()
                 .map_err(|e| unlockable(&e.to_string()))?
+                .without_credentials()
                 .to_string(),
             file.requires_python.as_ref().map(ToString::to_string),
         ),
         None => match dist.version_or_url() {
-            uv_distribution_types::VersionOrUrlRef::Url(url) => (url.to_string(), None),
+            uv_distribution_types::VersionOrUrlRef::Url(url) => {
+                (url.to_url().without_credentials().to_string(), None)
+            }
             uv_distribution_types::VersionOrUrlRef::Version(_) => {
                 return Err(unlockable("a registry distribution without a file"))
             }
