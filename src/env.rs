@@ -525,17 +525,7 @@ impl Envs {
         if requirements.is_empty() {
             return Ok(lock::PypiHalf::default());
         }
-        let ctx = crate::pypi::UvContext::new(
-            cache_root,
-            request.index.clone(),
-            request.offline.is_some(),
-        )
-        .await?;
-        let target = crate::pypi::Target::from_solve(
-            request.platform,
-            &solution.records,
-            &request.virtual_packages,
-        )?;
+        let (ctx, target) = uv_setup(request, solution, cache_root).await?;
         let host_python = which_python().ok_or_else(|| crate::pypi::PypiError::Setup {
             what: "resolving PyPI requirements without an environment".into(),
             reason: "uv's build machinery needs a python, and there is no python3 on PATH".into(),
@@ -574,17 +564,7 @@ impl Envs {
             return Ok(solution.pypi.clone().unwrap_or_default());
         }
         let cache_root = crate::config::Dirs::from_env().cache;
-        let ctx = crate::pypi::UvContext::new(
-            &cache_root,
-            request.index.clone(),
-            request.offline.is_some(),
-        )
-        .await?;
-        let target = crate::pypi::Target::from_solve(
-            request.platform,
-            &solution.records,
-            &request.virtual_packages,
-        )?;
+        let (ctx, target) = uv_setup(request, solution, &cache_root).await?;
         let staging = std::path::absolute(staging).map_err(io(staging))?;
         let python = staging.join("bin").join("python");
         let interpreter = crate::pypi::resolve::interpreter(&python, &ctx)?;
@@ -719,6 +699,23 @@ fn model_entry(
     let about: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(dir.join("info/about.json")).ok()?).ok()?;
     crate::runner::ModelEntry::from_about(about.get("extra")?.get("scivision")?)
+}
+
+/// uv's context for a request and the PyPI target its solved conda python defines.
+async fn uv_setup(
+    request: &Request,
+    solution: &Solution,
+    cache_root: &Path,
+) -> Result<(crate::pypi::UvContext, crate::pypi::Target), EnvError> {
+    let ctx =
+        crate::pypi::UvContext::new(cache_root, request.index.clone(), request.offline.is_some())
+            .await?;
+    let target = crate::pypi::Target::from_solve(
+        request.platform,
+        &solution.records,
+        &request.virtual_packages,
+    )?;
+    Ok((ctx, target))
 }
 
 /// `python3` (or `python`) from PATH.
