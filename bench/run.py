@@ -147,13 +147,21 @@ def bench_pypi(sv, cmd, env, wheels, tmp, runs, rows):
     if not names:
         return
     prefix = tmp / "pypi0" / "envs" / "scivision-demo-edges"
-    requirements = [n.split("==")[0] for n in names]
     uv_env = dict(os.environ, UV_CACHE_DIR=str(tmp / "uv-cache"))
     for i in range(runs + 1):
         copy = tmp / f"uvprefix{i}"
         shutil.copytree(prefix, copy, symlinks=True)
         python = copy / "bin" / "python"
-        run([str(uv), "pip", "uninstall", "--python", str(python), *requirements], uv_env)
+        # The conda prefix without the PyPI half, removed by its RECORD (not with uv: that would
+        # cache uv's query of this interpreter, which scivision pays for each new prefix too).
+        site = next((copy / "lib").glob("python3*/site-packages"))
+        for info in site.glob("*.dist-info"):
+            if (info / "INSTALLER").is_file() and (info / "INSTALLER").read_text().strip() == "scivision":
+                for line in (info / "RECORD").read_text().splitlines():
+                    target = (site / line.split(",")[0]).resolve()
+                    if target.is_file():
+                        target.unlink()
+                shutil.rmtree(info, ignore_errors=True)
         t, _ = run([str(uv), "pip", "install", "--python", str(python), "--no-index", "--find-links", str(wheels),
                     "--link-mode", "hardlink", *[n for n in names]], uv_env)
         if i:  # the first run warms uv's cache, as scivision's first create warmed its own

@@ -563,11 +563,14 @@ impl Envs {
         if requirements.is_empty() && solution.pypi.as_ref().is_none_or(|p| p.packages.is_empty()) {
             return Ok(solution.pypi.clone().unwrap_or_default());
         }
+        let started = std::time::Instant::now();
         let cache_root = crate::config::Dirs::from_env().cache;
         let (ctx, target) = uv_setup(request, solution, &cache_root).await?;
         let staging = std::path::absolute(staging).map_err(io(staging))?;
         let python = staging.join("bin").join("python");
+        tracing::debug!("pypi: uv context in {:?}", started.elapsed());
         let interpreter = crate::pypi::resolve::interpreter(&python, &ctx)?;
+        tracing::debug!("pypi: interpreter query done at {:?}", started.elapsed());
         let half = match &solution.pypi {
             Some(locked) => locked.clone(),
             None => {
@@ -577,6 +580,7 @@ impl Envs {
                     crate::pypi::resolve(&ctx, &target, &requirements, &conda, &interpreter)
                         .await?;
                 let cwd = std::env::current_dir().unwrap_or_default();
+                tracing::debug!("pypi: resolved at {:?}", started.elapsed());
                 lock::PypiHalf {
                     packages,
                     indexes: Some(request.index.lock_indexes(&cwd)),
@@ -592,6 +596,7 @@ impl Envs {
             &interpreter,
         )
         .await?;
+        tracing::debug!("pypi: installed at {:?}", started.elapsed());
         for w in warnings {
             tracing::warn!("{w}");
         }
