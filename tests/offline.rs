@@ -32,6 +32,59 @@ fn sv(home: &Path, no_network: bool) -> Command {
 }
 
 #[test]
+fn pypi_half_from_an_http_find_links_page_then_offline_from_uvs_cache() {
+    // The wheels served over HTTP (nginx's autoindex page is a find-links listing), so that the
+    // offline create can only use what uv cached.
+    let wheels = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(pypi_wheels()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), wheels.path().join(entry.file_name())).unwrap();
+    }
+    let server = Nginx::serve(wheels.path());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ch = channel().display().to_string();
+    let create = |no_network: bool, extra: &[&str]| {
+        let mut cmd = sv(d, no_network);
+        cmd.env("SCIVISION_FIND_LINKS", &server.url)
+            .args(["env", "create", "scivision-demo-edges", "-c", &ch, "-q"])
+            .args(extra);
+        run(&mut cmd)
+    };
+    let out = create(false, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lock = d.join("home/envs/scivision-demo-edges/scivision.lock");
+    assert!(
+        std::fs::read_to_string(&lock).unwrap().contains(&format!(
+            "pypi: {}exifread-3.5.1-py3-none-any.whl",
+            server.url
+        )),
+        "the wheel came over HTTP"
+    );
+    run_ok(sv(d, false).args(["env", "remove", "scivision-demo-edges"]));
+    let out = create(true, &["--offline"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run_ok(sv(d, true).args([
+        "env",
+        "run",
+        "scivision-demo-edges",
+        "--",
+        "scivision-demo-edges",
+    ]));
+    assert!(out.stdout.contains("(exifread 3.5.1)"), "{}", out.stdout);
+    // Without uv's cache, offline: one error that says so, and the env stays as it was.
+    let before = tree_digest(&d.join("home/envs/scivision-demo-edges"));
+    std::fs::remove_dir_all(d.join("cache/uv")).unwrap();
+    let out = create(true, &["--offline", "--pypi", "exifread==3.5.1"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("offline"), "{}", out.stderr);
+    assert_eq!(
+        tree_digest(&d.join("home/envs/scivision-demo-edges")),
+        before
+    );
+}
+
+#[test]
 fn create_online_then_offline_in_a_namespace_without_network() {
     let server = Nginx::serve(channel());
     let dir = tempfile::tempdir().unwrap();

@@ -372,3 +372,26 @@ fn real_pypi_when_asked() {
     assert!(lock.contains("files.pythonhosted.org"), "{lock}");
     assert!(lock.contains("https://pypi.org/simple"), "{lock}");
 }
+
+#[test]
+fn locked_compares_the_pypi_half_too() {
+    let home = tempfile::tempdir().unwrap();
+    let out = create(home.path(), "scivision-demo-edges", &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = create(home.path(), "scivision-demo-edges", &["--locked"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let prefix = home.path().join("envs/scivision-demo-edges");
+    let before = tree_digest(&prefix);
+    let out = create(
+        home.path(),
+        "scivision-demo-edges",
+        &["--locked", "--pypi", "flit-core"],
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("PyPI requirements") && out.stderr.contains("flit-core==3.10.1"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(tree_digest(&prefix), before);
+}

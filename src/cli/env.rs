@@ -360,7 +360,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             };
             let prefix = envs.prefix(&request.model);
             let own_lock = prefix.join(crate::env::LOCK_FILE);
-            let solution = if frozen {
+            let mut solution = if frozen {
                 // Exactly the lock: no repodata, no solve.
                 let path = lock.clone().unwrap_or_else(|| own_lock.clone());
                 let records = crate::lock::read_records(&path, request.platform)?;
@@ -408,6 +408,26 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                         own_lock.display()
                     ));
                 }
+                // The PyPI half too: resolved again and compared; then the lock's is installed.
+                let locked_pypi = crate::lock::read_pypi(&own_lock, request.platform)?;
+                let resolved = envs
+                    .resolve_pypi(&request, &solution, &dirs.packages, &dirs.cache)
+                    .await?;
+                let key = |w: &crate::pypi::LockedWheel| {
+                    format!("{}=={} ({})", w.name, w.version, w.location)
+                };
+                let want: Vec<String> = resolved.packages.iter().map(key).collect();
+                let have: Vec<String> = locked_pypi.packages.iter().map(key).collect();
+                if want != have {
+                    let added: Vec<&String> = want.iter().filter(|u| !have.contains(u)).collect();
+                    let gone: Vec<&String> = have.iter().filter(|u| !want.contains(u)).collect();
+                    return Err(miette::miette!(
+                        help = "run without --locked to update the environment and its lock",
+                        "{} no longer matches the model's PyPI requirements: the resolution adds {added:?} and drops {gone:?}",
+                        own_lock.display()
+                    ));
+                }
+                solution.pypi = Some(locked_pypi);
             }
             let mut pypi_report = crate::env::PypiReport::default();
             let status = if dry_run {
