@@ -610,9 +610,14 @@ impl Envs {
             .filter_map(Result::ok)
         {
             let file = entry.file_name().to_string_lossy().to_string();
-            let ours = [format!(".staging-{name}-"), format!(".trash-{name}-")]
-                .iter()
-                .any(|p| file.starts_with(p.as_str()));
+            // Exactly this model's `.staging-NAME-PID` / `.trash-NAME-PID`, not those of a model
+            // whose name merely starts with `NAME-` (its create may be running: other lock).
+            let with_pid = |p: String| {
+                file.strip_prefix(p.as_str()).is_some_and(|rest| {
+                    !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit())
+                })
+            };
+            let ours = with_pid(format!(".staging-{name}-")) || with_pid(format!(".trash-{name}-"));
             if ours {
                 fs_err::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
             }
@@ -750,6 +755,32 @@ pub fn dir_name(model: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftovers_of_one_model_spare_models_whose_names_extend_it() {
+        let home = tempfile::tempdir().unwrap();
+        let envs = Envs::new(home.path());
+        let root = home.path().join("envs");
+        for d in [
+            ".staging-a-123",
+            ".staging-a-b-456",
+            ".trash-a-7",
+            ".trash-a-b-8",
+            "a",
+        ] {
+            fs_err::create_dir_all(root.join(d)).unwrap();
+        }
+        envs.clean_leftovers("a").unwrap();
+        let mut left: Vec<String> = fs_err::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [".staging-a-b-456", ".trash-a-b-8", "a"].map(String::from)
+        );
+    }
 
     #[test]
     fn dir_names_are_safe() {
