@@ -395,3 +395,54 @@ fn locked_compares_the_pypi_half_too() {
     );
     assert_eq!(tree_digest(&prefix), before);
 }
+
+#[test]
+fn a_wheel_that_replaces_a_conda_file_is_warned_about() {
+    let home = tempfile::tempdir().unwrap();
+    let wheels = home.path().join("wheels");
+    std::fs::create_dir_all(&wheels).unwrap();
+    // A wheel that ships a file of conda's numpy: installed (PyPI may add to a package's
+    // folder) but the replacement is named.
+    let script = r#"
+import base64, hashlib, sys, zipfile
+files = {
+    "numpy/_scivision_overlay.py": b"",
+    "numpy/version.py": b"version = 'overlaid'\n",
+    "overlay-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: overlay\nVersion: 1.0\n",
+    "overlay-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = "".join(
+    f"{n},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},{len(d)}\n"
+    for n, d in files.items()
+) + "overlay-1.0.dist-info/RECORD,,\n"
+with zipfile.ZipFile(sys.argv[1] + "/overlay-1.0-py3-none-any.whl", "w") as z:
+    for n, d in files.items():
+        z.writestr(n, d)
+    z.writestr("overlay-1.0.dist-info/RECORD", record)
+"#;
+    run_ok(
+        Command::new(peer_python())
+            .args(["-c", script])
+            .arg(&wheels),
+    );
+    let links = format!("{} {}", pypi_wheels().display(), wheels.display());
+    let mut cmd = sv(home.path());
+    cmd.env("SCIVISION_FIND_LINKS", &links).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "-c",
+        &ch(),
+        "-q",
+        "--pypi",
+        "overlay",
+    ]);
+    let out = run(&mut cmd);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("replaces conda's file") && out.stderr.contains("numpy/version.py"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("_scivision_overlay"), "{}", out.stderr);
+}
