@@ -315,12 +315,12 @@ impl Envs {
         let Some(info) = info else {
             return false;
         };
+        let Ok(own) = lock::read(&prefix.join(LOCK_FILE), platform) else {
+            return false;
+        };
         match &solution.pypi {
             Some(locked) => {
-                let Ok(have) = lock::read_pypi(&prefix.join(LOCK_FILE), platform) else {
-                    return false;
-                };
-                if have.packages != locked.packages {
+                if own.pypi.packages != locked.packages {
                     return false;
                 }
             }
@@ -331,13 +331,10 @@ impl Envs {
                 }
             }
         }
-        let Ok(locked) = lock::read_records(&prefix.join(LOCK_FILE), platform) else {
-            return false;
-        };
         let key =
             |r: &RepoDataRecord| (r.url.to_string(), r.package_record.sha256.map(hex::encode));
         let want: BTreeSet<_> = records.iter().map(key).collect();
-        let have: BTreeSet<_> = locked.iter().map(key).collect();
+        let have: BTreeSet<_> = own.records.iter().map(key).collect();
         if want != have {
             return false;
         }

@@ -146,21 +146,51 @@ fn pypi_entry(w: &crate::pypi::LockedWheel) -> Result<rattler_lock::PypiPackageD
     )))
 }
 
-/// The PyPI half a lock holds for `platform` (empty when it has none).
-pub fn read_pypi(path: &Path, platform: Subdir) -> Result<PypiHalf, LockError> {
+/// Writes a lock file atomically.
+pub fn write(lock: &LockFile, path: &Path) -> Result<(), LockError> {
+    let text = lock.render_to_string().map_err(|e| LockError::Write {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    crate::atomic::write(path, text.as_bytes()).map_err(|e| LockError::Write {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// What a lock holds for one platform: both halves, read with one parse.
+#[derive(Debug, Clone)]
+pub struct Locked {
+    /// The conda records.
+    pub records: Vec<RepoDataRecord>,
+    /// The PyPI half (empty when there is none).
+    pub pypi: PypiHalf,
+}
+
+/// Reads both halves a lock holds for `platform`.
+pub fn read(path: &Path, platform: Subdir) -> Result<Locked, LockError> {
     use std::str::FromStr;
     let malformed = |reason: String| LockError::Malformed {
         path: path.to_path_buf(),
         reason,
+    };
+    let no_platform = || LockError::NoPlatform {
+        path: path.to_path_buf(),
+        platform: platform.to_string(),
     };
     let lock = LockFile::from_path(path).map_err(|e| malformed(e.to_string()))?;
     let env = lock
         .environment(ENVIRONMENT)
         .ok_or_else(|| malformed(format!("no `{ENVIRONMENT}` environment")))?;
     let name = rattler_lock::PlatformName::from(&platform);
-    let Some(lock_platform) = lock.platforms().find(|p| p.name() == &name) else {
-        return Ok(PypiHalf::default());
-    };
+    let lock_platform = lock
+        .platforms()
+        .find(|p| p.name() == &name)
+        .ok_or_else(no_platform)?;
+    let records = env
+        .conda_repodata_records(lock_platform)
+        .map_err(|e| malformed(e.to_string()))?
+        .ok_or_else(no_platform)?;
     let mut packages = Vec::new();
     for p in env.pypi_packages(lock_platform).into_iter().flatten() {
         let rattler_lock::PypiPackageData::Distribution(d) = p else {
@@ -183,50 +213,18 @@ pub fn read_pypi(path: &Path, platform: Subdir) -> Result<PypiHalf, LockError> {
             requires_python: d.requires_python.as_ref().map(ToString::to_string),
         });
     }
-    Ok(PypiHalf {
-        packages,
-        indexes: env.pypi_indexes().cloned(),
-    })
-}
-
-/// Writes a lock file atomically.
-pub fn write(lock: &LockFile, path: &Path) -> Result<(), LockError> {
-    let text = lock.render_to_string().map_err(|e| LockError::Write {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    crate::atomic::write(path, text.as_bytes()).map_err(|e| LockError::Write {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
+    Ok(Locked {
+        records,
+        pypi: PypiHalf {
+            packages,
+            indexes: env.pypi_indexes().cloned(),
+        },
     })
 }
 
 /// The conda records a lock holds for `platform`.
 pub fn read_records(path: &Path, platform: Subdir) -> Result<Vec<RepoDataRecord>, LockError> {
-    let malformed = |reason: String| LockError::Malformed {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let lock = LockFile::from_path(path).map_err(|e| malformed(e.to_string()))?;
-    let env = lock
-        .environment(ENVIRONMENT)
-        .ok_or_else(|| malformed(format!("no `{ENVIRONMENT}` environment")))?;
-    let name = rattler_lock::PlatformName::from(&platform);
-    let lock_platform = lock
-        .platforms()
-        .find(|p| p.name() == &name)
-        .ok_or_else(|| LockError::NoPlatform {
-            path: path.to_path_buf(),
-            platform: platform.to_string(),
-        })?;
-    let records = env
-        .conda_repodata_records(lock_platform)
-        .map_err(|e| malformed(e.to_string()))?
-        .ok_or_else(|| LockError::NoPlatform {
-            path: path.to_path_buf(),
-            platform: platform.to_string(),
-        })?;
-    Ok(records)
+    read(path, platform).map(|l| l.records)
 }
 
 /// conda's explicit spec format: `@EXPLICIT` and one URL per package, with its sha256.

@@ -203,6 +203,31 @@ pub struct Unpacked {
     pub info: EnvInfo,
     /// The folder everything was extracted to (removed on drop).
     pub dir: tempfile::TempDir,
+    /// Where the pack's wheel files were put.
+    pub wheel_dir: PathBuf,
+}
+
+impl Unpacked {
+    /// The packed lock for `platform`, its PyPI half pointing at the unpacked wheel files (same
+    /// sha256, checked when they are installed) instead of where they were downloaded from.
+    pub fn locked(
+        &self,
+        platform: rattler_conda_types::Subdir,
+    ) -> Result<crate::lock::Locked, crate::lock::LockError> {
+        let mut locked = crate::lock::read(&self.lock, platform)?;
+        for w in &mut locked.pypi.packages {
+            let local = url::Url::parse(&w.location)
+                .ok()
+                .and_then(|u| wheel_file_name(&u))
+                .map(|n| self.wheel_dir.join(n))
+                .filter(|p| p.is_file())
+                .and_then(|p| url::Url::from_file_path(p).ok());
+            if let Some(u) = local {
+                w.location = u.to_string();
+            }
+        }
+        Ok(locked)
+    }
 }
 
 /// Extracts `file`, seeds `package_cache` with its packages (existing entries are kept) and
@@ -273,6 +298,7 @@ pub fn unpack(file: &Path, package_cache: &Path, wheel_dir: &Path) -> Result<Unp
         lock: dir.path().join(LOCK_FILE),
         info,
         dir,
+        wheel_dir: wheel_dir.to_path_buf(),
     })
 }
 

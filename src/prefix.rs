@@ -25,15 +25,20 @@ pub fn http_client() -> reqwest_middleware::ClientWithMiddleware {
     http_client_for(false)
 }
 
-/// The HTTP client, or with `offline` one that refuses every request (rattler's
-/// `OfflineMiddleware`): local `file://` channels and the caches still work.
-pub fn http_client_for(offline: bool) -> reqwest_middleware::ClientWithMiddleware {
-    // SCIVISION_HTTP_TIMEOUT (seconds, default 60) bounds how long a silent server can stall us.
-    let read = std::env::var("SCIVISION_HTTP_TIMEOUT")
+/// The read timeout of every HTTP client, conda's and uv's: `SCIVISION_HTTP_TIMEOUT` (seconds,
+/// default 60) bounds how long a silent server can stall us; connects get at most 15 s of it.
+pub fn http_timeout_secs() -> u64 {
+    std::env::var("SCIVISION_HTTP_TIMEOUT")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|v| *v > 0)
-        .unwrap_or(60);
+        .unwrap_or(60)
+}
+
+/// The HTTP client, or with `offline` one that refuses every request (rattler's
+/// `OfflineMiddleware`): local `file://` channels and the caches still work.
+pub fn http_client_for(offline: bool) -> reqwest_middleware::ClientWithMiddleware {
+    let read = http_timeout_secs();
     let client = reqwest::Client::builder()
         .user_agent(concat!("scivision/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(std::time::Duration::from_secs(read.min(15)))

@@ -31,6 +31,16 @@ fn create(home: &Path, model: &str, extra: &[&str]) -> Output {
     run(&mut cmd)
 }
 
+/// Staging folders a failed create left under `home/envs`.
+fn staging_leftovers(home: &Path) -> Vec<String> {
+    std::fs::read_dir(home.join("envs"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".staging"))
+        .collect()
+}
+
 /// A python package repository with flit metadata, committed; returns (repo, revision).
 fn git_model(dir: &Path, name: &str, body: &str, deps: &str) -> (PathBuf, String) {
     let repo = dir.join(format!("{name}-repo"));
@@ -210,12 +220,7 @@ fn bad_pypi_input_is_one_clear_error_and_changes_nothing() {
             out.stderr
         );
         assert_eq!(tree_digest(&prefix), before, "{args:?} changed the env");
-        let leftovers: Vec<_> = std::fs::read_dir(home.path().join("envs"))
-            .unwrap()
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .filter(|n| n.starts_with(".staging"))
-            .collect();
+        let leftovers = staging_leftovers(home.path());
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }
@@ -336,12 +341,8 @@ fn an_sdist_that_fails_to_build_is_named_and_changes_nothing() {
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("broken"), "{}", out.stderr);
     assert!(!home.path().join("envs/broken").exists());
-    let leftovers: Vec<_> = std::fs::read_dir(home.path().join("envs"))
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".staging"))
-        .collect();
-    assert!(leftovers.is_empty());
+    let leftovers = staging_leftovers(home.path());
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 /// Opt-in: the same model against the real PyPI (`SCIVISION_TEST_PYPI=1`).

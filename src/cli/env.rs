@@ -267,6 +267,18 @@ fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
 
 use std::str::FromStr;
 
+/// What `want` adds to `have` and what it drops, as sets; `None` when they are equal.
+fn drift(mut want: Vec<String>, mut have: Vec<String>) -> Option<(Vec<String>, Vec<String>)> {
+    want.sort();
+    have.sort();
+    if want == have {
+        return None;
+    }
+    let added = want.iter().filter(|u| !have.contains(u)).cloned().collect();
+    let gone = have.iter().filter(|u| !want.contains(u)).cloned().collect();
+    Some((added, gone))
+}
+
 fn records_json(records: &[rattler_conda_types::RepoDataRecord]) -> serde_json::Value {
     serde_json::Value::Array(
         crate::lock::sorted(records)
@@ -363,7 +375,8 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             let mut solution = if frozen {
                 // Exactly the lock: no repodata, no solve.
                 let path = lock.clone().unwrap_or_else(|| own_lock.clone());
-                let records = crate::lock::read_records(&path, request.platform)?;
+                let crate::lock::Locked { records, pypi } =
+                    crate::lock::read(&path, request.platform)?;
                 if let Some(cache) = &request.offline {
                     let missing: Vec<String> = records
                         .iter()
@@ -379,7 +392,6 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                         ));
                     }
                 }
-                let pypi = crate::lock::read_pypi(&path, request.platform)?;
                 crate::env::Solution {
                     records,
                     pypi: Some(pypi),
@@ -393,15 +405,12 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 solution?
             };
             if locked {
-                let locked_records = crate::lock::read_records(&own_lock, request.platform)?;
+                let own = crate::lock::read(&own_lock, request.platform)?;
                 let key = |r: &rattler_conda_types::RepoDataRecord| r.url.to_string();
-                let mut want: Vec<String> = solution.records.iter().map(key).collect();
-                let mut have: Vec<String> = locked_records.iter().map(key).collect();
-                want.sort();
-                have.sort();
-                if want != have {
-                    let added: Vec<&String> = want.iter().filter(|u| !have.contains(u)).collect();
-                    let gone: Vec<&String> = have.iter().filter(|u| !want.contains(u)).collect();
+                if let Some((added, gone)) = drift(
+                    solution.records.iter().map(key).collect(),
+                    own.records.iter().map(key).collect(),
+                ) {
                     return Err(miette::miette!(
                         help = "run without --locked to update the environment and its lock",
                         "{} no longer matches the model's spec: the solve adds {added:?} and drops {gone:?}",
@@ -409,25 +418,23 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                     ));
                 }
                 // The PyPI half too: resolved again and compared; then the lock's is installed.
-                let locked_pypi = crate::lock::read_pypi(&own_lock, request.platform)?;
                 let resolved = envs
                     .resolve_pypi(&request, &solution, &dirs.packages, &dirs.cache)
                     .await?;
                 let key = |w: &crate::pypi::LockedWheel| {
                     format!("{}=={} ({})", w.name, w.version, w.location)
                 };
-                let want: Vec<String> = resolved.packages.iter().map(key).collect();
-                let have: Vec<String> = locked_pypi.packages.iter().map(key).collect();
-                if want != have {
-                    let added: Vec<&String> = want.iter().filter(|u| !have.contains(u)).collect();
-                    let gone: Vec<&String> = have.iter().filter(|u| !want.contains(u)).collect();
+                if let Some((added, gone)) = drift(
+                    resolved.packages.iter().map(key).collect(),
+                    own.pypi.packages.iter().map(key).collect(),
+                ) {
                     return Err(miette::miette!(
                         help = "run without --locked to update the environment and its lock",
                         "{} no longer matches the model's PyPI requirements: the resolution adds {added:?} and drops {gone:?}",
                         own_lock.display()
                     ));
                 }
-                solution.pypi = Some(locked_pypi);
+                solution.pypi = Some(own.pypi);
             }
             let mut pypi_report = crate::env::PypiReport::default();
             let status = if dry_run {
@@ -595,8 +602,8 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
         Command::Pack { name, output } => {
             let prefix = envs.existing(&name)?;
             let platform = Subdir::current().unwrap_or(Subdir::Linux64);
-            let records = crate::lock::read_records(&prefix.join(crate::env::LOCK_FILE), platform)?;
-            let pypi = crate::lock::read_pypi(&prefix.join(crate::env::LOCK_FILE), platform)?;
+            let crate::lock::Locked { records, pypi } =
+                crate::lock::read(&prefix.join(crate::env::LOCK_FILE), platform)?;
             let downloads = tempfile::tempdir().into_diagnostic()?;
             let wheels = crate::pack::wheel_files(
                 &pypi.packages,
@@ -627,7 +634,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             if unpacked.info.platform != platform.as_str() {
                 return Err(miette::miette!(help = "unpack it on a machine of that platform, or lock for this one with `scivision env lock --platform`", "the pack is for {}, this machine is {platform}", unpacked.info.platform));
             }
-            let records = crate::lock::read_records(&unpacked.lock, platform)?;
+            let crate::lock::Locked { records, pypi } = unpacked.locked(platform)?;
             let cwd = std::env::current_dir().into_diagnostic()?;
             let request = Request {
                 model: name.unwrap_or_else(|| unpacked.info.model.clone()),
@@ -642,18 +649,6 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 entry: None,
             };
             let _guard = envs.lock(&request.model).await?;
-            let mut pypi = crate::lock::read_pypi(&unpacked.lock, platform)?;
-            // The pack's wheel files replace the lock's remote locations (same sha256, checked).
-            for w in &mut pypi.packages {
-                let name = url::Url::parse(&w.location)
-                    .ok()
-                    .and_then(|u| crate::pack::wheel_file_name(&u));
-                if let Some(local) = name.map(|n| wheel_dir.join(n)).filter(|p| p.is_file()) {
-                    if let Ok(u) = url::Url::from_file_path(&local) {
-                        w.location = u.to_string();
-                    }
-                }
-            }
             let solution = crate::env::Solution {
                 records,
                 pypi: Some(pypi),

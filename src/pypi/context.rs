@@ -162,11 +162,7 @@ impl UvContext {
             })?;
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         let locations = options.locations(&cwd)?;
-        let timeout = std::env::var("SCIVISION_HTTP_TIMEOUT")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .filter(|v| *v > 0)
-            .unwrap_or(60);
+        let timeout = crate::prefix::http_timeout_secs();
         let connectivity = if offline {
             Connectivity::Offline
         } else {
@@ -272,7 +268,7 @@ impl UvContext {
         .await
         .map_err(|e| PypiError::Setup {
             what: "the --find-links locations".into(),
-            reason: super::resolve::error_chain(&e),
+            reason: crate::prefix::error_chain(&e),
             help:
                 "a --find-links folder must exist and hold wheels or sdists; a URL must list them"
                     .into(),

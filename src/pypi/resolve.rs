@@ -391,10 +391,15 @@ pub async fn resolve(
             parts.concurrency.downloads_semaphore.clone(),
         ),
     )
-    .map_err(|e| resolve_err(error_chain(&e), "report this; the resolver could not start"))?;
+    .map_err(|e| {
+        resolve_err(
+            crate::prefix::error_chain(&e),
+            "report this; the resolver could not start",
+        )
+    })?;
     let output = resolver.resolve().await.map_err(|e| {
         resolve_err(
-            error_chain(&e),
+            crate::prefix::error_chain(&e),
             if ctx.offline {
                 "offline, only wheels already in the uv cache or local --find-links folders can be used; run once online"
             } else {
@@ -492,20 +497,6 @@ fn locked_wheel(
         index: dist.index().map(|i| i.url().to_string()),
         requires_python,
     })
-}
-
-/// An error with its sources, one per line (uv's resolver explains conflicts in the chain).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(&format!("\n  caused by: {text}"));
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
