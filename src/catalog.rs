@@ -56,7 +56,7 @@ pub enum CatalogError {
     },
     /// The model exists but nothing installs it yet.
     #[error("`{name}` has no installable spec yet: it is published neither as a conda package nor with a card (upstream installs it with `pip install {pkg_url}`)")]
-    #[diagnostic(help("models get cards under recipes/<model>/ (see the [catalog] work); the demo models install today: scivision catalog search demo"))]
+    #[diagnostic(help("a model installs through its conda package or a card (recipes/<model>/card.yaml, see recipes/README.md); `scivision catalog list` shows how each one installs"))]
     NotInstallable {
         /// The model.
         name: String,
@@ -132,6 +132,12 @@ pub struct Model {
     /// its `about.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry: Option<crate::runner::ModelEntry>,
+    /// The card's code runs on the CPU only: solve as a host without CUDA (CPU builds).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cpu_only: bool,
+    /// The card (recipes/<model>/card.yaml) this entry's install fields come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<crate::card::Card>,
     /// Where the entry comes from (`upstream`, `scivision-demo`, a file or channel).
     #[serde(default)]
     pub source: String,
@@ -197,6 +203,12 @@ impl Catalog {
         }
         if let Ok(f) = serde_json::from_str::<File<Datasource>>(UPSTREAM_DATASOURCES) {
             catalog.datasources = f.entries;
+        }
+        // Invalid embedded cards are caught by `catalog lint` and a unit test; here they are skipped.
+        for (_, card) in crate::card::Card::embedded() {
+            if let Ok(card) = card {
+                catalog.apply_card(&card);
+            }
         }
         catalog
     }
@@ -285,12 +297,25 @@ impl Catalog {
                     conda_dependencies: Vec::new(),
                     pypi_dependencies: Vec::new(),
                     entry: None,
+                    cpu_only: false,
+                    card: None,
                     source: String::new(),
                 });
             }
         }
         self.add(models, &dir.display().to_string());
         Ok(())
+    }
+
+    /// Makes the card's model installable: fills its catalog entry (or adds one).
+    pub fn apply_card(&mut self, card: &crate::card::Card) {
+        if let Some(model) = self
+            .models
+            .iter_mut()
+            .find(|m| m.name.eq_ignore_ascii_case(&card.name))
+        {
+            card.apply(model);
+        }
     }
 
     /// Finds a model by name (case-insensitive).
@@ -487,8 +512,22 @@ mod tests {
         );
         let spec = catalog.resolve("scivision-demo-edges==0.1.0").unwrap();
         assert_eq!(spec.model.name, "scivision-demo-edges");
+        // A card makes an upstream model installable: here from conda-forge's stardist package.
+        let spec = catalog.resolve("stardist").unwrap();
+        assert_eq!(spec.conda[0].to_string(), "stardist");
+        assert!(spec
+            .conda
+            .iter()
+            .any(|s| s.to_string() == "stardist >=0.9.1"));
+        // An entry with neither a conda package nor a card cannot install.
+        let mut bare = Catalog::default();
+        let mut model = catalog.get("stardist").unwrap().clone();
+        model.conda_package = None;
+        model.card = None;
+        model.pypi_dependencies.clear();
+        bare.models.push(model);
         assert!(matches!(
-            catalog.resolve("stardist"),
+            bare.resolve("stardist"),
             Err(CatalogError::NotInstallable { .. })
         ));
         assert!(matches!(

@@ -81,6 +81,125 @@ impl Deprecation {
     }
 }
 
+/// Whether a record carries the deprecation mark the channel's repodata patch gives it.
+pub fn is_deprecated(record: &rattler_conda_types::PackageRecord) -> bool {
+    record
+        .track_features
+        .iter()
+        .any(|f| f == DEPRECATED_FEATURE)
+}
+
+/// The deprecations a channel publishes in its `channeldata.json` (`base` is the channel's URL,
+/// `file://` or `http(s)://`). Best effort: a channel without the file, or one that cannot be
+/// read, publishes none (the mark in the repodata still ranks deprecated builds last).
+pub async fn published_deprecations(
+    client: &reqwest_middleware::ClientWithMiddleware,
+    base: &url::Url,
+) -> Vec<Deprecation> {
+    let mut base = base.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    let Ok(url) = base.join("channeldata.json") else {
+        return Vec::new();
+    };
+    let text = if url.scheme() == "file" {
+        match url.to_file_path() {
+            Ok(path) => fs_err::read_to_string(path).ok(),
+            Err(()) => None,
+        }
+    } else {
+        match client.get(url).send().await {
+            Ok(r) if r.status().is_success() => r.text().await.ok(),
+            _ => None,
+        }
+    };
+    let Some(data) = text.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(packages) = data.get("packages").and_then(|p| p.as_object()) {
+        for (name, entry) in packages {
+            for d in entry
+                .get("deprecated")
+                .and_then(|d| d.as_array())
+                .into_iter()
+                .flatten()
+            {
+                out.push(Deprecation {
+                    name: name.clone(),
+                    version: d
+                        .get("version")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string),
+                    reason: d
+                        .get("reason")
+                        .and_then(|r| r.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The reason among `published` that covers `name` at `version` (an exact version first).
+pub fn reason_for<'a>(published: &'a [Deprecation], name: &str, version: &str) -> Option<&'a str> {
+    let exact = published
+        .iter()
+        .find(|d| d.name == name && d.version.as_deref() == Some(version));
+    exact
+        .or_else(|| {
+            published
+                .iter()
+                .find(|d| d.name == name && d.version.is_none())
+        })
+        .map(|d| d.reason.as_str())
+}
+
+/// A deprecated package a solve picked (asked for by version), with the channel's reason.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeprecatedPick {
+    /// Package name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Why it is deprecated, when its channel says.
+    pub reason: Option<String>,
+}
+
+/// The deprecated records among `records`, each with the reason its channel publishes.
+pub async fn deprecated_picks(
+    records: &[rattler_conda_types::RepoDataRecord],
+    client: &reqwest_middleware::ClientWithMiddleware,
+) -> Vec<DeprecatedPick> {
+    let mut reasons: BTreeMap<String, Vec<Deprecation>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for r in records.iter().filter(|r| is_deprecated(&r.package_record)) {
+        let name = r.package_record.name.as_normalized().to_string();
+        let version = r.package_record.version.to_string();
+        let channel = r.channel.clone().unwrap_or_default();
+        if !reasons.contains_key(&channel) {
+            let published = match url::Url::parse(&channel) {
+                Ok(base) => published_deprecations(client, &base).await,
+                Err(_) => Vec::new(),
+            };
+            reasons.insert(channel.clone(), published);
+        }
+        let reason = reasons
+            .get(&channel)
+            .and_then(|p| reason_for(p, &name, &version))
+            .map(str::to_string);
+        out.push(DeprecatedPick {
+            name,
+            version,
+            reason,
+        });
+    }
+    out
+}
+
 /// Reads `deprecations.json` (empty when absent).
 pub fn read_deprecations(dir: &Path) -> Result<Vec<Deprecation>, BuildError> {
     let path = dir.join(DEPRECATIONS_FILE);

@@ -7,9 +7,11 @@
 pub mod atomic;
 pub mod build;
 pub mod cache;
+pub mod card;
 pub mod catalog;
 pub mod channel;
 pub mod cli;
+pub mod compat;
 pub mod config;
 pub mod env;
 pub mod kernel;

@@ -107,6 +107,64 @@ pub async fn solve(
     .await
 }
 
+/// Repodata fetched once for many solves (lint and conflict checks solve hundreds of spec sets
+/// against the same channels).
+pub struct Loaded {
+    repodata: Vec<rattler_repodata_gateway::RepoData>,
+}
+
+impl Loaded {
+    /// Fetches every record of the names `specs` can reach (recursively) from `channels` for
+    /// `platform`.
+    pub async fn query(
+        gateway: &Gateway,
+        channels: &[Channel],
+        platform: Subdir,
+        specs: Vec<MatchSpec>,
+    ) -> Result<Self, SolveError> {
+        // The gateway keeps only the records a root spec matches; later solves use other specs of
+        // the same names, so ask for the names alone.
+        let specs: Vec<MatchSpec> = specs
+            .into_iter()
+            .map(|s| MatchSpec {
+                name: s.name,
+                ..MatchSpec::default()
+            })
+            .collect();
+        let repodata = gateway
+            .query(channels.iter().cloned(), [platform, Subdir::NoArch], specs)
+            .recursive(true)
+            .execute()
+            .await
+            .map_err(|e| SolveError::Gateway(e.to_string()))?;
+        Ok(Self {
+            repodata: repodata.repodata,
+        })
+    }
+
+    /// Solves `specs` against the loaded records (CPU-bound: call it off the async workers).
+    pub fn solve(
+        &self,
+        specs: &[MatchSpec],
+        virtual_packages: &[GenericVirtualPackage],
+    ) -> Result<Vec<RepoDataRecord>, SolveError> {
+        let mut task: SolverTask<'_, _> = self.repodata.iter().collect();
+        task.specs = specs.to_vec();
+        task.virtual_packages = virtual_packages.to_vec();
+        resolvo::Solver
+            .solve(task)
+            .map(|s| s.records)
+            .map_err(|e| SolveError::Unsolvable {
+                specs: specs
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                explanation: e.to_string(),
+            })
+    }
+}
+
 /// As [`solve`], ruling out candidates for which `exclude` gives a reason (kept visible to the
 /// explanation, e.g. "not in the local package cache" when offline).
 pub async fn solve_with(

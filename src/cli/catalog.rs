@@ -1,7 +1,15 @@
 //! `scivision catalog …`
 
+use std::path::PathBuf;
+
+use miette::IntoDiagnostic;
+use rattler_conda_types::Subdir;
+
 use super::Ui;
+use crate::card::{Card, CardProblem};
 use crate::catalog::{Catalog, Model};
+use crate::compat::{Checker, SolveReport};
+use crate::system::CudaChoice;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -20,11 +28,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show one model.
-    #[command(after_help = "Example:\n  scivision catalog show scivision-demo-edges")]
+    /// Show one model: its entry, its card, and with -c the versions its channels publish.
+    #[command(
+        after_help = "Examples:\n  scivision catalog show scivision-demo-edges\n  scivision catalog show scivision-demo-edges -c ./channel   # versions, deprecated ones with the reason\n  scivision catalog show resnet50-plankton --json | jq .card"
+    )]
     Show {
         /// The model's catalog name.
         name: String,
+        /// Channels whose versions of the model to list (names, URLs or paths).
+        #[arg(long = "channel", short = 'c')]
+        channels: Vec<String>,
+        /// Target platform (conda subdir) for the versions.
+        #[arg(long)]
+        platform: Option<String>,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -39,9 +55,38 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Validate model cards; with channels, solve each one.
+    #[command(
+        after_help = "Checks every key, match spec, PEP 508 requirement, python range and source pin of each card\n(default: recipes/*/card.yaml here, else the cards built into scivision). With -c, solves each\ncard's conda half for the platform and names the first requirement that fails. Exit 1 if any card\nhas a problem or does not solve.\n\nExamples:\n  scivision catalog lint\n  scivision catalog lint recipes/btrack --json\n  python3 scripts/gen-channel.py /tmp/cf && scivision catalog lint -c /tmp/cf --cuda 12.4"
+    )]
+    Lint(CheckArgs),
+    /// Which models cannot share one environment, and the first conflicting pair of requirements.
+    #[command(
+        after_help = "Solves every pair of cards together (the conda half) and prints the matrix: `x` marks a pair\nthat has no common solution, the reason each model gets its own prefix.\n\nExamples:\n  scivision catalog conflicts -c conda-forge\n  scivision catalog conflicts -c /tmp/cf --json | jq '.conflicts[] | [.a, .b]'"
+    )]
+    Conflicts(CheckArgs),
 }
 
-pub async fn execute(cmd: Command, _ui: Ui) -> miette::Result<()> {
+/// Arguments of `lint` and `conflicts`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Card files or folders (default: recipes/*/card.yaml here, else the built-in cards).
+    cards: Vec<PathBuf>,
+    /// Channels to solve against (names, URLs or paths).
+    #[arg(long = "channel", short = 'c')]
+    channels: Vec<String>,
+    /// Target platform (conda subdir).
+    #[arg(long)]
+    platform: Option<String>,
+    /// CUDA driver to solve for (cards with `cuda: none` always get CPU builds).
+    #[arg(long, default_value = "auto", value_parser = clap::value_parser!(CudaChoice))]
+    cuda: CudaChoice,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
     let mut catalog = Catalog::load()?;
     match cmd {
         Command::List {
@@ -66,25 +111,30 @@ pub async fn execute(cmd: Command, _ui: Ui) -> miette::Result<()> {
                 print_models(&catalog.models.iter().collect::<Vec<_>>(), json);
             }
         }
-        Command::Show { name, json } => {
-            let model = catalog.get(&name)?;
+        Command::Show {
+            name,
+            channels,
+            platform: target,
+            json,
+        } => {
+            let model = catalog.get(&name)?.clone();
+            let versions = match (&model.conda_package, channels.is_empty()) {
+                (Some(package), false) => {
+                    Some(versions(package, &channels, platform(target.as_ref())?).await?)
+                }
+                _ => None,
+            };
             if json {
-                super::print_json(&serde_json::to_value(model).unwrap_or_default());
+                let mut value = serde_json::to_value(&model).unwrap_or_default();
+                if let (Some(v), Some(map)) = (&versions, value.as_object_mut()) {
+                    map.insert(
+                        "versions".into(),
+                        serde_json::to_value(v).unwrap_or_default(),
+                    );
+                }
+                super::print_json(&value);
             } else {
-                super::print_line(&format!("name:         {}", model.name));
-                super::print_line(&format!("description:  {}", model.description));
-                super::print_line(&format!("tasks:        {}", model.tasks.join(", ")));
-                super::print_line(&format!("url:          {}", model.url));
-                super::print_line(&format!("pip install:  {}", model.pkg_url));
-                super::print_line(&format!(
-                    "conda:        {}",
-                    model
-                        .conda_package
-                        .as_deref()
-                        .unwrap_or("(not published yet)")
-                ));
-                super::print_line(&format!("usable:       {}", model.scivision_usable));
-                super::print_line(&format!("from:         {}", model.source));
+                show(&model, versions.as_deref());
             }
         }
         Command::Search { words, json } => {
@@ -98,6 +148,409 @@ pub async fn execute(cmd: Command, _ui: Ui) -> miette::Result<()> {
             }
             print_models(&hits, json);
         }
+        Command::Lint(args) => return lint(args, &catalog, ui).await,
+        Command::Conflicts(args) => return conflicts(args, &catalog, ui).await,
+    }
+    Ok(())
+}
+
+/// One version of a model in its channels.
+#[derive(Debug, serde::Serialize)]
+struct VersionState {
+    version: String,
+    builds: Vec<String>,
+    deprecated: bool,
+    reason: Option<String>,
+}
+
+/// The versions of `package` the channels publish, newest first, with their deprecation state.
+async fn versions(
+    package: &str,
+    channels: &[String],
+    platform: Subdir,
+) -> miette::Result<Vec<VersionState>> {
+    let cwd = std::env::current_dir().into_diagnostic()?;
+    let channels = crate::solve::parse_channels(channels, cwd)?;
+    let spec = rattler_conda_types::MatchSpec::from_str(
+        package,
+        rattler_conda_types::ParseStrictness::Lenient,
+    )
+    .into_diagnostic()?;
+    let records: Vec<rattler_conda_types::RepoDataRecord> = crate::prefix::gateway()
+        .query(channels, [platform, Subdir::NoArch], [spec])
+        .execute()
+        .await
+        .map_err(|e| crate::solve::SolveError::Gateway(e.to_string()))?
+        .iter()
+        .flat_map(|r| r.iter().cloned())
+        .collect();
+    let mut by_version: std::collections::BTreeMap<
+        rattler_conda_types::Version,
+        Vec<&rattler_conda_types::RepoDataRecord>,
+    > = std::collections::BTreeMap::new();
+    for r in &records {
+        by_version
+            .entry(r.package_record.version.version().clone())
+            .or_default()
+            .push(r);
+    }
+    let client = crate::prefix::http_client();
+    let mut out = Vec::new();
+    for (version, builds) in by_version.into_iter().rev() {
+        let deprecated = builds
+            .iter()
+            .all(|r| crate::channel::is_deprecated(&r.package_record));
+        let picks = crate::channel::deprecated_picks(
+            &builds.iter().map(|r| (*r).clone()).collect::<Vec<_>>(),
+            &client,
+        )
+        .await;
+        out.push(VersionState {
+            version: version.to_string(),
+            builds: builds
+                .iter()
+                .map(|r| r.package_record.build.to_string())
+                .collect(),
+            deprecated,
+            reason: picks.into_iter().find_map(|p| p.reason),
+        });
+    }
+    Ok(out)
+}
+
+fn show(model: &Model, versions: Option<&[VersionState]>) {
+    let line = |k: &str, v: &str| super::print_line(&format!("{k:<13} {v}"));
+    line("name:", &model.name);
+    line("description:", &model.description);
+    line("tasks:", &model.tasks.join(", "));
+    line("url:", &model.url);
+    line("pip install:", &model.pkg_url);
+    let conda = match (&model.conda_package, &model.card) {
+        (Some(p), _) => p.clone(),
+        (None, Some(_)) => "(none: installed from PyPI into a conda prefix, by its card)".into(),
+        (None, None) => "(not published yet)".into(),
+    };
+    line("conda:", &conda);
+    if let Some(card) = &model.card {
+        for (k, v) in crate::card::summary(card) {
+            line(&format!("card {k}:"), &v);
+        }
+        line("installs:", &model.conda_dependencies.join(", "));
+        if !model.pypi_dependencies.is_empty() {
+            line("from PyPI:", &model.pypi_dependencies.join(", "));
+        }
+    }
+    line("usable:", &model.scivision_usable.to_string());
+    line("from:", &model.source);
+    if let Some(versions) = versions {
+        if versions.is_empty() {
+            line("versions:", "(none in these channels)");
+        }
+        for (i, v) in versions.iter().enumerate() {
+            let state = if v.deprecated {
+                format!(
+                    "deprecated: {}",
+                    v.reason.as_deref().unwrap_or("its channel gives no reason")
+                )
+            } else {
+                "available".to_string()
+            };
+            line(
+                if i == 0 { "versions:" } else { "" },
+                &format!("{:<12} {state}", v.version),
+            );
+        }
+    }
+}
+
+/// A card as read: its file, the card (when it parses) and its problems.
+struct Linted {
+    file: PathBuf,
+    card: Option<Card>,
+    problems: Vec<CardProblem>,
+}
+
+/// Reads the cards named (or the default ones) and lists each one's problems.
+fn read_cards(paths: &[PathBuf], catalog: &Catalog) -> Vec<Linted> {
+    let here = PathBuf::from("recipes");
+    let loaded: Vec<(PathBuf, Result<Card, CardProblem>)> = if !paths.is_empty() {
+        crate::card::discover(paths)
+            .into_iter()
+            .map(|f| {
+                let card = Card::load(&f);
+                (f, card)
+            })
+            .collect()
+    } else {
+        let found = if here.is_dir() {
+            crate::card::discover(std::slice::from_ref(&here))
+        } else {
+            Vec::new()
+        };
+        if found.is_empty() {
+            Card::embedded()
+        } else {
+            found
+                .into_iter()
+                .map(|f| {
+                    let card = Card::load(&f);
+                    (f, card)
+                })
+                .collect()
+        }
+    };
+    loaded
+        .into_iter()
+        .map(|(file, card)| match card {
+            Err(problem) => Linted {
+                file,
+                card: None,
+                problems: vec![problem],
+            },
+            Ok(card) => {
+                let mut problems = card.problems(&file);
+                if catalog.get(&card.name).is_err() {
+                    problems.push(CardProblem {
+                        file: file.clone(),
+                        field: Some("name".into()),
+                        message: format!("`{}` is no model of the catalog", card.name),
+                        fix: "use the catalog's name exactly (`scivision catalog list`)".into(),
+                    });
+                }
+                Linted {
+                    file,
+                    card: Some(card),
+                    problems,
+                }
+            }
+        })
+        .collect()
+}
+
+fn platform(given: Option<&String>) -> miette::Result<Subdir> {
+    match given {
+        None => Ok(Subdir::current().unwrap_or(Subdir::Linux64)),
+        Some(p) => p
+            .parse::<Subdir>()
+            .map_err(|e| miette::miette!("--platform `{p}`: {e}")),
+    }
+}
+
+async fn checker(args: &CheckArgs, cards: &[Card]) -> miette::Result<Checker> {
+    let cwd = std::env::current_dir().into_diagnostic()?;
+    let channels = crate::solve::parse_channels(&args.channels, cwd)?;
+    Ok(Checker::new(
+        cards,
+        &channels,
+        platform(args.platform.as_ref())?,
+        &args.cuda,
+    )
+    .await?)
+}
+
+fn bar(ui: Ui, len: usize, message: &str) -> Option<indicatif::ProgressBar> {
+    ui.progress.then(|| {
+        let bar = indicatif::ProgressBar::new(len as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(message.to_string());
+        bar
+    })
+}
+
+async fn lint(args: CheckArgs, catalog: &Catalog, ui: Ui) -> miette::Result<()> {
+    let linted = read_cards(&args.cards, catalog);
+    if linted.is_empty() {
+        return Err(miette::miette!(
+            help = "pass card.yaml files or folders holding them",
+            "no cards found"
+        ));
+    }
+    let valid: Vec<Card> = linted
+        .iter()
+        .filter(|l| l.problems.is_empty())
+        .filter_map(|l| l.card.clone())
+        .collect();
+    let mut reports: Vec<Option<SolveReport>> = vec![None; linted.len()];
+    if !args.channels.is_empty() && !valid.is_empty() {
+        let checker = checker(&args, &valid).await?;
+        let progress = bar(ui, valid.len(), "solving cards");
+        for (i, l) in linted.iter().enumerate() {
+            if let (Some(card), true) = (&l.card, l.problems.is_empty()) {
+                reports[i] = Some(checker.check(card)?);
+                if let Some(p) = &progress {
+                    p.inc(1);
+                }
+            }
+        }
+        if let Some(p) = progress {
+            p.finish_and_clear();
+        }
+    }
+    let failing = linted
+        .iter()
+        .zip(&reports)
+        .filter(|(l, r)| !l.problems.is_empty() || matches!(r, Some(SolveReport::Fails { .. })))
+        .count();
+    if args.json {
+        let items: Vec<serde_json::Value> = linted
+            .iter()
+            .zip(&reports)
+            .map(|(l, r)| {
+                serde_json::json!({
+                    "name": l.card.as_ref().map(|c| c.name.clone()),
+                    "file": l.file,
+                    "problems": l.problems,
+                    "solve": r,
+                })
+            })
+            .collect();
+        super::print_json(&serde_json::Value::Array(items));
+    } else {
+        for (l, r) in linted.iter().zip(&reports) {
+            let name = l
+                .card
+                .as_ref()
+                .map_or_else(|| l.file.display().to_string(), |c| c.name.clone());
+            let verdict = match (l.problems.is_empty(), r) {
+                (false, _) => format!("{} problem(s)", l.problems.len()),
+                (true, None) => "valid".to_string(),
+                (
+                    true,
+                    Some(SolveReport::Solves {
+                        python,
+                        packages,
+                        variants,
+                    }),
+                ) => {
+                    let shown = if variants.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {}", variants.join(" "))
+                    };
+                    format!("solves: python {python}, {packages} packages{shown}")
+                }
+                (
+                    true,
+                    Some(SolveReport::Fails {
+                        requirement,
+                        explanation,
+                    }),
+                ) => format!(
+                    "FAILS at `{requirement}`:\n{}",
+                    explanation
+                        .lines()
+                        .map(|l| format!("    {l}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+            };
+            super::print_line(&format!("{name:<32} {verdict}"));
+            for p in &l.problems {
+                super::print_line(&format!("  {p}\n    fix: {}", p.fix));
+            }
+        }
+    }
+    if failing > 0 {
+        return Err(miette::miette!(
+            help = "fix each card as its line says; `scivision catalog lint FILE` checks one",
+            "{failing} of {} cards have problems or do not solve",
+            linted.len()
+        ));
+    }
+    Ok(())
+}
+
+async fn conflicts(args: CheckArgs, catalog: &Catalog, ui: Ui) -> miette::Result<()> {
+    if args.channels.is_empty() {
+        return Err(miette::miette!(
+            help = "e.g. `scivision catalog conflicts -c conda-forge`",
+            "conflicts are found by solving: give the channels with -c"
+        ));
+    }
+    let linted = read_cards(&args.cards, catalog);
+    if let Some(bad) = linted.iter().find(|l| !l.problems.is_empty()) {
+        return Err(miette::miette!(
+            help = "`scivision catalog lint` lists every problem",
+            "{}: the card has problems",
+            bad.file.display()
+        ));
+    }
+    let cards: Vec<Card> = linted.into_iter().filter_map(|l| l.card).collect();
+    let checker = checker(&args, &cards).await?;
+    // Pairs are only meaningful between cards that solve alone.
+    let mut alone = Vec::new();
+    let mut unsolvable = Vec::new();
+    for card in &cards {
+        match checker.check(card)? {
+            SolveReport::Solves { .. } => alone.push(card),
+            SolveReport::Fails { .. } => unsolvable.push(card.name.clone()),
+        }
+    }
+    let pairs = alone.len() * alone.len().saturating_sub(1) / 2;
+    let progress = bar(ui, pairs, "solving pairs");
+    let mut found = Vec::new();
+    for (i, a) in alone.iter().enumerate() {
+        for b in &alone[i + 1..] {
+            if let Some(c) = checker.conflict(a, b)? {
+                found.push(c);
+            }
+            if let Some(p) = &progress {
+                p.inc(1);
+            }
+        }
+    }
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    let names: Vec<&str> = alone.iter().map(|c| c.name.as_str()).collect();
+    if args.json {
+        super::print_json(&serde_json::json!({
+            "models": names,
+            "pairs": pairs,
+            "conflicts": found,
+            "unsolvable": unsolvable,
+        }));
+        return Ok(());
+    }
+    let clash = |a: &str, b: &str| {
+        found
+            .iter()
+            .any(|c| (c.a == a && c.b == b) || (c.a == b && c.b == a))
+    };
+    let header: String = (1..=names.len()).map(|i| format!("{:>3}", i)).collect();
+    super::print_line(&format!("{:<36}{header}", ""));
+    for (i, a) in names.iter().enumerate() {
+        let row: String = names
+            .iter()
+            .map(|b| {
+                if a == b {
+                    "  -".to_string()
+                } else if clash(a, b) {
+                    "  x".to_string()
+                } else {
+                    "  .".to_string()
+                }
+            })
+            .collect();
+        super::print_line(&format!("{:>2} {a:<33}{row}", i + 1));
+    }
+    super::print_line(&format!(
+        "\n{} of {pairs} pairs cannot share an environment:",
+        found.len()
+    ));
+    for c in &found {
+        super::print_line(&format!(
+            "  {} x {}: `{}` vs `{}`",
+            c.a, c.b, c.a_requirement, c.b_requirement
+        ));
+    }
+    for name in &unsolvable {
+        super::print_line(&format!(
+            "  {name}: does not solve alone (`scivision catalog lint` says why)"
+        ));
     }
     Ok(())
 }
@@ -108,10 +561,11 @@ fn print_models(models: &[&Model], json: bool) {
         return;
     }
     for m in models {
-        let installable = if m.conda_package.is_some() {
-            "conda"
-        } else {
-            "-"
+        // How it installs: a conda package of its own, or a card (PyPI into a conda prefix).
+        let installable = match (&m.conda_package, &m.card) {
+            (Some(_), _) => "conda",
+            (None, Some(_)) => "card",
+            (None, None) => "-",
         };
         super::print_line(&format!(
             "{:<32} {:<6} {}",

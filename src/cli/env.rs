@@ -240,7 +240,12 @@ fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
             MatchSpec::from_str("scivision-runner", ParseStrictness::Lenient).into_diagnostic()?,
         );
     }
-    let virtual_packages = system::virtual_packages(platform, &args.cuda)?;
+    // A card whose code runs on the CPU only gets CPU builds, unless --cuda says otherwise.
+    let cuda = match &args.cuda {
+        CudaChoice::Auto if spec.model.cpu_only => CudaChoice::None,
+        other => other.clone(),
+    };
+    let virtual_packages = system::virtual_packages(platform, &cuda)?;
     let mut pypi = spec.pypi;
     for text in &args.pypi {
         pypi.push(crate::pypi::PypiRequirement::parse(text, "--pypi")?);
@@ -436,6 +441,17 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 }
                 solution.pypi = Some(own.pypi);
             }
+            // A deprecated build is only picked when asked for by version: say so, with the reason.
+            let client = crate::prefix::http_client_for(request.offline.is_some());
+            let deprecated = crate::channel::deprecated_picks(&solution.records, &client).await;
+            for d in &deprecated {
+                super::print_warning(&format!(
+                    "{} {} is deprecated: {}",
+                    d.name,
+                    d.version,
+                    d.reason.as_deref().unwrap_or("its channel gives no reason")
+                ));
+            }
             let mut pypi_report = crate::env::PypiReport::default();
             let status = if dry_run {
                 let half = match &solution.pypi {
@@ -490,6 +506,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                     "virtual_packages": system::describe(&request.virtual_packages),
                     "packages": records_json(&solution.records),
                     "pypi": pypi_report,
+                    "deprecated": deprecated,
                     "seconds": started.elapsed().as_secs_f64(),
                 }));
             } else {

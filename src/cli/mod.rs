@@ -159,17 +159,26 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
+/// Writes one line to stdout. A closed pipe (`scivision … | head`) is not an error: the reader
+/// has what it wanted, so the rest is dropped instead of panicking as `println!` would.
+fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+}
+
 /// Prints a JSON value to stdout (the one place command output is written).
-#[allow(clippy::print_stdout)]
 pub(crate) fn print_json(value: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
+    write_stdout(&serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+/// Prints a warning for a person to stderr (`warning: …`).
+pub(crate) fn print_warning(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "warning: {line}");
 }
 
 /// Prints a line of human output to stdout.
-#[allow(clippy::print_stdout)]
 pub(crate) fn print_line(line: &str) {
-    println!("{line}");
+    write_stdout(line);
 }

@@ -304,7 +304,9 @@ fn default_true() -> bool {
     true
 }
 
-fn scalar_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+pub(crate) fn scalar_string<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<String, D::Error> {
     match Value::deserialize(deserializer)? {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),

@@ -1,0 +1,35 @@
+//! Embeds the model cards (`recipes/*/card.yaml`) so that an installed binary knows how to
+//! install every catalog model without a checkout.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+fn main() {
+    println!("cargo:rerun-if-changed=recipes");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cards: Vec<_> = std::fs::read_dir(root.join("recipes"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .map(|e| e.path().join("card.yaml"))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    cards.sort();
+    let mut code = String::from("/// `(path in the repository, text)` of every card.\npub const CARDS: &[(&str, &str)] = &[\n");
+    for card in &cards {
+        println!("cargo:rerun-if-changed={}", card.display());
+        let rel = card.strip_prefix(root).unwrap_or(card);
+        let _ = writeln!(
+            code,
+            "    ({:?}, include_str!({:?})),",
+            rel.display().to_string(),
+            card.display().to_string()
+        );
+    }
+    code.push_str("];\n");
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
+    if let Err(e) = std::fs::write(out.join("cards.rs"), code) {
+        panic!("cannot write cards.rs: {e}");
+    }
+}

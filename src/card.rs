@@ -1,0 +1,597 @@
+//! Model cards: how scivision installs an upstream catalog model that is no conda package of its
+//! own (`recipes/<model>/card.yaml`, embedded in the binary).
+//!
+//! A card pins the model's source (a git revision, a URL with its sha256, or a conda package),
+//! names the Python range, the conda packages (conda-forge names: the framework's CPU and CUDA
+//! builds are chosen by the host's `__cuda`), the PyPI-only packages, the system needs and the
+//! model.yml fields. [`Card::problems`] lists everything wrong with one card; [`Card::model`]
+//! turns a valid card into the catalog fields that `env create` reads.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rattler_conda_types::{MatchSpec, PackageNameMatcher, ParseStrictness, Version, VersionSpec};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Model;
+use crate::recipe::PredictionFn;
+use crate::runner::ModelEntry;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/cards.rs"));
+}
+
+/// The file name of a card inside its folder.
+pub const CARD_FILE: &str = "card.yaml";
+
+/// A card that cannot be read at all (unreadable, not YAML, unknown or mistyped key).
+#[derive(Debug, Clone, thiserror::Error, miette::Diagnostic, Serialize)]
+#[error("{}: {}{message}", file.display(), field.as_deref().map(|f| format!("field `{f}`: ")).unwrap_or_default())]
+#[diagnostic(help("{fix}"))]
+pub struct CardProblem {
+    /// The card file.
+    pub file: PathBuf,
+    /// Dotted path of the field, when one is at fault.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub fix: String,
+}
+
+/// `source:`: exactly one of a git revision, a URL with its sha256, or a conda package.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CardSource {
+    /// Git repository URL (https).
+    pub git: Option<String>,
+    /// The full commit the card pins (40 hex digits).
+    pub rev: Option<String>,
+    /// An sdist or wheel URL.
+    pub url: Option<String>,
+    /// The URL's sha256.
+    pub sha256: Option<String>,
+    /// A conda match spec: the model is a conda package (conda-forge publishes it prebuilt).
+    pub conda: Option<String>,
+}
+
+/// `system:`: what the host or the prefix must provide beyond packages.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CardSystem {
+    /// `none` (the code runs on the CPU only: CPU builds are installed), `optional` (the host
+    /// decides through `__cuda`), or a version spec the driver must meet (`>=12`).
+    #[serde(default = "optional")]
+    pub cuda: String,
+    /// A glibc the host must have (`>=2.28`).
+    pub glibc: Option<String>,
+    /// The model (opencv, Qt) needs libGL: installed from conda (`libgl`), not from the host.
+    #[serde(default)]
+    pub opengl: bool,
+    /// Compilers needed at install time (`c`, `cxx`, `fortran`): installed from conda.
+    #[serde(default)]
+    pub compilers: Vec<String>,
+    /// Anything else, for people.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+fn optional() -> String {
+    "optional".into()
+}
+
+impl Default for CardSystem {
+    fn default() -> Self {
+        Self {
+            cuda: optional(),
+            glibc: None,
+            opengl: false,
+            compilers: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// `model:`: upstream's `.scivision/model.yml` fields.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CardModel {
+    /// Module to import (`importlib.import_module`, so hyphens work).
+    pub import: String,
+    /// The default model class.
+    pub model: String,
+    /// Other model classes in the same module.
+    #[serde(default)]
+    pub others: Vec<String>,
+    /// The prediction function.
+    pub prediction_fn: Option<PredictionFn>,
+}
+
+/// One card.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Card {
+    /// The upstream catalog name this card makes installable.
+    pub name: String,
+    /// The model's distribution (or conda package) name.
+    pub package: String,
+    /// The version the source pins.
+    #[serde(deserialize_with = "crate::recipe::scalar_string")]
+    pub version: String,
+    /// Where the model comes from.
+    pub source: CardSource,
+    /// The CPython range (a conda version spec).
+    pub python: String,
+    /// Conda match specs.
+    #[serde(default)]
+    pub conda: Vec<String>,
+    /// PEP 508 requirements only PyPI provides.
+    #[serde(default)]
+    pub pypi: Vec<String>,
+    /// System needs.
+    #[serde(default)]
+    pub system: CardSystem,
+    /// model.yml's fields; absent when upstream ships none.
+    pub model: Option<CardModel>,
+}
+
+/// CPython minors a python range can select (conda-forge's history and the near future).
+const PYTHON_MINORS: &[(u64, u64)] = &[
+    (2, 7),
+    (3, 6),
+    (3, 7),
+    (3, 8),
+    (3, 9),
+    (3, 10),
+    (3, 11),
+    (3, 12),
+    (3, 13),
+    (3, 14),
+];
+
+impl Card {
+    /// Parses a card; unknown keys and wrong types are one problem naming the field.
+    pub fn parse(text: &str, file: &Path) -> Result<Self, CardProblem> {
+        let deserializer = serde_yaml::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            // serde_yaml appends "at line N column M" to the message: keep it, it locates the key.
+            CardProblem {
+                file: file.to_path_buf(),
+                field: (field != ".").then_some(field),
+                fix: if inner.contains("unknown field") {
+                    "remove the key or fix its spelling; a card's keys are name, package, version, source, python, conda, pypi, system, model (see recipes/README.md)".into()
+                } else {
+                    "see recipes/README.md for the card format".into()
+                },
+                message: inner,
+            }
+        })
+    }
+
+    /// Reads and parses a card file.
+    pub fn load(file: &Path) -> Result<Self, CardProblem> {
+        let text = fs_err::read_to_string(file).map_err(|e| CardProblem {
+            file: file.to_path_buf(),
+            field: None,
+            message: e.to_string(),
+            fix: "pass a card.yaml file or a folder holding one".into(),
+        })?;
+        Self::parse(&text, file)
+    }
+
+    /// The cards built into this binary, with their paths in the repository.
+    pub fn embedded() -> Vec<(PathBuf, Result<Self, CardProblem>)> {
+        embedded::CARDS
+            .iter()
+            .map(|(path, text)| {
+                let path = PathBuf::from(path);
+                let card = Self::parse(text, &path);
+                (path, card)
+            })
+            .collect()
+    }
+
+    /// Everything wrong with a parsed card, each naming its field and the fix. Empty when valid.
+    pub fn problems(&self, file: &Path) -> Vec<CardProblem> {
+        let mut out = Vec::new();
+        let mut bad = |field: &str, message: String, fix: &str| {
+            out.push(CardProblem {
+                file: file.to_path_buf(),
+                field: Some(field.to_string()),
+                message,
+                fix: fix.to_string(),
+            });
+        };
+        if self.name.trim().is_empty() {
+            bad(
+                "name",
+                "is empty".into(),
+                "give the upstream catalog name (`scivision catalog list`)",
+            );
+        }
+        if self.package.trim().is_empty() {
+            bad(
+                "package",
+                "is empty".into(),
+                "give the model's distribution name (setup.py/pyproject.toml `name`)",
+            );
+        }
+        if self.version.trim().is_empty() {
+            bad(
+                "version",
+                "is empty".into(),
+                "give the version the source pins",
+            );
+        }
+        self.source_problems(&mut bad);
+        match VersionSpec::from_str(&self.python, ParseStrictness::Lenient) {
+            Err(e) => bad(
+                "python",
+                format!("`{}` is not a version range: {e}", self.python),
+                "write a conda version spec such as `>=3.9,<3.13`",
+            ),
+            Ok(spec) if !python_range_selects_any(&spec) => bad(
+                "python",
+                format!("`{}` selects no CPython release", self.python),
+                "the range is empty: check the bounds (for example `>=3.9,<3.13`)",
+            ),
+            Ok(_) => {}
+        }
+        for (i, text) in self.conda.iter().enumerate() {
+            if let Err(e) = MatchSpec::from_str(text, ParseStrictness::Strict) {
+                bad(&format!("conda[{i}]"), format!("`{text}` is not a match spec: {e}"), "conda specs look like `numpy >=1.26,<2` (conda-forge names: pytorch, opencv, pyqt)");
+            }
+        }
+        for (i, text) in self.pypi.iter().enumerate() {
+            match crate::pypi::PypiRequirement::parse(text, "card") {
+                Err(e) => bad(&format!("pypi[{i}]"), format!("`{text}` is not a PEP 508 requirement: {e}"), "PyPI requirements look like `exifread >=3,<4` or `pkg @ git+https://host/repo@COMMIT`"),
+                Ok(_) if git_without_rev(text) => bad(
+                    &format!("pypi[{i}]"),
+                    format!("`{text}` installs a git branch's tip, which changes under the lock"),
+                    "pin a commit: `pkg @ git+https://host/repo@COMMIT`",
+                ),
+                Ok(_) => {}
+            }
+        }
+        match self.system.cuda.as_str() {
+            "none" | "optional" => {}
+            other => {
+                if VersionSpec::from_str(other, ParseStrictness::Lenient).is_err() {
+                    bad(
+                        "system.cuda",
+                        format!("`{other}` is not none, optional or a version spec"),
+                        "write `none`, `optional` or a driver range like `>=12`",
+                    );
+                }
+            }
+        }
+        if let Some(glibc) = &self.system.glibc {
+            if VersionSpec::from_str(glibc, ParseStrictness::Lenient).is_err() {
+                bad(
+                    "system.glibc",
+                    format!("`{glibc}` is not a version spec"),
+                    "write a range like `>=2.28`",
+                );
+            }
+        }
+        for (i, c) in self.system.compilers.iter().enumerate() {
+            if !matches!(c.as_str(), "c" | "cxx" | "fortran") {
+                bad(
+                    &format!("system.compilers[{i}]"),
+                    format!("`{c}` is not a compiler scivision knows"),
+                    "use c, cxx or fortran",
+                );
+            }
+        }
+        if let Some(model) = &self.model {
+            if model.import.trim().is_empty() || model.model.trim().is_empty() {
+                bad(
+                    "model",
+                    "needs `import` and `model`".into(),
+                    "copy them from the repository's .scivision/model.yml",
+                );
+            }
+        }
+        out
+    }
+
+    fn source_problems(&self, bad: &mut impl FnMut(&str, String, &str)) {
+        let s = &self.source;
+        let kinds = [s.git.is_some(), s.url.is_some(), s.conda.is_some()]
+            .iter()
+            .filter(|k| **k)
+            .count();
+        if kinds != 1 {
+            bad(
+                "source",
+                format!("has {kinds} kinds of source"),
+                "give exactly one of `git` + `rev`, `url` + `sha256`, or `conda`",
+            );
+            return;
+        }
+        if let Some(git) = &s.git {
+            if !(git.starts_with("https://") || git.starts_with("file://")) {
+                bad(
+                    "source.git",
+                    format!("`{git}` is not an https:// or file:// URL"),
+                    "give the repository's clone URL, without `git+`",
+                );
+            }
+            match &s.rev {
+                None => bad("source.rev", "a git source needs a revision".into(), "pin the commit the card was checked against: `rev: <40 hex digits>` (a branch moves under the lock)"),
+                Some(rev) if !is_hex(rev, 40) => bad("source.rev", format!("`{rev}` is not a full commit hash"), "pin the full 40-digit commit, not a branch or a short hash"),
+                Some(_) => {}
+            }
+        } else if s.rev.is_some() {
+            bad(
+                "source.rev",
+                "a revision without a git source".into(),
+                "add `git:` or remove `rev:`",
+            );
+        }
+        if let Some(url) = &s.url {
+            if !(url.starts_with("https://") || url.starts_with("file://")) {
+                bad(
+                    "source.url",
+                    format!("`{url}` is not an https:// or file:// URL"),
+                    "give the sdist or wheel URL (PyPI: files.pythonhosted.org)",
+                );
+            }
+            match &s.sha256 {
+                None => bad(
+                    "source.sha256",
+                    "a URL source needs its sha256".into(),
+                    "add `sha256:` (PyPI shows it per file; or `sha256sum FILE`)",
+                ),
+                Some(h) if !is_hex(h, 64) => bad(
+                    "source.sha256",
+                    format!("`{h}` is not a sha256 (64 hex digits)"),
+                    "copy the file's sha256",
+                ),
+                Some(_) => {}
+            }
+        } else if s.sha256.is_some() {
+            bad(
+                "source.sha256",
+                "a sha256 without a URL source".into(),
+                "add `url:` or remove `sha256:`",
+            );
+        }
+        if let Some(spec) = &s.conda {
+            match MatchSpec::from_str(spec, ParseStrictness::Strict) {
+                Err(e) => bad(
+                    "source.conda",
+                    format!("`{spec}` is not a match spec: {e}"),
+                    "write the conda package's spec, e.g. `stardist >=0.9.1`",
+                ),
+                Ok(m) => {
+                    let same = matches!(&m.name, PackageNameMatcher::Exact(n) if n.as_normalized() == self.package.to_lowercase());
+                    if !same {
+                        bad(
+                            "source.conda",
+                            format!("`{spec}` does not name the package `{}`", self.package),
+                            "the spec's name and `package` must agree",
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The conda specs of this card, in the order a solve takes them: python first.
+    pub fn conda_specs(&self) -> Vec<String> {
+        let mut specs = vec![format!("python {}", self.python)];
+        if let Some(spec) = &self.source.conda {
+            specs.push(spec.clone());
+        }
+        specs.extend(self.conda.iter().cloned());
+        if self.system.opengl {
+            specs.push("libgl".into());
+        }
+        for c in &self.system.compilers {
+            specs.push(format!("{c}-compiler"));
+        }
+        if let Some(glibc) = &self.system.glibc {
+            specs.push(format!("__glibc {glibc}"));
+        }
+        if !matches!(self.system.cuda.as_str(), "none" | "optional") {
+            specs.push(format!("__cuda {}", self.system.cuda));
+        }
+        specs
+    }
+
+    /// The PEP 508 requirements: the model's own source first, then the card's.
+    pub fn pypi_requirements(&self) -> Vec<String> {
+        let s = &self.source;
+        let own = match (&s.git, &s.rev, &s.url, &s.sha256) {
+            (Some(git), Some(rev), _, _) => Some(format!("{} @ git+{git}@{rev}", self.package)),
+            (_, _, Some(url), Some(sha)) => Some(format!("{} @ {url}#sha256={sha}", self.package)),
+            _ => None,
+        };
+        own.into_iter().chain(self.pypi.iter().cloned()).collect()
+    }
+
+    /// Whether installing needs `git` on the host (a git source or a git PyPI requirement).
+    pub fn needs_git(&self) -> bool {
+        self.source.git.is_some() || self.pypi.iter().any(|r| r.contains("git+"))
+    }
+
+    /// Fills a catalog entry's install fields from the card.
+    pub fn apply(&self, model: &mut Model) {
+        model.conda_package = self.source.conda.as_ref().map(|_| self.package.clone());
+        model.conda_dependencies = self.conda_specs();
+        model.pypi_dependencies = self.pypi_requirements();
+        model.entry = self.model.as_ref().map(|m| ModelEntry {
+            import: m.import.clone(),
+            model: m.model.clone(),
+            call: m
+                .prediction_fn
+                .as_ref()
+                .map_or_else(|| "predict".to_string(), |p| p.call.clone()),
+            arg: "X".into(),
+        });
+        model.cpu_only = self.system.cuda == "none";
+        model.card = Some(self.clone());
+    }
+}
+
+fn is_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+fn git_without_rev(text: &str) -> bool {
+    let Some((_, url)) = text.split_once("git+") else {
+        return false;
+    };
+    let url = url.split(['#', ';', ' ']).next().unwrap_or_default();
+    // `scheme://host/path@rev`: an `@` after the host (not user@host) is the revision.
+    let path = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = path.split_once('/').map_or("", |(_, p)| p);
+    !path.contains('@')
+}
+
+/// Whether a python range selects at least one CPython release (any patch level).
+fn python_range_selects_any(spec: &VersionSpec) -> bool {
+    PYTHON_MINORS.iter().any(|(major, minor)| {
+        (0..=30).any(|patch| {
+            Version::from_str(&format!("{major}.{minor}.{patch}")).is_ok_and(|v| spec.matches(&v))
+        })
+    })
+}
+
+/// Cards found at `paths` (card files, or folders holding `card.yaml` or holding card folders).
+pub fn discover(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_file() {
+            out.push(path.clone());
+        } else if path.join(CARD_FILE).is_file() {
+            out.push(path.join(CARD_FILE));
+        } else if let Ok(dir) = fs_err::read_dir(path) {
+            let mut found: Vec<PathBuf> = dir
+                .filter_map(Result::ok)
+                .map(|e| e.path().join(CARD_FILE))
+                .filter(|p| p.is_file())
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            // Reported by the loader as unreadable.
+            out.push(path.clone());
+        }
+    }
+    out
+}
+
+/// The card fields a `catalog show` prints.
+pub fn summary(card: &Card) -> BTreeMap<&'static str, String> {
+    let s = &card.source;
+    let source = match (&s.git, &s.rev, &s.url, &s.conda) {
+        (Some(g), Some(r), _, _) => format!("git {g} @ {r}"),
+        (_, _, Some(u), _) => format!("url {u}"),
+        (_, _, _, Some(c)) => format!("conda {c}"),
+        _ => String::new(),
+    };
+    BTreeMap::from([
+        ("source", source),
+        ("python", card.python.clone()),
+        ("cuda", card.system.cuda.clone()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_card_is_valid_and_names_a_catalog_model() {
+        let cards = Card::embedded();
+        assert_eq!(cards.len(), 17, "one card per upstream model");
+        let catalog = crate::catalog::Catalog::embedded();
+        for (path, card) in cards {
+            let card = card.unwrap_or_else(|e| panic!("{e}"));
+            let problems = card.problems(&path);
+            assert!(problems.is_empty(), "{problems:?}");
+            let model = catalog.get(&card.name).unwrap();
+            assert_eq!(model.card.as_ref(), Some(&card), "{}", card.name);
+            assert!(!model.conda_dependencies.is_empty());
+        }
+    }
+
+    fn card(text: &str) -> Result<Card, CardProblem> {
+        Card::parse(text, Path::new("recipes/x/card.yaml"))
+    }
+
+    const GOOD: &str = "name: x\npackage: x\nversion: 1.0\nsource:\n  git: https://example.invalid/x.git\n  rev: 0123456789abcdef0123456789abcdef01234567\npython: '>=3.9'\nconda: [numpy]\n";
+
+    #[test]
+    fn a_good_card_has_no_problems_and_pins_its_source() {
+        let c = card(GOOD).unwrap();
+        assert_eq!(c.version, "1.0");
+        assert!(c.problems(Path::new("c")).is_empty());
+        assert_eq!(
+            c.pypi_requirements(),
+            ["x @ git+https://example.invalid/x.git@0123456789abcdef0123456789abcdef01234567"]
+        );
+        assert_eq!(c.conda_specs(), ["python >=3.9", "numpy"]);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_field() {
+        let e = card(&GOOD.replace(
+            "conda: [numpy]",
+            "conda: [numpy]\nsystem:\n  cuda: none\n  gpu: yes",
+        ))
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("system.gpu"));
+        assert!(e.message.contains("unknown field `gpu`"), "{e}");
+    }
+
+    #[test]
+    fn each_bad_field_is_one_problem() {
+        let fields = |text: &str| -> Vec<String> {
+            card(text)
+                .unwrap()
+                .problems(Path::new("c"))
+                .into_iter()
+                .filter_map(|p| p.field)
+                .collect()
+        };
+        assert_eq!(
+            fields(&GOOD.replace("'>=3.9'", "'>=3.12,<3.9'")),
+            ["python"]
+        );
+        assert_eq!(
+            fields(&GOOD.replace("  rev: 0123456789abcdef0123456789abcdef01234567\n", "")),
+            ["source.rev"]
+        );
+        assert_eq!(
+            fields(&GOOD.replace(
+                "  rev: 0123456789abcdef0123456789abcdef01234567\n",
+                "  rev: main\n"
+            )),
+            ["source.rev"]
+        );
+        let url = GOOD.replace(
+            "  git: https://example.invalid/x.git\n  rev: 0123456789abcdef0123456789abcdef01234567\n",
+            "  url: https://example.invalid/x-1.0.tar.gz\n",
+        );
+        assert_eq!(fields(&url), ["source.sha256"]);
+        assert_eq!(
+            fields(&GOOD.replace("[numpy]", "['numpy >=>1']")),
+            ["conda[0]"]
+        );
+        assert_eq!(
+            fields(&GOOD.replace("conda: [numpy]", "pypi: ['y @ git+https://h/y.git']")),
+            ["pypi[0]"]
+        );
+        assert!(
+            fields(&GOOD.replace("conda: [numpy]", "pypi: ['y @ git+https://h/y.git@abc']"))
+                .is_empty()
+        );
+    }
+}
