@@ -420,6 +420,20 @@ impl Card {
         self.source.git.is_some() || self.pypi.iter().any(|r| r.contains("git+"))
     }
 
+    /// Host programs the install needs that PATH lacks (`git` for git sources).
+    pub fn missing_host_tools(&self) -> Vec<&'static str> {
+        let on_path = |tool: &str| {
+            std::env::var_os("PATH").is_some_and(|paths| {
+                std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file())
+            })
+        };
+        let mut missing = Vec::new();
+        if self.needs_git() && !on_path("git") {
+            missing.push("git");
+        }
+        missing
+    }
+
     /// Fills a catalog entry's install fields from the card.
     pub fn apply(&self, model: &mut Model) {
         model.conda_package = self.source.conda.as_ref().map(|_| self.package.clone());
@@ -496,11 +510,15 @@ pub fn summary(card: &Card) -> BTreeMap<&'static str, String> {
         (_, _, _, Some(c)) => format!("conda {c}"),
         _ => String::new(),
     };
-    BTreeMap::from([
+    let mut out = BTreeMap::from([
         ("source", source),
         ("python", card.python.clone()),
         ("cuda", card.system.cuda.clone()),
-    ])
+    ]);
+    if card.needs_git() {
+        out.insert("host needs", "git on PATH (to clone the source)".into());
+    }
+    out
 }
 
 #[cfg(test)]

@@ -356,3 +356,261 @@ fn rebuilding_with_nothing_changed_rebuilds_nothing() {
     }
     assert_eq!(before, tree_digest(copy.path()), "the channel changed");
 }
+
+/// `scivision` with its own home, no CUDA override and no config file.
+fn sv(home: &std::path::Path) -> std::process::Command {
+    let mut cmd = scivision();
+    cmd.env("SCIVISION_HOME", home)
+        .env_remove("CONDA_OVERRIDE_CUDA")
+        .env("SCIVISION_CONFIG", home.join("no-config.toml"));
+    cmd
+}
+
+/// py-rattler: solve SPEC from a channel URL and install into PREFIX.
+const INSTALL_URL: &str = r#"
+import asyncio, os, sys, rattler
+url, prefix, *specs = sys.argv[1:]
+async def main():
+    records = await rattler.solve([url], specs, platforms=["linux-64", "noarch"],
+                                  virtual_packages=rattler.VirtualPackage.detect())
+    for r in sorted(records, key=lambda r: r.name.normalized):
+        print(f"{r.name.normalized}={r.version}={r.build} {r.url}")
+    await rattler.install(records, prefix, show_progress=False)
+asyncio.run(main())
+sys.stdout.flush(); os._exit(0)
+"#;
+
+#[test]
+fn an_http_channel_serves_shards_revalidates_with_etags_and_feeds_py_rattler() {
+    let server = Nginx::serve_revalidating(channel());
+    let home = tempfile::tempdir().unwrap();
+    let create = || {
+        run_ok(sv(home.path()).args([
+            "env",
+            "create",
+            "scivision-demo-edges",
+            "--json",
+            "-c",
+            &server.url,
+        ]))
+    };
+    let out = create();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["status"], "created", "{}", out.stdout);
+    let lock =
+        std::fs::read_to_string(home.path().join("envs/scivision-demo-edges/scivision.lock"))
+            .unwrap();
+    assert!(
+        lock.contains(&format!("{}noarch/scivision-demo-edges-0.1.0-", server.url)),
+        "{lock}"
+    );
+    let first = server.requests();
+    // Sharded repodata (CEP-16): the index per subdir, then one shard per package name needed.
+    for wanted in [
+        "200 GET /linux-64/repodata_shards.msgpack.zst",
+        "200 GET /noarch/repodata_shards.msgpack.zst",
+    ] {
+        assert!(
+            first.iter().any(|r| r == wanted),
+            "{wanted} not in {first:#?}"
+        );
+    }
+    assert!(
+        first
+            .iter()
+            .any(|r| r.starts_with("200 GET /noarch/shards/")),
+        "{first:#?}"
+    );
+    assert!(
+        !first.iter().any(|r| r.contains("repodata.json")),
+        "shards, not the full repodata: {first:#?}"
+    );
+
+    // Second run, after removing the env: the shard index is revalidated by ETag (304, nothing
+    // downloaded again) and the content-addressed shards come from the cache.
+    run_ok(sv(home.path()).args(["env", "remove", "scivision-demo-edges"]));
+    create();
+    let second: Vec<String> = server.requests()[first.len()..].to_vec();
+    assert!(
+        second.contains(&"304 GET /linux-64/repodata_shards.msgpack.zst conditional".to_string()),
+        "{second:#?}"
+    );
+    assert!(
+        !second.iter().any(|r| r.contains("/shards/")),
+        "shards are immutable and cached: {second:#?}"
+    );
+
+    // py-rattler, a client we did not write, installs from the same URL and the model imports.
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("env");
+    let out = py_rattler(
+        INSTALL_URL,
+        &[
+            &server.url,
+            prefix.to_str().unwrap(),
+            "scivision-demo-edges",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains(&format!("{}noarch/scivision-demo-edges", server.url)),
+        "{}",
+        out.stdout
+    );
+    run_ok(
+        std::process::Command::new(prefix.join("bin/python"))
+            .args(["-c", "import scivision_demo_edges"]),
+    );
+}
+
+#[test]
+fn an_http_channel_without_shards_serves_repodata_json_zst() {
+    let copy = channel_copy();
+    for subdir in ["linux-64", "noarch"] {
+        let d = copy.path().join(subdir);
+        std::fs::remove_file(d.join("repodata_shards.msgpack.zst")).unwrap();
+        std::fs::remove_dir_all(d.join("shards")).unwrap();
+    }
+    let server = Nginx::serve_revalidating(copy.path());
+    let home = tempfile::tempdir().unwrap();
+    let create = || {
+        run_ok(sv(home.path()).args(["env", "create", "scivision-demo-edges", "-c", &server.url]))
+    };
+    create();
+    let first = server.requests();
+    assert!(
+        first
+            .iter()
+            .any(|r| r == "200 GET /noarch/repodata.json.zst"),
+        "{first:#?}"
+    );
+    run_ok(sv(home.path()).args(["env", "remove", "scivision-demo-edges"]));
+    create();
+    let second: Vec<String> = server.requests()[first.len()..].to_vec();
+    assert!(
+        second
+            .iter()
+            .any(|r| r.starts_with("304 ") && r.contains("/noarch/repodata.json")),
+        "{second:#?}"
+    );
+    assert!(
+        !second
+            .iter()
+            .any(|r| r.starts_with("200 GET /noarch/repodata.json")),
+        "{second:#?}"
+    );
+}
+
+#[test]
+fn a_deprecated_newer_version_is_skipped_unless_asked_for_and_then_warned_about() {
+    let copy = channel_copy();
+    let work = tempfile::tempdir().unwrap();
+    // Version 0.2.0 of the demo model: the same source and recipe with the version bumped.
+    let models = work.path().join("models/scivision-demo-edges");
+    std::fs::create_dir_all(work.path().join("models")).unwrap();
+    run_ok(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(repo().join("models/scivision-demo-edges"))
+            .arg(&models),
+    );
+    for file in ["pyproject.toml", "scivision_demo_edges/__init__.py"] {
+        let path = models.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("\"0.1.0\"", "\"0.2.0\"")).unwrap();
+    }
+    let recipe = work.path().join("recipes/scivision-demo-edges");
+    std::fs::create_dir_all(&recipe).unwrap();
+    let text =
+        std::fs::read_to_string(repo().join("recipes/scivision-demo-edges/recipe.yaml")).unwrap();
+    std::fs::write(
+        recipe.join("recipe.yaml"),
+        text.replace("version: \"0.1.0\"", "version: \"0.2.0\""),
+    )
+    .unwrap();
+    run_ok(
+        scivision()
+            .args(["build", "--quiet", "--no-test", "-o"])
+            .arg(copy.path())
+            .arg(&recipe),
+    );
+    let reason = "edge maps come out transposed in 0.2.0";
+    run_ok(
+        scivision()
+            .args([
+                "channel",
+                "deprecate",
+                "scivision-demo-edges==0.2.0",
+                "--reason",
+                reason,
+                "--dir",
+            ])
+            .arg(copy.path()),
+    );
+    let ch = copy.path().to_str().unwrap();
+
+    // `catalog show` lists both versions and the state of each.
+    let out = run_ok(scivision().args(["catalog", "show", "scivision-demo-edges", "-c", ch]));
+    assert!(
+        out.stdout
+            .contains(&format!("0.2.0        deprecated: {reason}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("0.1.0        available"),
+        "{}",
+        out.stdout
+    );
+    let out = run_ok(scivision().args([
+        "catalog",
+        "show",
+        "scivision-demo-edges",
+        "--json",
+        "-c",
+        ch,
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["versions"][0]["version"], "0.2.0");
+    assert_eq!(v["versions"][0]["deprecated"], true);
+    assert_eq!(v["versions"][0]["reason"], reason);
+    assert_eq!(v["versions"][1]["deprecated"], false);
+
+    // The newest version that is not deprecated, without a warning.
+    let home = tempfile::tempdir().unwrap();
+    let out =
+        run_ok(sv(home.path()).args(["env", "create", "scivision-demo-edges", "--json", "-c", ch]));
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let model = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "scivision-demo-edges")
+        .unwrap()
+        .clone();
+    assert_eq!(model["version"], "0.1.0", "{model}");
+    assert_eq!(v["deprecated"], serde_json::json!([]));
+    assert!(!out.stderr.contains("deprecated"), "{}", out.stderr);
+
+    // Asked for by version: installed, with a warning that gives the reason.
+    let out =
+        run_ok(sv(home.path()).args(["env", "create", "scivision-demo-edges==0.2.0", "-c", ch]));
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: scivision-demo-edges 0.2.0 is deprecated: {reason}"
+        )),
+        "{}",
+        out.stderr
+    );
+    let out = run_ok(sv(home.path()).args([
+        "env",
+        "run",
+        "scivision-demo-edges",
+        "--",
+        "python",
+        "-c",
+        "import scivision_demo_edges as m; print(m.__version__)",
+    ]));
+    assert_eq!(out.stdout.trim(), "0.2.0");
+}

@@ -199,6 +199,16 @@ pub struct CheckArgs {
 fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
     let catalog = Catalog::load()?;
     let spec = catalog.resolve(model)?;
+    if let Some(card) = &spec.model.card {
+        // Checked before anything is solved or written: uv clones git sources with the git CLI.
+        if let Some(tool) = card.missing_host_tools().first() {
+            return Err(miette::miette!(
+                help = "install it with the system's package manager (apt-get install git, brew install git), then run the command again",
+                "`{}` installs from a git repository, which needs `{tool}` on PATH, and there is none",
+                spec.model.name
+            ));
+        }
+    }
     let config = ConfigFile::load()?;
     let channel_strings = if args.channels.is_empty() {
         crate::config::default_channels(&config)

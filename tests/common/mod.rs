@@ -159,6 +159,25 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn serve(root: &Path) -> Self {
+        Self::start(root, "")
+    }
+
+    /// As [`Nginx::serve`], telling clients to revalidate every file (`Cache-Control: no-cache`,
+    /// as a channel's index files should be served) and logging each request (`requests`).
+    pub fn serve_revalidating(root: &Path) -> Self {
+        Self::start(root, "add_header Cache-Control no-cache;")
+    }
+
+    /// The requests served so far: `STATUS METHOD PATH` (conditional ones end in ` conditional`).
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(self._dir.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect()
+    }
+
+    fn start(root: &Path, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -169,10 +188,12 @@ impl Nginx {
         let conf = format!(
             "master_process off; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
              events {{ worker_connections 64; }}\n\
-             http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+             http {{ log_format t '$status $request_method $uri${{cond}}';\n\
+               map $http_if_none_match$http_if_modified_since $cond {{ '' ''; default ' conditional'; }}\n\
+               access_log {d}/access.log t; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
                fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
                types {{ application/json json; application/octet-stream conda zst msgpack; }}\n\
-               server {{ listen 127.0.0.1:{port}; root {}; autoindex on; }} }}\n",
+               server {{ listen 127.0.0.1:{port}; root {}; autoindex on; {extra} }} }}\n",
             root.display()
         );
         std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
