@@ -5,9 +5,7 @@
 //! Adding a spec can only remove solutions, so the first failing requirement of a list is found by
 //! bisection over its prefixes, and the first conflicting pair of two cards by two bisections.
 
-use rattler_conda_types::{
-    Channel, GenericVirtualPackage, MatchSpec, ParseStrictness, RepoDataRecord, Subdir,
-};
+use rattler_conda_types::{Channel, GenericVirtualPackage, MatchSpec, RepoDataRecord, Subdir};
 use serde::Serialize;
 
 use crate::card::Card;
@@ -53,15 +51,7 @@ pub struct Conflict {
 
 /// The conda specs of a card, parsed (cards are validated before they get here).
 fn specs(card: &Card) -> Result<Vec<MatchSpec>, SolveError> {
-    card.conda_specs()
-        .iter()
-        .map(|s| {
-            MatchSpec::from_str(s, ParseStrictness::Lenient).map_err(|e| SolveError::Spec {
-                spec: s.clone(),
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+    crate::solve::parse_specs(&card.conda_specs())
 }
 
 /// Solves cards against fixed channels for one platform.

@@ -357,15 +357,6 @@ fn rebuilding_with_nothing_changed_rebuilds_nothing() {
     assert_eq!(before, tree_digest(copy.path()), "the channel changed");
 }
 
-/// `scivision` with its own home, no CUDA override and no config file.
-fn sv(home: &std::path::Path) -> std::process::Command {
-    let mut cmd = scivision();
-    cmd.env("SCIVISION_HOME", home)
-        .env_remove("CONDA_OVERRIDE_CUDA")
-        .env("SCIVISION_CONFIG", home.join("no-config.toml"));
-    cmd
-}
-
 /// py-rattler: solve SPEC from a channel URL and install into PREFIX.
 const INSTALL_URL: &str = r#"
 import asyncio, os, sys, rattler

@@ -11,15 +11,6 @@ use std::process::Command;
 
 use common::*;
 
-fn sv(home: &Path) -> Command {
-    let mut cmd = scivision();
-    cmd.env("SCIVISION_HOME", home)
-        .env_remove("CONDA_OVERRIDE_CUDA")
-        .env_remove("SCIVISION_CATALOG")
-        .env("SCIVISION_CONFIG", home.join("no-config.toml"));
-    cmd
-}
-
 fn ch() -> String {
     channel().display().to_string()
 }

@@ -10,13 +10,6 @@ use std::process::Command;
 
 use common::*;
 
-fn sv(home: &Path) -> Command {
-    let mut cmd = scivision();
-    cmd.env("SCIVISION_HOME", home)
-        .env("SCIVISION_CONFIG", home.join("no-config.toml"));
-    cmd
-}
-
 fn create(home: &Path, model: &str) {
     run_ok(sv(home).args(["env", "create", model, "-c"]).arg(channel()));
 }

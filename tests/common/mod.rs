@@ -65,6 +65,16 @@ pub fn scivision() -> Command {
     cmd
 }
 
+/// `scivision` with its own SCIVISION_HOME, no config file and no CUDA override from the caller.
+pub fn sv(home: &Path) -> Command {
+    let mut cmd = scivision();
+    cmd.env("SCIVISION_HOME", home)
+        .env_remove("CONDA_OVERRIDE_CUDA")
+        .env_remove("SCIVISION_CATALOG")
+        .env("SCIVISION_CONFIG", home.join("no-config.toml"));
+    cmd
+}
+
 /// Output of a finished command, with both streams for assertion messages.
 pub struct Output {
     pub code: i32,
