@@ -13,6 +13,12 @@ test: no figure is asserted. `--quick` does one run of each (CI uses it to check
    the physical limit of linking from a cache.
 3. no-op `env create` (the prefix matches its lock).
 4. `scivision channel index` against py-rattler's `index_fs` on fresh copies of the channel.
+6. a conda-forge-scale synthetic channel (scripts/gen-channel.py --synthetic 30000: about a
+   million records, 30,000 names, written as repodata.json and as CEP-16 shards): a pytorch-like
+   environment solved by `scivision solve` and by py-rattler, from the local repodata.json and
+   from the shards served by nginx over HTTP with an empty (cold) and a filled (warm) repodata
+   cache; records compared, peak memory (max RSS) of each process. The channel is generated once
+   into ~/.cache/scivision-bench, keyed by the generator's hash.
 5. the PyPI half of a warm `env create` (resolve against the conda packages + install, uv cache
    warm) against `uv pip install --python <prefix>/bin/python` (uv from PyPI, the release whose
    crates scivision links) of the same requirements from the same wheel folder into a copy of the
@@ -196,6 +202,128 @@ def bench_index(sv, channel, runs, rows):
     rows.append((f"channel index ({n} packages, full)", stats(ours), "py-rattler index_fs", stats(theirs), ""))
 
 
+FORGE_SPECS = ["python 3.11.*", "pytorch", "torchvision", "numpy", "scipy", "pandas", "pillow",
+               "matplotlib-base", "scikit-learn", "transformers"]
+
+PY_RATTLER_SOLVE = r"""
+import asyncio, json, os, sys, time, rattler
+url, cache, *specs = sys.argv[1:]
+vps = [v for v in rattler.VirtualPackage.detect() if not str(v).startswith("__cuda")]
+start = time.perf_counter()
+recs = asyncio.run(rattler.solve([url], specs, platforms=["linux-64", "noarch"], virtual_packages=vps,
+                                 gateway=rattler.Gateway(cache_dir=cache)))
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "records": sorted([r.name.normalized, str(r.version), str(r.build)] for r in recs)}))
+sys.stdout.flush(); os._exit(0)
+"""
+
+
+def peak_rss(cmd, env=None):
+    """Runs `cmd` and returns (wall seconds, stdout, max RSS MiB) from wait4's rusage of that child."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{err.read()}")
+        return elapsed, out.read(), usage.ru_maxrss / 1024
+
+
+class Nginx:
+    """Debian's nginx serving a folder on 127.0.0.1 (ETags and ranges, unlike http.server)."""
+
+    def __init__(self, root):
+        self.dir = tempfile.TemporaryDirectory()
+        d = self.dir.name
+        import socket
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        conf = (f"master_process off; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;\n"
+                f"events {{ worker_connections 4096; }}\n"
+                f"http {{ access_log off; client_body_temp_path {d}/b; proxy_temp_path {d}/p; fastcgi_temp_path {d}/f;\n"
+                f"  uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;\n"
+                f"  types {{ application/json json; application/octet-stream conda zst msgpack; }}\n"
+                f"  server {{ listen 127.0.0.1:{port}; root {root}; add_header Cache-Control no-cache; }} }}\n")
+        Path(d, "nginx.conf").write_text(conf)
+        self.proc = subprocess.Popen(["nginx", "-c", f"{d}/nginx.conf", "-p", d], stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}/"
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port)).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start")
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.dir.cleanup()
+
+
+def forge_channel(names):
+    """The synthetic channel, generated once per generator version and size."""
+    import hashlib
+    gen = REPO / "scripts" / "gen-channel.py"
+    key = hashlib.sha256(gen.read_bytes()).hexdigest()[:12]
+    dest = Path.home() / ".cache" / "scivision-bench" / f"forge-{names}-{key}"
+    if not (dest / "linux-64" / "repodata_shards.msgpack.zst").exists():
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run([sys.executable, str(gen), str(tmp), "--synthetic", str(names)], check=True)
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+    return dest
+
+
+def bench_forge(sv, runs, rows, names):
+    if not shutil.which("nginx"):
+        print("(no nginx: scripts/test-setup installs it; synthetic-channel rows skipped)", file=sys.stderr)
+        return
+    channel = forge_channel(names)
+    records = sum(1 for _ in (channel / "linux-64" / "shards").iterdir())
+    tops = (channel / "family-tops.txt").read_text().split()[:5]
+    specs = FORGE_SPECS + tops
+    server = Nginx(channel)
+    try:
+        for label, ours_url, their_url, warm in [
+            ("repodata.json, local", str(channel), channel.as_uri(), None),
+            ("shards over HTTP, cold cache", server.url, server.url, False),
+            ("shards over HTTP, warm cache", server.url, server.url, True),
+        ]:
+            ours, theirs, ours_mem, theirs_mem = [], [], [], []
+            ours_set = theirs_set = None
+            with tempfile.TemporaryDirectory() as tmp:
+                for i in range(runs + (1 if warm else 0)):
+                    cache = Path(tmp) / ("warm" if warm else f"cold{i}")
+                    env = dict(os.environ, RATTLER_CACHE_DIR=str(cache / "ours"), CONDA_OVERRIDE_CUDA="")
+                    t, out, mem = peak_rss([sv, "-q", "solve", "--json", "--platform", "linux-64", "--cuda", "none",
+                                            "-c", ours_url, *specs], env)
+                    got = sorted([p["name"], p["version"], p["build"]] for p in json.loads(out)["packages"])
+                    _, out2, mem2 = peak_rss([sys.executable, "-c", PY_RATTLER_SOLVE, their_url, str(cache / "theirs"), *specs],
+                                             dict(os.environ, CONDA_OVERRIDE_CUDA=""))
+                    result = json.loads(out2)
+                    if warm and i == 0:
+                        continue  # fills the caches
+                    ours.append(t)
+                    ours_mem.append(mem)
+                    theirs.append(result["seconds"])
+                    theirs_mem.append(mem2)
+                    ours_set, theirs_set = got, result["records"]
+            same = "identical" if ours_set == theirs_set else "DIFFERENT"
+            rows.append((f"solve, synthetic channel ({names} extra names), {label}", stats(ours), "py-rattler solve",
+                         stats(theirs), f"{len(ours_set)} records, {same}; peak RSS {max(ours_mem):.0f} MiB vs "
+                         f"{max(theirs_mem):.0f} MiB; goal < 2 s cold, <= 1.1x"))
+    finally:
+        server.close()
+    return records
+
+
 def fmt(t):
     return f"{t * 1000:.1f} ms" if t < 1 else f"{t:.2f} s"
 
@@ -225,6 +353,10 @@ def main():
     parser.add_argument("--write", type=Path, help="also write the results (markdown) to this file")
     parser.add_argument("--wheels", type=Path, default=Path.home() / ".cache" / "scivision-test" / "wheels" / "pypi",
                         help="the wheel folder PyPI packages come from (scripts/test-setup fills it)")
+    parser.add_argument("--only", action="append", choices=["solves", "forge", "envs"],
+                        help="run only these groups (repeatable; envs includes the PyPI and index rows)")
+    parser.add_argument("--synthetic", type=int, default=30000,
+                        help="synthetic names in the conda-forge-scale channel (30000: about a million records)")
     args = parser.parse_args()
     runs = 1 if args.quick else args.runs
     sv = args.scivision
@@ -238,8 +370,14 @@ def main():
         "runs": runs,
     }
     rows = []
-    bench_solves(sv, runs, rows)
-    if (args.channel / "noarch" / "repodata.json").exists():
+    wanted = lambda part: not args.only or part in args.only
+    if wanted("solves"):
+        bench_solves(sv, runs, rows)
+    if wanted("forge"):
+        bench_forge(sv, runs, rows, 300 if args.quick else args.synthetic)
+    if not wanted("envs"):
+        pass
+    elif (args.channel / "noarch" / "repodata.json").exists():
         bench_envs(sv, args.channel, args.wheels, runs, rows)
         bench_index(sv, args.channel, runs, rows)
     else:

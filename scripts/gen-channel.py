@@ -12,9 +12,12 @@ and the low-level libraries under them. Version histories and their pins follow 
 between models come out as they would on conda-forge.
 
 Records carry no package files: `scivision catalog lint --channel DIR` and `catalog conflicts`
-solve against them, nothing installs from them. Output is deterministic.
+solve against them, nothing installs from them. `--synthetic N` adds N generated names with
+conda-forge's fan-out (the benchmark's million-record channel). Writes repodata.json per subdir
+and, where msgpack and zstandard are importable, sharded repodata (CEP-16) too. Output is
+deterministic.
 
-    python3 scripts/gen-channel.py OUT_DIR [--subdir linux-64]
+    python3 scripts/gen-channel.py OUT_DIR [--subdir linux-64] [--synthetic 30000]
 """
 
 import argparse
@@ -53,15 +56,6 @@ class Channel:
             record["noarch"] = noarch
         self.packages[subdir][fn] = record
 
-    def write(self, out):
-        for subdir, packages in self.packages.items():
-            os.makedirs(os.path.join(out, subdir), exist_ok=True)
-            repodata = {"info": {"subdir": subdir}, "packages": {}, "packages.conda": packages,
-                        "removed": [], "repodata_version": 1}
-            with open(os.path.join(out, subdir, "repodata.json"), "w") as f:
-                json.dump(repodata, f, indent=None, separators=(",", ":"), sort_keys=True)
-        return sum(len(p) for p in self.packages.values())
-
 
 def py_pins(minor):
     return [f"python >=3.{minor},<3.{minor + 1}.0a0", f"python_abi 3.{minor}.* *_cp3{minor}"]
@@ -89,15 +83,21 @@ def generate(subdir):
             for m in range(lo, hi + 1):
                 h = digest(name + v + str(m), 8)
                 sibling = lambda variant: [d.replace("@VARIANT", variant) for d in deps]
+                # conda-forge keeps the variants apart with impossible pins on the other
+                # variant's metapackage (`pytorch-gpu ==99999999` on CPU builds).
                 ch.add(subdir, name, v, f"cpu_py3{m}h{h}_0", 0,
                        py_pins(m) + list(cpu_deps) + sibling("cpu*"),
-                       [f"{name}-cpu =={v}"])
+                       [f"{name}-cpu =={v}", f"{name}-gpu ==99999999"])
                 if cuda:
                     tag = cuda.replace(".", "")
                     ch.add(subdir, name, v, f"cuda{tag}_py3{m}h{h}_200", 200,
                            py_pins(m) + ["__cuda", f"cuda-version >={cuda},<{int(cuda.split('.')[0]) + 1}"]
                            + list(cuda_deps) + sibling("cuda*"),
-                           [f"{name}-gpu =={v}"])
+                           [f"{name}-gpu =={v}", f"{name}-cpu ==99999999"])
+            # The metapackages users install to force a variant.
+            ch.add(subdir, f"{name}-cpu", v, "cpu_0", 0, [f"{name} =={v} cpu*"])
+            if cuda:
+                ch.add(subdir, f"{name}-gpu", v, f"cuda{cuda.replace('.', '')}_0", 0, [f"{name} =={v} cuda*"])
 
     # The C runtime and the libraries everything links to.
     lib("_libgcc_mutex", ["0.1"])
@@ -137,8 +137,15 @@ def generate(subdir):
     for v in ["11.2", "11.8", "12.0", "12.4"]:
         ch.add(subdir, "cuda-version", v, "h" + digest("cv" + v, 8) + "_3", 3, [],
                [f"__cuda >={v}", f"cudatoolkit {v}|{v}.*"], noarch="generic")
-    for name, versions in [("cudnn", ["8.9.7.29"]), ("nccl", ["2.20.5.1"]), ("libcublas", ["12.4.5.8"]), ("cudatoolkit", ["11.2.2", "11.8.0"])]:
-        lib(name, versions, ["libgcc-ng >=12", "cuda-version >=11.2"])
+    # The CUDA libraries per CUDA line: cudatoolkit for 11.x, split packages pinned to their
+    # cuda-version for 12.x, as conda-forge ships them.
+    for v, lo, hi in [("11.2.2", "11.2", "11.3"), ("11.8.0", "11.8", "11.9")]:
+        ch.add(subdir, "cudatoolkit", v, f"h{digest('ctk' + v, 8)}_13", 13,
+               ["libgcc-ng >=12", f"cuda-version >={lo},<{hi}.0a0"])
+    for name, v in [("libcublas", "12.4.5.8"), ("cudnn", "8.9.7.29"), ("nccl", "2.20.5.1")]:
+        for cv in ["11.8", "12.0", "12.4"]:
+            ch.add(subdir, name, v, f"h{digest(name + cv, 8)}_{cv.replace('.', '')}", 0,
+                   ["libgcc-ng >=12", f"cuda-version >={cv},<{cv.split('.')[0]}.{int(cv.split('.')[1]) + 1}.0a0"])
     cuda_deps = ["cudnn >=8.9.7.29,<9.0a0", "nccl >=2.20.5.1,<3.0a0", "libcublas"]
 
     # CPython and its ABI marker.
@@ -331,7 +338,8 @@ def generate(subdir):
                              ("2.13.1", 8, 11, tf("numpy >=1.22,<1.25", "keras >=2.13,<2.14", "protobuf >=3.20.3,<5", "tensorboard >=2.13,<2.14"), "11.8"),
                              ("2.15.0", 9, 11, tf("numpy >=1.23.5,<2.0a0", "keras >=2.15,<2.16", "protobuf >=3.20.3,<5", "tensorboard >=2.15,<2.16"), "12.0"),
                              ("2.16.2", 9, 12, tf("numpy >=1.23.5,<2.0a0", "keras >=3.0.0", "protobuf >=3.20.3,<5", "tensorboard >=2.16,<2.17"), "12.0"),
-                             ("2.17.0", 9, 12, tf("numpy >=1.26,<2.0a0", "keras >=3.2.0", "protobuf >=3.20.3,<5", "tensorboard >=2.17,<2.18"), "12.0")], cuda_deps)
+                             ("2.17.0", 9, 12, tf("numpy >=1.26,<2.0a0", "keras >=3.2.0", "protobuf >=3.20.3,<5", "tensorboard >=2.17,<2.18"), "12.0")],
+              cuda_deps, cpu_deps=())
     noarch("keras", [("2.6.0", "3.7", []), ("2.7.0", "3.7", []), ("2.10.0", "3.7", []), ("2.13.1", "3.8", []), ("2.15.0", "3.9", []),
                      ("3.4.1", "3.9", ["absl-py", "h5py", "ml_dtypes", "namex", "numpy", "optree", "packaging", "rich"])])
     noarch("namex", [("0.0.8", "3.6", [])])
@@ -375,19 +383,154 @@ def generate(subdir):
     # Compilers: conda-forge's metapackages.
     for lang in ("c", "cxx", "fortran"):
         ch.add(subdir, f"{lang}-compiler", "1.7.0", f"hd590300_{1}", 1, ["libgcc-ng >=12"])
-    # Missing names would make a card unsolvable for the wrong reason; fail here instead.
+    # scivision's own runner, which `env create` adds to every model's prefix; it lives in the
+    # scivision channel beside conda-forge, and its pins are those of recipes/scivision-runner.
+    ch.add(subdir, "scivision-runner", "0.1.0", "pyh4616a5c_0", 0, ["python >=3.7", "numpy >=1.17", "pillow"], noarch="python")
     return ch
+
+
+SYLLABLES = ["ar", "bel", "cor", "dan", "el", "fir", "gal", "hy", "io", "jun", "kel", "lum", "mor",
+             "nex", "or", "pix", "qua", "ros", "syl", "tor", "umb", "vor", "wex", "xen", "yar", "zel"]
+PREFIXES = ["", "", "py", "lib", "r-", "ros-humble-", "perl-", "font-", "ocaml-", "jupyterlab-"]
+FAMILY = 30
+
+
+def synthetic(subdir, count, seed=7):
+    """`count` more names in families of 30: within a family each member depends on one to three
+    earlier members (chains up to 30 deep), and across families only on the core (python, numpy,
+    libgcc-ng): the shape of a real channel, where an environment pulls a few hundred of the
+    channel's names. Yields (name, [(subdir, filename, record)]) one name at a time."""
+    import random
+    rnd = random.Random(seed)
+    names = []
+    for i in range(count):
+        stem = "".join(rnd.choice(SYLLABLES) for _ in range(rnd.randint(2, 3)))
+        names.append(f"{rnd.choice(PREFIXES)}{stem}-{i}")
+    for i, name in enumerate(names):
+        base = i - i % FAMILY
+        kind = rnd.choices(["noarch", "lib", "pyext", "framework"], [30, 10, 50, 10])[0]
+        siblings = [names[j] for j in rnd.sample(range(base, i), min(i - base, rnd.randint(1, 3)))] if i > base else []
+        records = []
+        nversions = rnd.randint(8, 14)
+        for v in range(nversions):
+            version = f"{v // 4}.{v % 4}.{rnd.randint(0, 9)}"
+            deps = [f"{s} >={rnd.randint(0, 1)}.0" for s in siblings]
+            constrains = [f"{siblings[0]} <{v // 4 + 3}"] if siblings and rnd.random() < 0.1 else []
+            if rnd.random() < 0.05:
+                deps.append("__glibc >=2.28,<3.0.a0")
+            # Newer versions build for newer CPythons, as on conda-forge.
+            lo = min(7 + v * 5 // nversions, 10)
+            pythons = range(lo, min(lo + rnd.randint(3, 6), 13))
+            if kind == "noarch":
+                records.append(("noarch", f"{name}-{version}-pyhd8ed1ab_0.conda",
+                                _record(name, version, "pyhd8ed1ab_0", 0, "noarch", [f"python >=3.{lo}"] + deps, constrains, "python")))
+            elif kind == "lib":
+                for n in (0, 1):
+                    b = f"h{digest(name + version + str(n), 8)}_{n}"
+                    records.append((subdir, f"{name}-{version}-{b}.conda",
+                                    _record(name, version, b, n, subdir, ["libgcc-ng >=12", "libstdcxx-ng >=12"] + deps, constrains)))
+            else:
+                numpy = ["numpy >=1.21,<2.0a0"] if rnd.random() < 0.3 else []
+                for m in pythons:
+                    h = digest(name + version + str(m), 8)
+                    common = py_pins(m) + ["libgcc-ng >=12"] + numpy + deps
+                    if kind == "pyext":
+                        records.append((subdir, f"{name}-{version}-py3{m}h{h}_0.conda",
+                                        _record(name, version, f"py3{m}h{h}_0", 0, subdir, common, constrains)))
+                    else:
+                        records.append((subdir, f"{name}-{version}-cpu_py3{m}h{h}_0.conda",
+                                        _record(name, version, f"cpu_py3{m}h{h}_0", 0, subdir, common, constrains)))
+                        records.append((subdir, f"{name}-{version}-cuda120_py3{m}h{h}_200.conda",
+                                        _record(name, version, f"cuda120_py3{m}h{h}_200", 200, subdir,
+                                                common + ["__cuda", "cuda-version >=12.0,<13"], constrains)))
+        yield name, records
+
+
+def _record(name, version, build, number, subdir, depends, constrains, noarch=None):
+    fn = f"{name}-{version}-{build}.conda"
+    record = {"name": name, "version": version, "build": build, "build_number": number,
+              "depends": depends, "subdir": subdir, "md5": digest("md5" + fn, 32), "sha256": digest(fn, 64),
+              "size": 1000 + int(digest("size" + fn, 6), 16), "timestamp": TIMESTAMP, "license": "MIT"}
+    if constrains:
+        record["constrains"] = constrains
+    if noarch:
+        record["noarch"] = noarch
+    return record
+
+
+def write_all(out, channel, extra):
+    """repodata.json per subdir (streamed: a million records never sit in memory as JSON), and,
+    when msgpack and zstandard are importable, CEP-16 sharded repodata beside it."""
+    try:
+        import msgpack
+        import zstandard
+    except ImportError:
+        msgpack = zstandard = None
+    subdirs = list(channel.packages)
+    files, first, shards = {}, {}, {sd: {} for sd in subdirs}
+    for sd in subdirs:
+        os.makedirs(os.path.join(out, sd, "shards" if zstandard else ""), exist_ok=True)
+        files[sd] = open(os.path.join(out, sd, "repodata.json"), "w")
+        files[sd].write('{"info":{"subdir":"%s"},"packages":{},"removed":[],"repodata_version":1,"packages.conda":{' % sd)
+        first[sd] = True
+    compressor = zstandard.ZstdCompressor(level=3) if zstandard else None
+    count, names = 0, 0
+
+    def emit(name, records):
+        nonlocal count, names
+        names += 1
+        by_subdir = {}
+        for sd, fn, rec in records:
+            f = files[sd]
+            f.write(("" if first[sd] else ",") + json.dumps(fn) + ":" + json.dumps(rec, separators=(",", ":"), sort_keys=True))
+            first[sd] = False
+            by_subdir.setdefault(sd, {})[fn] = rec
+            count += 1
+        if compressor:
+            for sd, recs in by_subdir.items():
+                packed = {fn: dict(r, sha256=bytes.fromhex(r["sha256"]), md5=bytes.fromhex(r["md5"])) for fn, r in recs.items()}
+                body = compressor.compress(msgpack.packb({"packages": {}, "packages.conda": packed, "removed": []}))
+                h = hashlib.sha256(body).digest()
+                with open(os.path.join(out, sd, "shards", h.hex() + ".msgpack.zst"), "wb") as f:
+                    f.write(body)
+                shards[sd][name] = h
+
+    core = {}
+    for sd, packages in channel.packages.items():
+        for fn, rec in packages.items():
+            core.setdefault(rec["name"], []).append((sd, fn, rec))
+    for name in sorted(core):
+        emit(name, core[name])
+    tops = []
+    for name, records in extra:
+        emit(name, records)
+        if names % FAMILY == 0:
+            tops.append(name)
+    # The last member of each synthetic family: top-level specs with deep dependency chains.
+    with open(os.path.join(out, "family-tops.txt"), "w") as f:
+        f.write("".join(t + "\n" for t in tops))
+    for sd in subdirs:
+        files[sd].write("}}")
+        files[sd].close()
+        if compressor:
+            index = {"info": {"subdir": sd, "base_url": "", "shards_base_url": "./shards/"}, "shards": shards[sd]}
+            with open(os.path.join(out, sd, "repodata_shards.msgpack.zst"), "wb") as f:
+                f.write(compressor.compress(msgpack.packb(index)))
+    return count, names, compressor is not None
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", help="channel directory to write (subdir folders with repodata.json)")
-    parser.add_argument("--subdir", default="linux-64")
+    # The records are Linux ones (libgcc-ng, linux64 BLAS builds, CUDA builds).
+    parser.add_argument("--subdir", default="linux-64", choices=["linux-64"])
+    parser.add_argument("--synthetic", type=int, default=0, metavar="N",
+                        help="add N synthetic names with conda-forge's fan-out (30000 gives about a million records)")
     args = parser.parse_args()
     channel = generate(args.subdir)
-    count = channel.write(args.out)
-    names = {r["name"] for p in channel.packages.values() for r in p.values()}
-    print(f"wrote {count} records of {len(names)} names to {args.out}", file=sys.stderr)
+    count, names, sharded = write_all(args.out, channel, synthetic(args.subdir, args.synthetic))
+    kind = "repodata.json and shards" if sharded else "repodata.json (no msgpack/zstandard: no shards)"
+    print(f"wrote {count} records of {names} names to {args.out} ({kind})", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -130,6 +130,11 @@ pub struct Card {
     /// PEP 508 requirements only PyPI provides.
     #[serde(default)]
     pub pypi: Vec<String>,
+    /// PyPI names the conda packages provide even where the model's metadata asks for them
+    /// otherwise (a git URL to build from source): conda's version overrides every such
+    /// requirement in the PyPI resolution.
+    #[serde(default)]
+    pub pypi_overrides: Vec<String>,
     /// System needs.
     #[serde(default)]
     pub system: CardSystem,
@@ -163,7 +168,7 @@ impl Card {
                 file: file.to_path_buf(),
                 field: (field != ".").then_some(field),
                 fix: if inner.contains("unknown field") {
-                    "remove the key or fix its spelling; a card's keys are name, package, version, source, python, conda, pypi, system, model (see recipes/README.md)".into()
+                    "remove the key or fix its spelling; a card's keys are name, package, version, source, python, conda, pypi, pypi_overrides, system, model (see recipes/README.md)".into()
                 } else {
                     "see recipes/README.md for the card format".into()
                 },
@@ -228,6 +233,19 @@ impl Card {
             );
         }
         self.source_problems(&mut bad);
+        if !self.python.is_empty() && self.python.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            bad(
+                "python",
+                format!(
+                    "`{}` means exactly {0} (no CPython release is numbered so)",
+                    self.python
+                ),
+                &format!(
+                    "write `{}.*` for that minor, or a range such as `>={0}`",
+                    self.python
+                ),
+            );
+        }
         match VersionSpec::from_str(&self.python, ParseStrictness::Lenient) {
             Err(e) => bad(
                 "python",
@@ -241,20 +259,41 @@ impl Card {
             ),
             Ok(_) => {}
         }
+        let pip_names = crate::build::wheel::default_name_map();
         for (i, text) in self.conda.iter().enumerate() {
-            if let Err(e) = MatchSpec::from_str(text, ParseStrictness::Strict) {
-                bad(&format!("conda[{i}]"), format!("`{text}` is not a match spec: {e}"), "conda specs look like `numpy >=1.26,<2` (conda-forge names: pytorch, opencv, pyqt)");
+            match MatchSpec::from_str(text, ParseStrictness::Strict) {
+                Err(e) => bad(&format!("conda[{i}]"), format!("`{text}` is not a match spec: {e}"), "conda specs look like `numpy >=1.26,<2` (conda-forge names: pytorch, opencv, pyqt)"),
+                Ok(spec) => {
+                    let name = match &spec.name {
+                        PackageNameMatcher::Exact(n) => n.as_normalized().to_string(),
+                        _ => String::new(),
+                    };
+                    if name == "python" {
+                        bad(&format!("conda[{i}]"), "python belongs in the `python` field".into(), "move the range to `python:`");
+                    } else if let Some(conda) = pip_names.get(&name).filter(|c| **c != name) {
+                        bad(&format!("conda[{i}]"), format!("`{name}` is the PyPI name"), &format!("conda-forge calls it `{conda}`"));
+                    }
+                }
             }
         }
         for (i, text) in self.pypi.iter().enumerate() {
             match crate::pypi::PypiRequirement::parse(text, "card") {
                 Err(e) => bad(&format!("pypi[{i}]"), format!("`{text}` is not a PEP 508 requirement: {e}"), "PyPI requirements look like `exifread >=3,<4` or `pkg @ git+https://host/repo@COMMIT`"),
-                Ok(_) if git_without_rev(text) => bad(
+                Ok(_) if git_without_commit(text) => bad(
                     &format!("pypi[{i}]"),
-                    format!("`{text}` installs a git branch's tip, which changes under the lock"),
-                    "pin a commit: `pkg @ git+https://host/repo@COMMIT`",
+                    format!("`{text}` installs a git branch or tag, which can move under the lock"),
+                    "pin the full commit: `pkg @ git+https://host/repo@<40 hex digits>`",
                 ),
                 Ok(_) => {}
+            }
+        }
+        for (i, name) in self.pypi_overrides.iter().enumerate() {
+            if uv_normalize::PackageName::from_str(name).is_err() {
+                bad(
+                    &format!("pypi_overrides[{i}]"),
+                    format!("`{name}` is not a PyPI name"),
+                    "list distribution names only, e.g. `detectron2`",
+                );
             }
         }
         match self.system.cuda.as_str() {
@@ -448,6 +487,7 @@ impl Card {
                 .map_or_else(|| "predict".to_string(), |p| p.call.clone()),
             arg: "X".into(),
         });
+        model.pypi_overrides = self.pypi_overrides.clone();
         model.cpu_only = self.system.cuda == "none";
         model.card = Some(self.clone());
     }
@@ -457,15 +497,17 @@ fn is_hex(text: &str, len: usize) -> bool {
     text.len() == len && text.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-fn git_without_rev(text: &str) -> bool {
+fn git_without_commit(text: &str) -> bool {
     let Some((_, url)) = text.split_once("git+") else {
         return false;
     };
     let url = url.split(['#', ';', ' ']).next().unwrap_or_default();
-    // `scheme://host/path@rev`: an `@` after the host (not user@host) is the revision.
+    // `scheme://host/path@rev`: an `@` after the host (not user@host) starts the revision.
     let path = url.split_once("://").map_or(url, |(_, rest)| rest);
     let path = path.split_once('/').map_or("", |(_, p)| p);
-    !path.contains('@')
+    !path
+        .rsplit_once('@')
+        .is_some_and(|(_, rev)| is_hex(rev, 40))
 }
 
 /// Whether a python range selects at least one CPython release (any patch level).
@@ -607,9 +649,18 @@ mod tests {
             fields(&GOOD.replace("conda: [numpy]", "pypi: ['y @ git+https://h/y.git']")),
             ["pypi[0]"]
         );
-        assert!(
-            fields(&GOOD.replace("conda: [numpy]", "pypi: ['y @ git+https://h/y.git@abc']"))
-                .is_empty()
+        assert_eq!(
+            fields(&GOOD.replace("conda: [numpy]", "pypi: ['y @ git+https://h/y.git@v0.6']")),
+            ["pypi[0]"]
+        );
+        let pinned = "pypi: ['y @ git+https://h/y.git@0123456789abcdef0123456789abcdef01234567']";
+        assert!(fields(&GOOD.replace("conda: [numpy]", pinned)).is_empty());
+        assert_eq!(fields(&GOOD.replace("'>=3.9'", "'3.9'")), ["python"]);
+        assert_eq!(fields(&GOOD.replace("[numpy]", "[torch]")), ["conda[0]"]);
+        assert_eq!(fields(&GOOD.replace("[numpy]", "[pyqt5]")), ["conda[0]"]);
+        assert_eq!(
+            fields(&GOOD.replace("[numpy]", "['python >=3.9']")),
+            ["conda[0]"]
         );
     }
 }

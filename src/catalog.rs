@@ -132,6 +132,9 @@ pub struct Model {
     /// its `about.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry: Option<crate::runner::ModelEntry>,
+    /// PyPI names whose requirements (anywhere in the PyPI graph) the conda packages satisfy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pypi_overrides: Vec<String>,
     /// The card's code runs on the CPU only: solve as a host without CUDA (CPU builds).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cpu_only: bool,
@@ -204,10 +207,13 @@ impl Catalog {
         if let Ok(f) = serde_json::from_str::<File<Datasource>>(UPSTREAM_DATASOURCES) {
             catalog.datasources = f.entries;
         }
-        // Invalid embedded cards are caught by `catalog lint` and a unit test; here they are skipped.
-        for (_, card) in crate::card::Card::embedded() {
+        // Invalid embedded cards are caught by `catalog lint` and a unit test; here they are
+        // skipped, so a broken card leaves its model uninstallable rather than half-pinned.
+        for (path, card) in crate::card::Card::embedded() {
             if let Ok(card) = card {
-                catalog.apply_card(&card);
+                if card.problems(&path).is_empty() {
+                    catalog.apply_card(&card);
+                }
             }
         }
         catalog
@@ -297,6 +303,7 @@ impl Catalog {
                     conda_dependencies: Vec::new(),
                     pypi_dependencies: Vec::new(),
                     entry: None,
+                    pypi_overrides: Vec::new(),
                     cpu_only: false,
                     card: None,
                     source: String::new(),

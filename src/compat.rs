@@ -54,9 +54,15 @@ fn specs(card: &Card) -> Result<Vec<MatchSpec>, SolveError> {
     crate::solve::parse_specs(&card.conda_specs())
 }
 
+/// The runner `env create` adds to every model's prefix.
+const RUNNER: &str = "scivision-runner";
+
 /// Solves cards against fixed channels for one platform.
 pub struct Checker {
     loaded: Loaded,
+    /// `scivision-runner`, when the channels publish it: every environment gets it, so every
+    /// check includes it (last, so that a card's own requirements are blamed first).
+    runner: Option<MatchSpec>,
     with_cuda: Vec<GenericVirtualPackage>,
     without_cuda: Vec<GenericVirtualPackage>,
 }
@@ -69,13 +75,18 @@ impl Checker {
         platform: Subdir,
         cuda: &CudaChoice,
     ) -> Result<Self, SolveError> {
-        let mut all = Vec::new();
+        let runner = crate::solve::parse_specs(&[RUNNER.to_string()])?;
+        let mut all = runner.clone();
         for card in cards {
             all.extend(specs(card)?);
         }
         let gateway = crate::prefix::gateway();
         let loaded = Loaded::query(&gateway, channels, platform, all).await?;
         Ok(Self {
+            runner: loaded
+                .has(RUNNER)
+                .then(|| runner.into_iter().next())
+                .flatten(),
             loaded,
             with_cuda: system::virtual_packages(platform, cuda)?,
             without_cuda: system::virtual_packages(platform, &CudaChoice::None)?,
@@ -99,7 +110,15 @@ impl Checker {
             })
     }
 
-    /// The smallest `k` such that `base ++ extra[..k]` has no solution (`None`: all of it solves).
+    /// A card's specs as `env create` solves them: the card's, then the runner.
+    fn card_specs(&self, card: &Card) -> Result<Vec<MatchSpec>, SolveError> {
+        let mut out = specs(card)?;
+        out.extend(self.runner.clone());
+        Ok(out)
+    }
+
+    /// The smallest `k` such that `base ++ extra[..k]` has no solution (`None`: all of it solves;
+    /// `Some(0)`: `base` alone has none).
     fn first_failing(
         &self,
         base: &[MatchSpec],
@@ -114,6 +133,9 @@ impl Checker {
         let Err(mut explanation) = self.solve(&with(extra.len()), cpu_only) else {
             return None;
         };
+        if let Err(e) = self.solve(base, cpu_only) {
+            return Some((0, e));
+        }
         // Invariant: `with(lo)` solves (or lo == 0 and base alone fails), `with(hi)` does not.
         let (mut lo, mut hi) = (0, extra.len());
         while hi - lo > 1 {
@@ -131,7 +153,7 @@ impl Checker {
 
     /// Solves one card.
     pub fn check(&self, card: &Card) -> Result<SolveReport, SolveError> {
-        let specs = specs(card)?;
+        let specs = self.card_specs(card)?;
         let cpu_only = card.system.cuda == "none";
         Ok(match self.solve(&specs, cpu_only) {
             Ok(records) => SolveReport::Solves {
@@ -158,11 +180,35 @@ impl Checker {
     /// Whether two cards (each solvable alone) share an environment; the first conflicting pair
     /// of requirements when they do not.
     pub fn conflict(&self, a: &Card, b: &Card) -> Result<Option<Conflict>, SolveError> {
-        let (sa, sb) = (specs(a)?, specs(b)?);
+        let (sa, sb) = (self.card_specs(a)?, specs(b)?);
         let cpu_only = a.system.cuda == "none" || b.system.cuda == "none";
+        // One shared prefix gets CPU builds when either card runs on the CPU only; a card that
+        // needs CUDA then conflicts with that, whatever the other requirements.
+        for (cpu_card, other) in [(a, &sb), (b, &sa)] {
+            if cpu_card.system.cuda != "none" {
+                continue;
+            }
+            if let Some((k, explanation)) = self.first_failing(&[], other, true) {
+                let cuda = "cuda: none (CPU builds only)".to_string();
+                let needs = other[k.max(1) - 1].to_string();
+                let (a_requirement, b_requirement) = if std::ptr::eq(cpu_card, a) {
+                    (cuda, needs)
+                } else {
+                    (needs, cuda)
+                };
+                return Ok(Some(Conflict {
+                    a: a.name.clone(),
+                    b: b.name.clone(),
+                    a_requirement,
+                    b_requirement,
+                    explanation,
+                }));
+            }
+        }
         let Some((kb, _)) = self.first_failing(&sa, &sb, cpu_only) else {
             return Ok(None);
         };
+        let kb = kb.max(1);
         let b_req = &sb[kb - 1];
         let base: Vec<MatchSpec> = sb[..kb].to_vec();
         let (ka, explanation) = self
@@ -188,4 +234,122 @@ fn variants(records: &[RepoDataRecord]) -> Vec<String> {
         .collect();
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(name: &str, version: &str, depends: &[&str]) -> (String, serde_json::Value) {
+        let fn_ = format!("{name}-{version}-0.conda");
+        let value = serde_json::json!({
+            "name": name, "version": version, "build": "0", "build_number": 0,
+            "depends": depends, "subdir": "noarch",
+        });
+        (fn_, value)
+    }
+
+    fn card(name: &str, conda: &[&str], cuda: &str) -> Card {
+        Card {
+            name: name.into(),
+            package: name.into(),
+            version: "1".into(),
+            python: ">=3.11".into(),
+            conda: conda.iter().map(ToString::to_string).collect(),
+            system: crate::card::CardSystem {
+                cuda: cuda.into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// A channel where `b` needs `a 1`, `c` needs `a 2`, and `g` needs a CUDA driver.
+    fn checker(cards: &[Card]) -> Checker {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let packages: serde_json::Map<_, _> = [
+            record("python", "3.11.9", &[]),
+            record("a", "1", &[]),
+            record("a", "2", &[]),
+            record("b", "1", &["a 1.*"]),
+            record("c", "1", &["a 2.*"]),
+            record("g", "1", &["__cuda >=12"]),
+        ]
+        .into_iter()
+        .collect();
+        for subdir in ["noarch", "linux-64"] {
+            let body = serde_json::json!({"info": {"subdir": subdir}, "packages": {},
+                "packages.conda": if subdir == "noarch" { serde_json::Value::Object(packages.clone()) } else { serde_json::json!({}) }});
+            std::fs::create_dir_all(dir.join(subdir)).unwrap();
+            std::fs::write(dir.join(subdir).join("repodata.json"), body.to_string()).unwrap();
+        }
+        let channels =
+            crate::solve::parse_channels(&[dir.display().to_string()], dir.clone()).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(Checker::new(
+            cards,
+            &channels,
+            Subdir::Linux64,
+            &CudaChoice::Version("12.4".into()),
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_first_failing_requirement_is_named() {
+        let bad = card("bad", &["b", "c", "a"], "optional");
+        let check = checker(std::slice::from_ref(&bad));
+        match check.check(&bad).unwrap() {
+            SolveReport::Fails {
+                requirement,
+                explanation,
+            } => {
+                assert_eq!(requirement, "c");
+                assert!(explanation.contains('a'), "{explanation}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let good = card("good", &["b"], "optional");
+        assert!(matches!(
+            check.check(&good).unwrap(),
+            SolveReport::Solves { packages: 3, .. }
+        ));
+    }
+
+    #[test]
+    fn a_conflict_names_one_requirement_of_each_side() {
+        let (x, y) = (
+            card("x", &["a", "b"], "optional"),
+            card("y", &["a", "c"], "optional"),
+        );
+        let check = checker(&[x.clone(), y.clone()]);
+        let c = check.conflict(&x, &y).unwrap().unwrap();
+        // y's `c` is the first of y's that breaks x; x's `b` the first of x's against y's prefix.
+        assert_eq!(
+            (c.a_requirement.as_str(), c.b_requirement.as_str()),
+            ("b", "c")
+        );
+        assert!(check
+            .conflict(&x, &card("z", &["a"], "optional"))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn a_cpu_only_card_conflicts_with_one_that_needs_cuda() {
+        let (cpu, gpu) = (card("cpu", &["b"], "none"), card("gpu", &["g"], ">=12"));
+        let check = checker(&[cpu.clone(), gpu.clone()]);
+        assert!(matches!(
+            check.check(&gpu).unwrap(),
+            SolveReport::Solves { .. }
+        ));
+        let c = check.conflict(&cpu, &gpu).unwrap().unwrap();
+        assert_eq!(c.a_requirement, "cuda: none (CPU builds only)");
+        assert_eq!(c.b_requirement, "g");
+        let c = check.conflict(&gpu, &cpu).unwrap().unwrap();
+        assert_eq!(
+            (c.a_requirement.as_str(), c.b_requirement.as_str()),
+            ("g", "cuda: none (CPU builds only)")
+        );
+    }
 }

@@ -149,6 +149,9 @@ pub struct Request {
     pub index: crate::pypi::IndexOptions,
     /// model.yml fields from the card, for models that are no conda package.
     pub entry: Option<crate::runner::ModelEntry>,
+    /// PyPI names whose requirements conda's packages satisfy whatever the metadata asks (a
+    /// card's `pypi_overrides`).
+    pub pypi_overrides: Vec<String>,
 }
 
 /// The result of a solve.
@@ -530,7 +533,8 @@ impl Envs {
                 .into(),
         })?;
         let interpreter = crate::pypi::resolve::interpreter(&host_python, &ctx)?;
-        let conda = crate::pypi::CondaPythonPackages::from_records(&solution.records);
+        let mut conda = crate::pypi::CondaPythonPackages::from_records(&solution.records);
+        conda.override_requirements(&request.pypi_overrides);
         let packages =
             crate::pypi::resolve(&ctx, &target, &requirements, &conda, &interpreter).await?;
         let cwd = std::env::current_dir().unwrap_or_default();
@@ -573,6 +577,7 @@ impl Envs {
             None => {
                 let mut conda = crate::pypi::CondaPythonPackages::from_records(&solution.records);
                 conda.add_site_packages(&crate::pypi::install::site_packages(&staging, &target));
+                conda.override_requirements(&request.pypi_overrides);
                 let packages =
                     crate::pypi::resolve(&ctx, &target, &requirements, &conda, &interpreter)
                         .await?;

@@ -142,6 +142,14 @@ impl Loaded {
         })
     }
 
+    /// Whether any channel publishes `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.repodata
+            .iter()
+            .flat_map(|r| r.iter())
+            .any(|r| r.package_record.name.as_normalized() == name)
+    }
+
     /// Solves `specs` against the loaded records (CPU-bound: call it off the async workers).
     pub fn solve(
         &self,

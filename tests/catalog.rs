@@ -109,6 +109,25 @@ fn every_card_is_valid_and_solves_against_a_conda_forge_shaped_channel() {
 }
 
 #[test]
+fn a_cpu_only_card_gets_cpu_builds_on_a_cuda_host_unless_asked_otherwise() {
+    let check = |model: &str, extra: &[&str]| {
+        let out = run(scivision()
+            .args(["check", model, "--json", "-c"])
+            .arg(forge())
+            .args(extra)
+            .env("CONDA_OVERRIDE_CUDA", "12.4"));
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        json(&out)["virtual_packages"].as_str().unwrap().to_string()
+    };
+    // canopy-quality's code uses a GPU when there is one: the driver counts.
+    assert!(check("canopy-quality", &[]).contains("__cuda=12.4"));
+    // huggingface-classifiers' card says `cuda: none`: solved as a host without a driver...
+    assert!(!check("huggingface-classifiers", &[]).contains("__cuda"));
+    // ... unless the user asks for CUDA explicitly.
+    assert!(check("huggingface-classifiers", &["--cuda", "12.4"]).contains("__cuda=12.4"));
+}
+
+#[test]
 fn conflicts_show_which_models_cannot_share_an_environment() {
     let out = run_ok(
         scivision()

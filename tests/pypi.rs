@@ -438,3 +438,59 @@ with zipfile.ZipFile(sys.argv[1] + "/overlay-1.0-py3-none-any.whl", "w") as z:
     );
     assert!(!out.stderr.contains("_scivision_overlay"), "{}", out.stderr);
 }
+
+#[test]
+fn a_cards_pypi_override_lets_conda_satisfy_a_git_requirement_deep_in_the_graph() {
+    // The model asks for numpy from a git repository (as detectree asks for detectron2): a
+    // transitive URL requirement uv refuses, and a source build conda's package makes needless.
+    let home = tempfile::tempdir().unwrap();
+    let body = "import numpy as np\n\nclass Doubler:\n    def predict(self, X):\n        return np.asarray(X) * 2\n";
+    let deps = "\"numpy @ git+https://example.invalid/numpy.git@0123456789abcdef0123456789abcdef01234567\"";
+    let (repo, rev) = git_model(home.path(), "urldeps", body, deps);
+    let requirement = format!("urldeps @ git+file://{}@{rev}", repo.display());
+    let catalog = card(home.path(), "urldeps", "urldeps", &requirement);
+    let out = run(sv(home.path()).env("SCIVISION_CATALOG", &catalog).args([
+        "env",
+        "create",
+        "urldeps",
+        "-c",
+        &ch(),
+        "-q",
+    ]));
+    assert_eq!(
+        out.code, 1,
+        "without the override: {}{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("`numpy` was included as a URL dependency"),
+        "uv's refusal, without terminal colours: {}",
+        out.stderr
+    );
+    assert!(!home.path().join("envs/urldeps").exists());
+    // With `pypi_overrides: [numpy]` conda's numpy stands in and nothing is fetched from the URL.
+    let mut text: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&catalog).unwrap()).unwrap();
+    text["entries"][0]["pypi_overrides"] = serde_json::json!(["numpy"]);
+    std::fs::write(&catalog, text.to_string()).unwrap();
+    let out = run(sv(home.path()).env("SCIVISION_CATALOG", &catalog).args([
+        "env",
+        "create",
+        "urldeps",
+        "-c",
+        &ch(),
+        "-q",
+    ]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let out = run_ok(sv(home.path()).env("SCIVISION_CATALOG", &catalog).args([
+        "env",
+        "run",
+        "urldeps",
+        "--",
+        "python",
+        "-c",
+        "import urldeps, importlib.metadata as md; print(urldeps.Doubler().predict([3]).tolist(), md.distribution('numpy').read_text('INSTALLER').strip())",
+    ]));
+    assert_eq!(out.stdout.trim(), "[6] conda", "{}", out.stderr);
+}

@@ -87,6 +87,7 @@ pub fn default_name_map() -> BTreeMap<String, String> {
         ("opencv-python", "opencv"),
         ("opencv-python-headless", "opencv"),
         ("tensorflow-cpu", "tensorflow"),
+        ("pyqt5", "pyqt"),
         ("scikit-image", "scikit-image"),
         ("pillow", "pillow"),
     ]

@@ -122,6 +122,13 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 (Some(package), false) => {
                     Some(versions(package, &channels, platform(target.as_ref())?).await?)
                 }
+                (None, false) => {
+                    return Err(miette::miette!(
+                        help = "its card pins the version (`scivision catalog show NAME` shows it); -c lists versions of models published as conda packages",
+                        "`{}` is no conda package: it installs from PyPI into a conda prefix, so no channel has versions of it",
+                        model.name
+                    ));
+                }
                 _ => None,
             };
             if json {
@@ -194,25 +201,25 @@ async fn versions(
             .or_default()
             .push(r);
     }
-    let client = crate::prefix::http_client();
+    // One channeldata.json read per channel for every deprecated build.
+    let picks = crate::channel::deprecated_picks(&records, &crate::prefix::http_client()).await;
     let mut out = Vec::new();
     for (version, builds) in by_version.into_iter().rev() {
         let deprecated = builds
             .iter()
             .all(|r| crate::channel::is_deprecated(&r.package_record));
-        let picks = crate::channel::deprecated_picks(
-            &builds.iter().map(|r| (*r).clone()).collect::<Vec<_>>(),
-            &client,
-        )
-        .await;
+        let text = version.to_string();
         out.push(VersionState {
-            version: version.to_string(),
             builds: builds
                 .iter()
                 .map(|r| r.package_record.build.to_string())
                 .collect(),
             deprecated,
-            reason: picks.into_iter().find_map(|p| p.reason),
+            reason: picks
+                .iter()
+                .find(|p| p.version == text)
+                .and_then(|p| p.reason.clone()),
+            version: text,
         });
     }
     Ok(out)
@@ -299,6 +306,7 @@ fn read_cards(paths: &[PathBuf], catalog: &Catalog) -> Vec<Linted> {
                 .collect()
         }
     };
+    let mut seen: std::collections::BTreeMap<String, PathBuf> = std::collections::BTreeMap::new();
     loaded
         .into_iter()
         .map(|(file, card)| match card {
@@ -309,13 +317,33 @@ fn read_cards(paths: &[PathBuf], catalog: &Catalog) -> Vec<Linted> {
             },
             Ok(card) => {
                 let mut problems = card.problems(&file);
-                if catalog.get(&card.name).is_err() {
+                let mut name_problem = |message: String, fix: String| {
                     problems.push(CardProblem {
                         file: file.clone(),
                         field: Some("name".into()),
-                        message: format!("`{}` is no model of the catalog", card.name),
-                        fix: "use the catalog's name exactly (`scivision catalog list`)".into(),
+                        message,
+                        fix,
                     });
+                };
+                match catalog.get(&card.name) {
+                    Err(_) => name_problem(
+                        format!("`{}` is no model of the catalog", card.name),
+                        "use the catalog's name exactly (`scivision catalog list`)".into(),
+                    ),
+                    Ok(m) if m.name != card.name => name_problem(
+                        format!(
+                            "`{}` differs from the catalog's `{}` in case",
+                            card.name, m.name
+                        ),
+                        format!("write `{}`", m.name),
+                    ),
+                    Ok(_) => {}
+                }
+                if let Some(other) = seen.insert(card.name.to_lowercase(), file.clone()) {
+                    name_problem(
+                        format!("`{}` has a card already: {}", card.name, other.display()),
+                        "keep one card per model".into(),
+                    );
                 }
                 Linted {
                     file,

@@ -277,6 +277,7 @@ fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
         offline: args.offline.then(|| Dirs::from_env().packages),
         pypi,
         index,
+        pypi_overrides: spec.model.pypi_overrides.clone(),
     })
 }
 
@@ -674,6 +675,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 pypi: Vec::new(),
                 index: crate::pypi::IndexOptions::default(),
                 entry: None,
+                pypi_overrides: Vec::new(),
             };
             let _guard = envs.lock(&request.model).await?;
             let solution = crate::env::Solution {
@@ -820,6 +822,7 @@ pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
         pypi: Vec::new(),
         index: crate::pypi::IndexOptions::default(),
         entry: None,
+        pypi_overrides: Vec::new(),
     };
     let started = std::time::Instant::now();
     let envs = Envs::new(&Dirs::from_env().home);

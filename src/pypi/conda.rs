@@ -24,6 +24,10 @@ pub struct CondaPython {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CondaPythonPackages {
     by_name: BTreeMap<PackageName, CondaPython>,
+    /// Names whose every requirement in the PyPI graph (a git URL included) conda's package
+    /// satisfies: a card's `pypi_overrides`, for upstream metadata that asks for a source build
+    /// of what conda ships prebuilt.
+    overridden: std::collections::BTreeSet<PackageName>,
 }
 
 impl CondaPythonPackages {
@@ -61,7 +65,10 @@ impl CondaPythonPackages {
                 }
             }
         }
-        Self { by_name }
+        Self {
+            by_name,
+            overridden: std::collections::BTreeSet::new(),
+        }
     }
 
     /// Adds the distributions whose `.dist-info` lies in `site_packages` and that the records did
@@ -97,6 +104,25 @@ impl CondaPythonPackages {
     }
 
     /// The conda side of `name`, if conda installs it.
+    /// Marks names (PyPI spelling) whose requirements anywhere in the graph conda's package
+    /// replaces. Names conda does not provide are ignored: uv then sees the original requirement.
+    pub fn override_requirements(&mut self, names: &[String]) {
+        for name in names {
+            if let Ok(n) = PackageName::from_str(name) {
+                if self.by_name.contains_key(&n) {
+                    self.overridden.insert(n);
+                }
+            }
+        }
+    }
+
+    /// The overridden names with conda's versions.
+    pub fn overrides(&self) -> impl Iterator<Item = (&PackageName, &CondaPython)> {
+        self.overridden
+            .iter()
+            .filter_map(|n| self.by_name.get(n).map(|p| (n, p)))
+    }
+
     pub fn get(&self, name: &PackageName) -> Option<&CondaPython> {
         self.by_name.get(name)
     }

@@ -343,6 +343,16 @@ pub async fn resolve(
         }
     }
     let constraints = Constraints::from_requirements(pins.into_iter());
+    // A card's overrides: conda's version stands in for every requirement on the name (a git URL
+    // deep in the graph included), so uv neither builds it nor refuses the URL.
+    let mut replaced = Vec::new();
+    for (name, python) in conda.overrides() {
+        let text = format!("{name}=={}", python.version);
+        replaced.push(Requirement::from(PypiRequirement::requirement(
+            &text, "card",
+        )?));
+    }
+    let overrides = Overrides::from_requirements(replaced);
 
     let parts = BuildParts::default();
     // Hashes for every archive (the index's where it publishes them, computed otherwise), so
@@ -359,7 +369,7 @@ pub async fn resolve(
     let manifest = Manifest::new(
         uv_requirements,
         constraints,
-        Overrides::default(),
+        overrides,
         uv_configuration::Excludes::default(),
         uv_resolver::Preferences::default(),
         None,
