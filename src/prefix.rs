@@ -61,6 +61,11 @@ pub fn gateway() -> Gateway {
 /// A gateway; with `offline`, repodata comes from the cache only (missing shards count as empty).
 pub fn gateway_for(offline: bool) -> Gateway {
     let mut builder = Gateway::builder().with_client(http_client_for(offline));
+    // The repodata cache beside the package cache (RATTLER_CACHE_DIR/repodata, where pixi keeps
+    // it); the gateway's own default ignores RATTLER_CACHE_DIR.
+    if let Ok(dir) = rattler_cache::default_cache_dir() {
+        builder = builder.with_cache_dir(dir.join(rattler_cache::REPODATA_CACHE_DIR));
+    }
     if offline {
         builder = builder.with_channel_config(rattler_repodata_gateway::ChannelConfig {
             default: rattler_repodata_gateway::SourceConfig {

@@ -10,11 +10,20 @@ make -j"$CPU_COUNT" > make.log 2>&1 || { tail -50 make.log; exit 1; }
 make install > install.log 2>&1 || { tail -50 install.log; exit 1; }
 
 sp="$PREFIX/lib/python3.11"
-# Drop the test suite, static libraries and bytecode (bytecode embeds the build prefix).
+# Drop the test suite and static libraries.
 rm -rf "$sp/test" "$sp/idlelib/idle_test"
 find "$sp" -depth -type d \( -name test -o -name tests \) -path "$sp/*" -exec rm -rf {} +
 find "$PREFIX" -name '*.a' -delete
+# Bytecode, as conda-forge ships it: without it every interpreter start (uv's interpreter query
+# of a new prefix, the runner, noarch .pyc compilation at install) recompiles the modules it
+# imports, or cannot cache them at all under PYTHONDONTWRITEBYTECODE. `make install` wrote three
+# optimization levels checked against source mtimes; keep one level, as unchecked-hash pycs:
+# valid whatever mtimes the installer gives the sources, and never rewritten. Their co_filename
+# keeps the build prefix (shown in tracebacks only); the packager leaves .pyc out of prefix
+# replacement, which would corrupt them.
 find "$PREFIX" -depth -name __pycache__ -type d -exec rm -rf {} +
+"$PREFIX/bin/python3.11" -m compileall -q -j0 --invalidation-mode unchecked-hash "$sp" > compileall.log 2>&1 \
+  || { tail -20 compileall.log; exit 1; }
 strip --strip-debug "$PREFIX/bin/python3.11" "$sp"/lib-dynload/*.so
 ln -sf python3.11 "$PREFIX/bin/python"
 ln -sf pip3 "$PREFIX/bin/pip"

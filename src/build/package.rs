@@ -257,7 +257,10 @@ fn paths_json(
                 source,
             })?;
             entry.insert("path_type".into(), json!("hardlink"));
-            if let Some(ph) = placeholder {
+            // Bytecode holds the build prefix only as co_filename (tracebacks); rewriting it in
+            // place would corrupt the marshalled strings, so .pyc files are never relocated.
+            let bytecode = rel.extension().is_some_and(|x| x == "pyc");
+            if let Some(ph) = placeholder.filter(|_| !bytecode) {
                 if contains(&bytes, ph.as_bytes()) {
                     let mode = if is_binary(&bytes) { "binary" } else { "text" };
                     entry.insert("file_mode".into(), json!(mode));
@@ -345,6 +348,11 @@ mod tests {
         .unwrap();
         fs_err::write(dir.join("bin/blob"), b"\0\x01/ph/placehold_placehold/lib\0").unwrap();
         fs_err::write(dir.join("plain.txt"), "hello").unwrap();
+        fs_err::write(
+            dir.join("mod.pyc"),
+            b"\xa7\r\r\n\x03\0\0\0/ph/placehold_placehold/lib/mod.py",
+        )
+        .unwrap();
         std::os::unix::fs::symlink("plain.txt", dir.join("link.txt")).unwrap();
     }
 
@@ -374,6 +382,8 @@ mod tests {
             rattler_conda_types::package::FileMode::Binary
         );
         assert!(by_path["plain.txt"].prefix_placeholder.is_none());
+        // Bytecode keeps its build path: relocating marshalled strings would corrupt it.
+        assert!(by_path["mod.pyc"].prefix_placeholder.is_none());
         assert_eq!(
             by_path["link.txt"].path_type,
             rattler_conda_types::package::PathType::SoftLink
