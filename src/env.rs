@@ -334,8 +334,13 @@ impl Envs {
                 }
             }
         }
-        let key =
-            |r: &RepoDataRecord| (r.url.to_string(), r.package_record.sha256.map(hex::encode));
+        // The lock holds URLs without credentials: compare them that way.
+        let key = |r: &RepoDataRecord| {
+            (
+                crate::redact::for_file(&r.url).to_string(),
+                r.package_record.sha256.map(hex::encode),
+            )
+        };
         let want: BTreeSet<_> = records.iter().map(key).collect();
         let have: BTreeSet<_> = own.records.iter().map(key).collect();
         if want != have {
@@ -413,7 +418,7 @@ impl Envs {
                 channels: request
                     .channels
                     .iter()
-                    .map(|c| c.base_url.to_string())
+                    .map(|c| crate::redact::for_file(c.base_url.url()).to_string())
                     .collect(),
                 platform: request.platform.to_string(),
                 model_entry: model_entry(request, solution, package_cache)

@@ -20,6 +20,7 @@ pub mod pack;
 pub mod prefix;
 pub mod pypi;
 pub mod recipe;
+pub mod redact;
 pub mod runner;
 pub mod solve;
 pub mod system;

@@ -87,13 +87,21 @@ pub fn build(
         .map_err(|e| write_err(e.to_string()))?
         .with_channels(
             ENVIRONMENT,
-            channels
-                .iter()
-                .map(|c| rattler_lock::Channel::from(c.base_url.to_string())),
+            channels.iter().map(|c| {
+                rattler_lock::Channel::from(crate::redact::for_file(c.base_url.url()).to_string())
+            }),
         );
     for r in sorted(records) {
+        // Credentials in a channel URL stay out of the lock; installing it finds them again in
+        // the authentication storage.
+        let mut r = r.clone();
+        r.url = crate::redact::for_file(&r.url);
+        r.channel = r.channel.as_deref().map(|c| match url::Url::parse(c) {
+            Ok(u) => crate::redact::for_file(&u).to_string(),
+            Err(_) => c.to_string(),
+        });
         builder
-            .add_conda_package(ENVIRONMENT, platform.as_str(), r.clone().into())
+            .add_conda_package(ENVIRONMENT, platform.as_str(), r.into())
             .map_err(|e| write_err(e.to_string()))?;
     }
     if let Some(indexes) = &pypi.indexes {

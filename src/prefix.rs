@@ -45,12 +45,18 @@ pub fn http_client_for(offline: bool) -> reqwest_middleware::ClientWithMiddlewar
         .read_timeout(std::time::Duration::from_secs(read))
         .build()
         .unwrap_or_default();
-    let builder = reqwest_middleware::ClientBuilder::new(client);
+    let mut builder = reqwest_middleware::ClientBuilder::new(client);
     if offline {
-        builder.with(rattler_networking::OfflineMiddleware).build()
-    } else {
-        builder.build()
+        builder = builder.with(rattler_networking::OfflineMiddleware);
     }
+    // Credentials from rattler's authentication storage (RATTLER_AUTH_FILE, netrc), as pixi
+    // reads them: locks hold channel URLs without secrets, and installing one from a private
+    // channel finds them there.
+    match rattler_networking::AuthenticationMiddleware::from_env_and_defaults() {
+        Ok(auth) => builder = builder.with(auth),
+        Err(e) => tracing::warn!("channel credentials are not read: {e}"),
+    }
+    builder.build()
 }
 
 /// A repodata gateway with scivision's client and rattler's default repodata cache.
@@ -159,6 +165,45 @@ pub async fn install_with(
             prefix: prefix.clone(),
             reason: error_chain(&e),
         })?;
+    strip_credentials(&prefix).map_err(|e| InstallError {
+        prefix: prefix.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// Removes credentials from the package URLs the installer records in `conda-meta/*.json`
+/// (`url`, `channel`): the prefix outlives the command, and conda, pixi and `env export` read
+/// those files.
+fn strip_credentials(prefix: &Path) -> std::io::Result<()> {
+    let meta = prefix.join("conda-meta");
+    for entry in fs_err::read_dir(&meta)?.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let text = fs_err::read_to_string(&path)?;
+        let Ok(mut record) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let mut changed = false;
+        for key in ["url", "channel"] {
+            let Some(old) = record.get(key).and_then(|v| v.as_str()) else {
+                continue;
+            };
+            let Ok(url) = url::Url::parse(old) else {
+                continue;
+            };
+            let clean = crate::redact::for_file(&url).to_string();
+            if clean != old {
+                record[key] = serde_json::Value::String(clean);
+                changed = true;
+            }
+        }
+        if changed {
+            let text = serde_json::to_string_pretty(&record).map_err(std::io::Error::other)?;
+            crate::atomic::write(&path, text.as_bytes())?;
+        }
+    }
     Ok(())
 }
 

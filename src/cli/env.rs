@@ -422,7 +422,9 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             };
             if locked {
                 let own = crate::lock::read(&own_lock, request.platform)?;
-                let key = |r: &rattler_conda_types::RepoDataRecord| r.url.to_string();
+                let key = |r: &rattler_conda_types::RepoDataRecord| {
+                    crate::redact::for_file(&r.url).to_string()
+                };
                 if let Some((added, gone)) = drift(
                     solution.records.iter().map(key).collect(),
                     own.records.iter().map(key).collect(),

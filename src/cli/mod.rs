@@ -138,9 +138,14 @@ pub fn main() -> ExitCode {
     }
 }
 
-#[allow(clippy::print_stderr)]
+/// Prints an error, its causes and its help, with credentials masked.
 fn report(report: &miette::Report) {
-    eprintln!("{report:?}");
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{}",
+        crate::redact::text(&format!("{report:?}"))
+    );
 }
 
 fn init_tracing(verbose: u8) {
@@ -154,9 +159,26 @@ fn init_tracing(verbose: u8) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| RedactingStderr)
         .without_time()
         .try_init();
+}
+
+/// Log output (`-v`) with credentials masked: one tracing event is one write.
+struct RedactingStderr;
+
+impl std::io::Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr()
+            .lock()
+            .write_all(crate::redact::text(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// Writes one line to stdout. A closed pipe (`scivision … | head`) is not an error: the reader
@@ -164,7 +186,7 @@ fn init_tracing(verbose: u8) {
 fn write_stdout(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{text}");
+    let _ = writeln!(out, "{}", crate::redact::text(text));
 }
 
 /// Prints a JSON value to stdout (the one place command output is written).
@@ -175,7 +197,11 @@ pub(crate) fn print_json(value: &serde_json::Value) {
 /// Prints a warning for a person to stderr (`warning: …`).
 pub(crate) fn print_warning(line: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "warning: {line}");
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "warning: {}",
+        crate::redact::text(line)
+    );
 }
 
 /// Prints a line of human output to stdout.

@@ -187,6 +187,11 @@ impl Nginx {
             .collect()
     }
 
+    /// As [`Nginx::serve`], with more `server` directives (authentication, locations).
+    pub fn serve_with(root: &Path, extra: &str) -> Self {
+        Self::start(root, extra)
+    }
+
     fn start(root: &Path, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")

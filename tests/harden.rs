@@ -1,0 +1,185 @@
+//! Hardening: what scivision promises when the input is hostile or the machine misbehaves.
+//! Credentials first: a channel URL's password or token never reaches stdout, stderr, logs,
+//! errors, locks or `--json`, and a lock without them installs with credentials from the
+//! authentication storage.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+const SECRET: &str = "s3cret-pw";
+const TOKEN: &str = "tk-7f3a9c";
+
+/// Every file under `dir` that contains `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            std::fs::read(e.path())
+                .map(|b| String::from_utf8_lossy(&b).contains(needle))
+                .unwrap_or(false)
+        })
+        .map(|e| e.path().display().to_string())
+        .collect()
+}
+
+#[test]
+fn channel_credentials_never_leak_and_come_back_from_the_auth_store() {
+    let auth = tempfile::tempdir().unwrap();
+    std::fs::write(
+        auth.path().join("htpasswd"),
+        format!("ann:{{PLAIN}}{SECRET}\n"),
+    )
+    .unwrap();
+    let channel = channel();
+    // Basic auth everywhere, and a conda-style token path that needs no password.
+    let server = Nginx::serve_with(
+        channel,
+        &format!(
+            "auth_basic \"channel\"; auth_basic_user_file {}; \
+             location /t/{TOKEN}/ {{ auth_basic off; alias {}/; }}",
+            auth.path().join("htpasswd").display(),
+            channel.display()
+        ),
+    );
+    let port = server
+        .url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let with_password = format!("http://ann:{SECRET}@127.0.0.1:{port}/");
+    let with_token = format!("http://127.0.0.1:{port}/t/{TOKEN}/");
+
+    for (i, url) in [&with_password, &with_token].into_iter().enumerate() {
+        let home = tempfile::tempdir().unwrap();
+        let rattler = tempfile::tempdir().unwrap();
+        let out = run_ok(
+            sv(home.path())
+                .env("RATTLER_CACHE_DIR", rattler.path())
+                .args([
+                    "-vv",
+                    "env",
+                    "create",
+                    "scivision-demo-edges",
+                    "--json",
+                    "-c",
+                    url,
+                ]),
+        );
+        for needle in [SECRET, TOKEN] {
+            assert!(
+                !out.stdout.contains(needle),
+                "case {i}: stdout leaks {needle}:\n{}",
+                out.stdout
+            );
+            assert!(!out.stderr.contains(needle), "case {i}: logs leak {needle}");
+            assert_eq!(
+                files_containing(home.path(), needle),
+                Vec::<String>::new(),
+                "case {i}"
+            );
+        }
+        let lock =
+            std::fs::read_to_string(home.path().join("envs/scivision-demo-edges/scivision.lock"))
+                .unwrap();
+        assert!(
+            lock.contains(&format!(
+                "http://127.0.0.1:{port}/noarch/scivision-demo-edges-"
+            )),
+            "{lock}"
+        );
+        assert!(
+            out.stdout.contains("********") || !out.stdout.contains("ann"),
+            "{}",
+            out.stdout
+        );
+        // Listing and exporting print no secret either.
+        for args in [
+            vec!["env", "list", "--json"],
+            vec![
+                "env",
+                "export",
+                "scivision-demo-edges",
+                "--format",
+                "explicit",
+            ],
+        ] {
+            let out = run_ok(sv(home.path()).args(&args));
+            assert!(
+                !out.stdout.contains(SECRET) && !out.stdout.contains(TOKEN),
+                "{}",
+                out.stdout
+            );
+        }
+    }
+
+    // The lock holds no password, so re-creating it with an empty package cache needs the
+    // credentials from the authentication storage (RATTLER_AUTH_FILE), as pixi reads them.
+    let home = tempfile::tempdir().unwrap();
+    run_ok(sv(home.path()).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "-c",
+        &with_password,
+    ]));
+    let lock = home.path().join("lock-copy.yaml");
+    std::fs::copy(
+        home.path().join("envs/scivision-demo-edges/scivision.lock"),
+        &lock,
+    )
+    .unwrap();
+    run_ok(sv(home.path()).args(["env", "remove", "scivision-demo-edges"]));
+    let frozen = |auth_file: Option<&Path>| {
+        let empty = tempfile::tempdir().unwrap();
+        let mut cmd = sv(home.path());
+        cmd.env("RATTLER_CACHE_DIR", empty.path())
+            .args([
+                "env",
+                "create",
+                "scivision-demo-edges",
+                "--frozen",
+                "--lock",
+            ])
+            .arg(&lock);
+        match auth_file {
+            Some(f) => cmd.env("RATTLER_AUTH_FILE", f),
+            None => cmd.env("RATTLER_AUTH_FILE", home.path().join("no-auth.json")),
+        };
+        run(&mut cmd)
+    };
+    let out = frozen(None);
+    assert_eq!(out.code, 1, "no credentials: the server refuses");
+    assert!(out.stderr.contains("401"), "{}", out.stderr);
+    assert!(!home.path().join("envs/scivision-demo-edges").exists());
+    let auth_file = auth.path().join("credentials.json");
+    std::fs::write(
+        &auth_file,
+        serde_json::json!({"127.0.0.1": {"BasicHTTP": {"username": "ann", "password": SECRET}}})
+            .to_string(),
+    )
+    .unwrap();
+    let out = frozen(Some(&auth_file));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains(SECRET));
+
+    // An error that names the URL masks the password.
+    let out = run(sv(home.path()).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "-c",
+        &format!("http://ann:{SECRET}@127.0.0.1:9/nothing/"),
+    ]));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("127.0.0.1:9"), "{}", out.stderr);
+    assert!(!out.stderr.contains(SECRET), "{}", out.stderr);
+}
