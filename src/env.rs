@@ -71,6 +71,19 @@ pub enum EnvError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Pypi(Box<crate::pypi::PypiError>),
+    /// A package in the cache was changed on disk, and offline it cannot be fetched again.
+    #[error("the package cache's {} is corrupt: {file}: {reason}; offline, it cannot be fetched again", entry.display())]
+    #[diagnostic(help(
+        "run the command once online (the package is fetched again), or copy a good package cache (RATTLER_CACHE_DIR/pkgs) from another machine"
+    ))]
+    CorruptCache {
+        /// The cache entry.
+        entry: PathBuf,
+        /// The first file that differs.
+        file: String,
+        /// How.
+        reason: String,
+    },
     /// Activation failed.
     #[error("cannot activate {}: {reason}", prefix.display())]
     Activation {
@@ -390,6 +403,27 @@ impl Envs {
         // Everything before the swap happens in the staging prefix: any failure removes it and
         // leaves the environment as it was.
         let staged: Result<PypiReport, EnvError> = async {
+            // A cache entry changed on disk is fetched again (online, or from a local channel);
+            // offline from a remote one it is an error, before anything is linked.
+            for bad in crate::integrity::check(&solution.records, package_cache) {
+                let remote = solution.records.iter().any(|r| {
+                    bad.entry.ends_with(prefix::cache_dir_name(r)) && r.url.scheme() != "file"
+                });
+                if request.offline.is_some() && remote {
+                    return Err(EnvError::CorruptCache {
+                        entry: bad.entry,
+                        file: bad.file,
+                        reason: bad.reason,
+                    });
+                }
+                tracing::warn!(
+                    "the package cache's {} was corrupt ({}: {}): fetching it again",
+                    bad.entry.display(),
+                    bad.file,
+                    bad.reason
+                );
+                crate::integrity::evict(&bad).map_err(io(&bad.entry))?;
+            }
             prefix::install_with(
                 &staging,
                 solution.records.clone(),
@@ -398,6 +432,7 @@ impl Envs {
                 |i| configure(i.with_alternative_target_prefix(absolute_target.clone())),
             )
             .await?;
+            crate::integrity::stamp_new(&solution.records, package_cache);
             // The PyPI half goes into the same staging prefix: a failure leaves the env as it was.
             let pypi_started = std::time::Instant::now();
             let pypi = self

@@ -183,3 +183,71 @@ fn channel_credentials_never_leak_and_come_back_from_the_auth_store() {
     assert!(out.stderr.contains("127.0.0.1:9"), "{}", out.stderr);
     assert!(!out.stderr.contains(SECRET), "{}", out.stderr);
 }
+
+#[test]
+fn a_tampered_package_cache_is_found_fetched_again_and_refused_offline() {
+    let server = Nginx::serve(channel());
+    let rattler = tempfile::tempdir().unwrap();
+    let create = |home: &Path, extra: &[&str]| {
+        run(sv(home)
+            .env("RATTLER_CACHE_DIR", rattler.path())
+            .args(["env", "create", "scivision-demo-edges", "-c", &server.url])
+            .args(extra))
+    };
+    let first = tempfile::tempdir().unwrap();
+    let out = create(first.path(), &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let entry = std::fs::read_dir(rattler.path().join("pkgs"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("numpy-")
+        })
+        .unwrap();
+    let file = entry.join("lib/python3.11/site-packages/numpy/version.py");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let tamper =
+        || std::fs::write(&file, format!("{original}\nraise SystemExit('tampered')\n")).unwrap();
+
+    // Online: found by hash before linking, fetched again, the new env is sound.
+    tamper();
+    let second = tempfile::tempdir().unwrap();
+    let out = create(second.path(), &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("was corrupt") && out.stderr.contains("numpy/version.py"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        original,
+        "the cache holds the package again"
+    );
+    run_ok(sv(second.path()).args([
+        "env",
+        "run",
+        "scivision-demo-edges",
+        "--",
+        "python",
+        "-c",
+        "import numpy",
+    ]));
+
+    // Offline: one error naming the file, nothing created.
+    tamper();
+    let third = tempfile::tempdir().unwrap();
+    let out = create(third.path(), &["--offline"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("numpy/version.py") && out.stderr.contains("offline"),
+        "{}",
+        out.stderr
+    );
+    assert!(!third.path().join("envs/scivision-demo-edges").exists());
+}

@@ -1,0 +1,131 @@
+//! Tampered package caches are found before they are linked into a prefix.
+//!
+//! Validation mode, and why: rattler's package cache trusts an extracted package whose
+//! `info/index.json` exists (`ValidationMode::Skip`); hashing every file on every create
+//! (`Full`) would cost more than the whole warm create (the CPython package alone is 3,000
+//! files). scivision hashes each cache entry once, against its `paths.json`, and stamps it with
+//! a digest of every file's size and modification time; later creates compare only that
+//! signature (a `stat` per file) and hash again when it changed. An edit through any hardlink
+//! (a prefix shares inodes with the cache) changes the signature. What it cannot see is a
+//! rewrite that restores size and mtime on purpose: `SCIVISION_VERIFY_CACHE=full` hashes every
+//! file on every create for that threat.
+
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use rattler_conda_types::package::{PackageFile, PathType, PathsJson};
+use rattler_conda_types::RepoDataRecord;
+use sha2::{Digest, Sha256};
+
+/// The stamp inside a verified cache entry.
+const STAMP: &str = "info/scivision-verified";
+
+/// A cache entry whose files do not match its `paths.json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Corrupt {
+    /// The cache entry (`pkgs/name-version-build`).
+    pub entry: PathBuf,
+    /// The first file that differs, relative to the entry.
+    pub file: String,
+    /// How it differs.
+    pub reason: String,
+}
+
+/// Checks the cache entries of `records` that exist (absent ones are fetched fresh by the
+/// installer) and returns the corrupt ones. Valid entries get their stamp.
+pub fn check(records: &[RepoDataRecord], package_cache: &Path) -> Vec<Corrupt> {
+    let full = std::env::var("SCIVISION_VERIFY_CACHE").is_ok_and(|v| v == "full");
+    records
+        .iter()
+        .map(|r| package_cache.join(crate::prefix::cache_dir_name(r)))
+        .filter(|entry| entry.join("info/index.json").is_file())
+        .filter_map(|entry| check_entry(&entry, full).err())
+        .collect()
+}
+
+/// Stamps the entries of `records` that have none (right after the installer extracted them).
+pub fn stamp_new(records: &[RepoDataRecord], package_cache: &Path) {
+    for r in records {
+        let entry = package_cache.join(crate::prefix::cache_dir_name(r));
+        if entry.join("info/index.json").is_file() && !entry.join(STAMP).is_file() {
+            let _ = check_entry(&entry, false);
+        }
+    }
+}
+
+fn check_entry(entry: &Path, full: bool) -> Result<(), Corrupt> {
+    let corrupt = |file: &str, reason: String| Corrupt {
+        entry: entry.to_path_buf(),
+        file: file.to_string(),
+        reason,
+    };
+    let paths = PathsJson::from_package_directory(entry)
+        .map_err(|e| corrupt("info/paths.json", e.to_string()))?;
+    let files: Vec<_> = paths
+        .paths
+        .iter()
+        .filter(|p| p.path_type == PathType::HardLink)
+        .collect();
+    // The signature: every file's path, size and mtime.
+    let mut signature = Sha256::new();
+    for p in &files {
+        let rel = p.relative_path.to_string_lossy();
+        let meta = fs_err::metadata(entry.join(&p.relative_path))
+            .map_err(|_| corrupt(&rel, "missing".into()))?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        signature.update(format!("{rel}\0{}\0{mtime}\n", meta.len()).as_bytes());
+    }
+    let signature = hex::encode(signature.finalize());
+    if !full && fs_err::read_to_string(entry.join(STAMP)).is_ok_and(|s| s.trim() == signature) {
+        return Ok(());
+    }
+    for p in &files {
+        let rel = p.relative_path.to_string_lossy();
+        let path = entry.join(&p.relative_path);
+        if let Some(size) = p.size_in_bytes {
+            let len = fs_err::metadata(&path).map(|m| m.len()).unwrap_or(u64::MAX);
+            if len != size {
+                return Err(corrupt(
+                    &rel,
+                    format!("{len} bytes, paths.json says {size}"),
+                ));
+            }
+        }
+        if let Some(expected) = p.sha256 {
+            let bytes = fs_err::read(&path).map_err(|e| corrupt(&rel, e.to_string()))?;
+            let actual = Sha256::digest(&bytes);
+            if actual.as_slice() != expected.as_slice() {
+                return Err(corrupt(
+                    &rel,
+                    format!(
+                        "sha256 {} does not match paths.json's {}",
+                        hex::encode(actual),
+                        hex::encode(expected)
+                    ),
+                ));
+            }
+        }
+    }
+    // A stamp that cannot be written only means hashing again next time.
+    let _ = crate::atomic::write(&entry.join(STAMP), signature.as_bytes());
+    Ok(())
+}
+
+/// Moves a corrupt entry out of the way (so the installer fetches the package again) and
+/// removes it.
+pub fn evict(corrupt: &Corrupt) -> std::io::Result<()> {
+    let Some(name) = corrupt.entry.file_name() else {
+        return Ok(());
+    };
+    let trash = corrupt.entry.with_file_name(format!(
+        ".trash-{}-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    fs_err::rename(&corrupt.entry, &trash)?;
+    fs_err::remove_dir_all(&trash)
+}
