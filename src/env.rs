@@ -71,6 +71,19 @@ pub enum EnvError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Pypi(Box<crate::pypi::PypiError>),
+    /// A package would write outside the prefix, or its files disagree with its paths.json.
+    #[error("refusing the package {}: {file}: {reason}", entry.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default())]
+    #[diagnostic(help(
+        "nothing was installed; the package is malformed or hostile: report it to its channel's maintainers, or leave it out of the environment"
+    ))]
+    HostilePackage {
+        /// The cache entry.
+        entry: PathBuf,
+        /// The offending path.
+        file: String,
+        /// Why.
+        reason: String,
+    },
     /// A package in the cache was changed on disk, and offline it cannot be fetched again.
     #[error("the package cache's {} is corrupt: {file}: {reason}; offline, it cannot be fetched again", entry.display())]
     #[diagnostic(help(
@@ -403,12 +416,19 @@ impl Envs {
         // Everything before the swap happens in the staging prefix: any failure removes it and
         // leaves the environment as it was.
         let staged: Result<PypiReport, EnvError> = async {
-            // A cache entry changed on disk is fetched again (online, or from a local channel);
-            // offline from a remote one it is an error, before anything is linked.
+            // Every package is checked in the cache before anything is linked: an entry changed on
+            // disk is fetched again (online, or from a local channel), a hostile one refused.
             for bad in crate::integrity::check(&solution.records, package_cache) {
                 let remote = solution.records.iter().any(|r| {
                     bad.entry.ends_with(prefix::cache_dir_name(r)) && r.url.scheme() != "file"
                 });
+                if bad.hostile {
+                    return Err(EnvError::HostilePackage {
+                        entry: bad.entry,
+                        file: bad.file,
+                        reason: bad.reason,
+                    });
+                }
                 if request.offline.is_some() && remote {
                     return Err(EnvError::CorruptCache {
                         entry: bad.entry,
@@ -424,6 +444,25 @@ impl Envs {
                 );
                 crate::integrity::evict(&bad).map_err(io(&bad.entry))?;
             }
+            let missing: Vec<_> = solution
+                .records
+                .iter()
+                .filter(|r| !prefix::is_cached(r, package_cache))
+                .map(|r| prefix::fetch_to_cache(r, package_cache, &client))
+                .collect();
+            futures::future::try_join_all(missing).await?;
+            // Fresh from the channel: a mismatch now is the package's own paths.json disagreeing
+            // with its archive.
+            if let Some(bad) = crate::integrity::check(&solution.records, package_cache)
+                .into_iter()
+                .next()
+            {
+                return Err(EnvError::HostilePackage {
+                    entry: bad.entry,
+                    file: bad.file,
+                    reason: bad.reason,
+                });
+            }
             prefix::install_with(
                 &staging,
                 solution.records.clone(),
@@ -432,7 +471,6 @@ impl Envs {
                 |i| configure(i.with_alternative_target_prefix(absolute_target.clone())),
             )
             .await?;
-            crate::integrity::stamp_new(&solution.records, package_cache);
             // The PyPI half goes into the same staging prefix: a failure leaves the env as it was.
             let pypi_started = std::time::Instant::now();
             let pypi = self

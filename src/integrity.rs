@@ -20,7 +20,8 @@ use sha2::{Digest, Sha256};
 /// The stamp inside a verified cache entry.
 const STAMP: &str = "info/scivision-verified";
 
-/// A cache entry whose files do not match its `paths.json`.
+/// A cache entry whose files do not match its `paths.json`, or whose paths would leave the
+/// prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Corrupt {
     /// The cache entry (`pkgs/name-version-build`).
@@ -29,6 +30,9 @@ pub struct Corrupt {
     pub file: String,
     /// How it differs.
     pub reason: String,
+    /// The package itself is hostile (a path leaving the prefix, a file written through a
+    /// symlink): fetching it again cannot help.
+    pub hostile: bool,
 }
 
 /// Checks the cache entries of `records` that exist (absent ones are fetched fresh by the
@@ -43,24 +47,16 @@ pub fn check(records: &[RepoDataRecord], package_cache: &Path) -> Vec<Corrupt> {
         .collect()
 }
 
-/// Stamps the entries of `records` that have none (right after the installer extracted them).
-pub fn stamp_new(records: &[RepoDataRecord], package_cache: &Path) {
-    for r in records {
-        let entry = package_cache.join(crate::prefix::cache_dir_name(r));
-        if entry.join("info/index.json").is_file() && !entry.join(STAMP).is_file() {
-            let _ = check_entry(&entry, false);
-        }
-    }
-}
-
 fn check_entry(entry: &Path, full: bool) -> Result<(), Corrupt> {
     let corrupt = |file: &str, reason: String| Corrupt {
         entry: entry.to_path_buf(),
         file: file.to_string(),
         reason,
+        hostile: false,
     };
     let paths = PathsJson::from_package_directory(entry)
         .map_err(|e| corrupt("info/paths.json", e.to_string()))?;
+    check_paths(entry, &paths)?;
     let files: Vec<_> = paths
         .paths
         .iter()
@@ -95,6 +91,13 @@ fn check_entry(entry: &Path, full: bool) -> Result<(), Corrupt> {
                 ));
             }
         }
+        // A symlink on disk where paths.json has a file could read from anywhere.
+        if fs_err::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Corrupt {
+                hostile: true,
+                ..corrupt(&rel, "a symlink where paths.json lists a file".into())
+            });
+        }
         if let Some(expected) = p.sha256 {
             let bytes = fs_err::read(&path).map_err(|e| corrupt(&rel, e.to_string()))?;
             let actual = Sha256::digest(&bytes);
@@ -115,6 +118,80 @@ fn check_entry(entry: &Path, full: bool) -> Result<(), Corrupt> {
     Ok(())
 }
 
+/// Every path must stay inside the prefix: relative, without `..`, not beneath one of the
+/// package's own symlinks (a file written through it lands wherever the link points), and
+/// symlinks must point inside the prefix.
+fn check_paths(entry: &Path, paths: &PathsJson) -> Result<(), Corrupt> {
+    let hostile = |file: &Path, reason: String| Corrupt {
+        entry: entry.to_path_buf(),
+        file: file.to_string_lossy().to_string(),
+        reason,
+        hostile: true,
+    };
+    let links: Vec<&Path> = paths
+        .paths
+        .iter()
+        .filter(|p| p.path_type == PathType::SoftLink)
+        .map(|p| p.relative_path.as_path())
+        .collect();
+    for p in &paths.paths {
+        let rel = p.relative_path.as_path();
+        if rel.as_os_str().is_empty()
+            || rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(hostile(
+                rel,
+                "the path leaves the prefix (absolute or with `..`)".into(),
+            ));
+        }
+        if let Some(link) = links.iter().find(|l| rel != **l && rel.starts_with(l)) {
+            return Err(hostile(
+                rel,
+                format!(
+                    "the file would be written through the package's symlink {}",
+                    link.display()
+                ),
+            ));
+        }
+        if p.path_type == PathType::SoftLink {
+            let target =
+                fs_err::read_link(entry.join(rel)).map_err(|e| hostile(rel, e.to_string()))?;
+            if !stays_inside(rel, &target) {
+                return Err(hostile(
+                    rel,
+                    format!(
+                        "the symlink points outside the prefix, to {}",
+                        target.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a symlink at `link` (relative to the prefix) pointing to `target` stays inside it.
+fn stays_inside(link: &Path, target: &Path) -> bool {
+    if target.is_absolute() {
+        return false;
+    }
+    let mut depth: i64 = link.components().count() as i64 - 1;
+    for c in target.components() {
+        match c {
+            std::path::Component::ParentDir => depth -= 1,
+            std::path::Component::Normal(_) => depth += 1,
+            std::path::Component::CurDir => {}
+            _ => return false,
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    true
+}
+
 /// Moves a corrupt entry out of the way (so the installer fetches the package again) and
 /// removes it.
 pub fn evict(corrupt: &Corrupt) -> std::io::Result<()> {
@@ -128,4 +205,28 @@ pub fn evict(corrupt: &Corrupt) -> std::io::Result<()> {
     ));
     fs_err::rename(&corrupt.entry, &trash)?;
     fs_err::remove_dir_all(&trash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stays_inside;
+    use std::path::Path;
+
+    #[test]
+    fn symlink_targets_must_stay_inside_the_prefix() {
+        assert!(stays_inside(
+            Path::new("lib/libz.so"),
+            Path::new("libz.so.1")
+        ));
+        assert!(stays_inside(
+            Path::new("bin/python"),
+            Path::new("../lib/python3.11")
+        ));
+        assert!(!stays_inside(
+            Path::new("bin/python"),
+            Path::new("../../etc/passwd")
+        ));
+        assert!(!stays_inside(Path::new("a"), Path::new("/etc")));
+        assert!(!stays_inside(Path::new("a"), Path::new("..")));
+    }
 }

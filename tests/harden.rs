@@ -251,3 +251,94 @@ fn a_tampered_package_cache_is_found_fetched_again_and_refused_offline() {
     );
     assert!(!third.path().join("envs/scivision-demo-edges").exists());
 }
+
+/// Writes hostile `.tar.bz2` packages into `noarch/` of `channel` (python's tarfile: it writes
+/// what rattler-build never would).
+const HOSTILE: &str = r#"
+import hashlib, io, json, os, sys, tarfile
+channel, outside = sys.argv[1], sys.argv[2]
+def package(name, files, paths, links=()):
+    fn = os.path.join(channel, "noarch", f"{name}-1.0-0.tar.bz2")
+    with tarfile.open(fn, "w:bz2") as t:
+        def add(path, data):
+            info = tarfile.TarInfo(path); info.size = len(data); t.addfile(info, io.BytesIO(data))
+        index = {"name": name, "version": "1.0", "build": "0", "build_number": 0, "depends": [],
+                 "subdir": "noarch", "noarch": "generic", "license": "MIT"}
+        add("info/index.json", json.dumps(index).encode())
+        entries = [dict(_path=p, path_type="hardlink", sha256=h or hashlib.sha256(d).hexdigest(),
+                        size_in_bytes=rest[0] if rest else len(d))
+                   for p, d, h, *rest in paths]
+        entries += [dict(_path=p, path_type="softlink") for p, _ in links]
+        add("info/paths.json", json.dumps({"paths": entries, "paths_version": 1}).encode())
+        for path, data in files:
+            add(path, data)
+        for path, target in links:
+            info = tarfile.TarInfo(path); info.type = tarfile.SYMTYPE; info.linkname = target; t.addfile(info)
+data = b"owned\n"
+package("evil-dotdot", [("share/ok.txt", data)], [("../../evil-dotdot.txt", data, None)])
+package("evil-absolute", [("share/ok.txt", data)], [(os.path.join(outside, "evil-absolute.txt"), data, None)])
+package("evil-through-link", [("share/ok.txt", data)], [("share/out/evil.txt", data, None)], links=[("share/out", outside)])
+package("evil-link-out", [("share/ok.txt", data)], [("share/ok.txt", data, None)], links=[("bin/tool", "../../../../etc/passwd")])
+package("evil-mismatch", [("share/ok.txt", data)], [("share/ok.txt", data, "0" * 64)])
+package("evil-huge", [("share/ok.txt", data)], [("share/ok.txt", data, None, 1 << 40)])
+"#;
+
+#[test]
+fn hostile_packages_are_refused_before_anything_lands() {
+    let copy = channel_copy();
+    let outside = tempfile::tempdir().unwrap();
+    let out = run(std::process::Command::new(peer_python())
+        .args(["-c", HOSTILE])
+        .arg(copy.path())
+        .arg(outside.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    run_ok(scivision().args(["channel", "index"]).arg(copy.path()));
+    let ch = copy.path().to_str().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let rattler = tempfile::tempdir().unwrap();
+    for (name, words) in [
+        ("evil-dotdot", "leaves the prefix"),
+        ("evil-absolute", "leaves the prefix"),
+        ("evil-through-link", "through the package's symlink"),
+        ("evil-link-out", "points outside the prefix"),
+        ("evil-mismatch", "does not match paths.json"),
+        ("evil-huge", "paths.json says 1099511627776"),
+    ] {
+        let out = run(sv(home.path())
+            .env("RATTLER_CACHE_DIR", rattler.path())
+            .args([
+                "env",
+                "create",
+                "scivision-demo-edges",
+                "-c",
+                ch,
+                "--with",
+                name,
+            ]));
+        assert_eq!(out.code, 1, "{name}: {}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains(name), "{name}: {}", out.stderr);
+        assert!(out.stderr.contains(words), "{name}: {}", out.stderr);
+        assert!(
+            !home.path().join("envs/scivision-demo-edges").exists(),
+            "{name}"
+        );
+        let staging: Vec<_> = std::fs::read_dir(home.path().join("envs"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with(".staging") || n.starts_with(".trash"))
+            .collect();
+        assert!(staging.is_empty(), "{name}: {staging:?}");
+        assert_eq!(
+            std::fs::read_dir(outside.path()).unwrap().count(),
+            0,
+            "{name} wrote outside"
+        );
+    }
+    assert!(!home
+        .path()
+        .parent()
+        .unwrap()
+        .join("evil-dotdot.txt")
+        .exists());
+}
