@@ -342,3 +342,79 @@ fn hostile_packages_are_refused_before_anything_lands() {
         .join("evil-dotdot.txt")
         .exists());
 }
+
+/// Writes wheels whose archive or RECORD tries to leave the prefix.
+const HOSTILE_WHEELS: &str = r##"
+import base64, hashlib, sys, zipfile
+out = sys.argv[1]
+def wheel(name, members):
+    dist = f"{name}-1.0"
+    fn = f"{out}/{name}-1.0-py3-none-any.whl"
+    record = []
+    with zipfile.ZipFile(fn, "w") as z:
+        files = dict(members)
+        files[f"{dist}.dist-info/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode()
+        files[f"{dist}.dist-info/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        for path, data in files.items():
+            z.writestr(path, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{path},sha256={digest},{len(data)}")
+        record.append(f"{dist}.dist-info/RECORD,,")
+        z.writestr(f"{dist}.dist-info/RECORD", "\n".join(record) + "\n")
+wheel("evilwheel_dotdot", [("../../../../evil_dotdot.py", b"owned = 1\n")])
+wheel("evilwheel_data", [("evilwheel_data-1.0.data/scripts/../../../../../evil_script", b"#!python\nprint('owned')\n")])
+"##;
+
+#[test]
+fn hostile_wheels_are_refused_before_anything_lands() {
+    let wheels = tempfile::tempdir().unwrap();
+    let out = run(std::process::Command::new(peer_python())
+        .args(["-c", HOSTILE_WHEELS])
+        .arg(wheels.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The wheels' own folder beside the test wheels, so the demo model's exifread resolves too.
+    for w in std::fs::read_dir(pypi_wheels())
+        .unwrap()
+        .filter_map(Result::ok)
+    {
+        std::fs::copy(w.path(), wheels.path().join(w.file_name())).unwrap();
+    }
+    let home = tempfile::tempdir().unwrap();
+    for (name, entry) in [
+        ("evilwheel_dotdot", "../../../../evil_dotdot.py"),
+        (
+            "evilwheel_data",
+            "evilwheel_data-1.0.data/scripts/../../../../../evil_script",
+        ),
+    ] {
+        let out = run(sv(home.path())
+            .env("SCIVISION_FIND_LINKS", wheels.path())
+            .args(["env", "create", "scivision-demo-edges", "-c"])
+            .arg(channel())
+            .args(["--pypi", name]));
+        // uv's extraction drops an entry that climbs out of the wheel, says so, and installs
+        // the rest (pip would refuse the wheel): what matters is that nothing lands outside.
+        assert!(
+            out.code == 0 && out.stderr.contains(entry)
+                || out.code == 1 && out.stderr.contains(name),
+            "{name}: {}{}",
+            out.stdout,
+            out.stderr
+        );
+        for dir in home.path().ancestors().take(8) {
+            assert!(
+                !dir.join("evil_dotdot.py").exists() && !dir.join("evil_script").exists(),
+                "{name} wrote to {}",
+                dir.display()
+            );
+        }
+        let prefix = home.path().join("envs/scivision-demo-edges");
+        for dir in prefix.ancestors().take(8) {
+            assert!(
+                !dir.join("evil_script").exists(),
+                "{name} wrote to {}",
+                dir.display()
+            );
+        }
+    }
+}

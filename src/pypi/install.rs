@@ -202,8 +202,8 @@ pub async fn install(
     let mut warnings = Vec::new();
     let state = uv_install_wheel::InstallState::default();
     for wheel in &cached {
-        warnings.extend(conda_files_replaced(wheel, &layout.scheme.purelib));
         let name = wheel.filename().name.to_string();
+        warnings.extend(conda_files_replaced(wheel, &layout.scheme.purelib));
         let direct_url = if direct.contains(name.as_str()) {
             wheel.parsed_url().map(uv_pypi_types::DirectUrl::from)
         } else {
