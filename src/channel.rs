@@ -172,8 +172,14 @@ pub struct DeprecatedPick {
 /// The deprecated records among `records`, each with the reason its channel publishes.
 pub async fn deprecated_picks(
     records: &[rattler_conda_types::RepoDataRecord],
-    client: &reqwest_middleware::ClientWithMiddleware,
+    offline: bool,
 ) -> Vec<DeprecatedPick> {
+    if !records.iter().any(|r| is_deprecated(&r.package_record)) {
+        return Vec::new();
+    }
+    // A client only when a reason must be looked up: building one loads the system's roots.
+    let client = crate::prefix::http_client_for(offline);
+    let client = &client;
     let mut reasons: BTreeMap<String, Vec<Deprecation>> = BTreeMap::new();
     let mut out = Vec::new();
     for r in records.iter().filter(|r| is_deprecated(&r.package_record)) {

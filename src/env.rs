@@ -444,16 +444,20 @@ impl Envs {
                 );
                 crate::integrity::evict(&bad).map_err(io(&bad.entry))?;
             }
-            let missing: Vec<_> = solution
+            let missing: Vec<&RepoDataRecord> = solution
                 .records
                 .iter()
                 .filter(|r| !prefix::is_cached(r, package_cache))
-                .map(|r| prefix::fetch_to_cache(r, package_cache, &client))
                 .collect();
-            futures::future::try_join_all(missing).await?;
+            futures::future::try_join_all(
+                missing
+                    .iter()
+                    .map(|r| prefix::fetch_to_cache(r, package_cache, &client)),
+            )
+            .await?;
             // Fresh from the channel: a mismatch now is the package's own paths.json disagreeing
-            // with its archive.
-            if let Some(bad) = crate::integrity::check(&solution.records, package_cache)
+            // with its archive. (The others passed the check above.)
+            if let Some(bad) = crate::integrity::check(missing, package_cache)
                 .into_iter()
                 .next()
             {

@@ -37,10 +37,13 @@ pub struct Corrupt {
 
 /// Checks the cache entries of `records` that exist (absent ones are fetched fresh by the
 /// installer) and returns the corrupt ones. Valid entries get their stamp.
-pub fn check(records: &[RepoDataRecord], package_cache: &Path) -> Vec<Corrupt> {
+pub fn check<'a>(
+    records: impl IntoIterator<Item = &'a RepoDataRecord>,
+    package_cache: &Path,
+) -> Vec<Corrupt> {
     let full = std::env::var("SCIVISION_VERIFY_CACHE").is_ok_and(|v| v == "full");
     records
-        .iter()
+        .into_iter()
         .map(|r| package_cache.join(crate::prefix::cache_dir_name(r)))
         .filter(|entry| entry.join("info/index.json").is_file())
         .filter_map(|entry| check_entry(&entry, full).err())

@@ -202,7 +202,7 @@ async fn versions(
             .push(r);
     }
     // One channeldata.json read per channel for every deprecated build.
-    let picks = crate::channel::deprecated_picks(&records, &crate::prefix::http_client()).await;
+    let picks = crate::channel::deprecated_picks(&records, false).await;
     let mut out = Vec::new();
     for (version, builds) in by_version.into_iter().rev() {
         let deprecated = builds

@@ -455,8 +455,9 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 solution.pypi = Some(own.pypi);
             }
             // A deprecated build is only picked when asked for by version: say so, with the reason.
-            let client = crate::prefix::http_client_for(request.offline.is_some());
-            let deprecated = crate::channel::deprecated_picks(&solution.records, &client).await;
+            let deprecated =
+                crate::channel::deprecated_picks(&solution.records, request.offline.is_some())
+                    .await;
             for d in &deprecated {
                 super::print_warning(&format!(
                     "{} {} is deprecated: {}",
