@@ -418,3 +418,77 @@ fn hostile_wheels_are_refused_before_anything_lands() {
         }
     }
 }
+
+/// The packages `repodata.json` lists per subdir, and whether every index file parses.
+fn index_state(channel: &Path) -> Vec<(String, Vec<String>)> {
+    ["linux-64", "noarch"]
+        .iter()
+        .map(|subdir| {
+            let text = std::fs::read_to_string(channel.join(subdir).join("repodata.json")).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let mut names: Vec<String> = v["packages.conda"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .chain(v["packages"].as_object().unwrap().keys())
+                .cloned()
+                .collect();
+            names.sort();
+            (subdir.to_string(), names)
+        })
+        .collect()
+}
+
+#[test]
+fn channel_index_killed_at_any_point_then_rerun_equals_an_uninterrupted_index() {
+    let strip = |dir: &Path| {
+        for p in walkdir::WalkDir::new(dir)
+            .into_iter()
+            .filter_map(Result::ok)
+        {
+            let name = p.file_name().to_string_lossy().to_string();
+            if p.file_type().is_file()
+                && (name.starts_with("repodata") || name == "channeldata.json")
+            {
+                std::fs::remove_file(p.path()).unwrap();
+            }
+        }
+    };
+    let reference = channel_copy();
+    strip(reference.path());
+    run_ok(scivision().args(["channel", "index"]).arg(reference.path()));
+    let expected = index_state(reference.path());
+
+    let victim = channel_copy();
+    strip(victim.path());
+    for delay_ms in [20u64, 80, 200, 400, 800] {
+        let mut child = scivision()
+            .args(["channel", "index"])
+            .arg(victim.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        // Whatever index files exist after a kill are whole (written beside and renamed).
+        for subdir in ["linux-64", "noarch"] {
+            let path = victim.path().join(subdir).join("repodata.json");
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|e| {
+                    panic!("killed at {delay_ms} ms: {} is torn: {e}", path.display())
+                });
+            }
+        }
+    }
+    run_ok(scivision().args(["channel", "index"]).arg(victim.path()));
+    assert_eq!(index_state(victim.path()), expected);
+    // And a client reads it: the demo model solves from the re-indexed channel.
+    let home = tempfile::tempdir().unwrap();
+    run_ok(
+        sv(home.path())
+            .args(["env", "create", "scivision-demo-edges", "--dry-run", "-c"])
+            .arg(victim.path()),
+    );
+}
