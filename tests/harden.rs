@@ -492,3 +492,69 @@ fn channel_index_killed_at_any_point_then_rerun_equals_an_uninterrupted_index() 
             .arg(victim.path()),
     );
 }
+
+/// `scivision` as a machine of its own: home, caches and config under `root`.
+fn machine(root: &Path) -> std::process::Command {
+    let mut cmd = scivision();
+    cmd.env("SCIVISION_HOME", root.join("home"))
+        .env("SCIVISION_CACHE_DIR", root.join("cache"))
+        .env("RATTLER_CACHE_DIR", root.join("rattler"))
+        .env("SCIVISION_CONFIG", root.join("no-config.toml"))
+        .env_remove("SCIVISION_OFFLINE");
+    cmd
+}
+
+#[test]
+fn env_unpack_killed_at_any_point_then_rerun_gives_a_working_environment() {
+    let a = tempfile::tempdir().unwrap();
+    run_ok(
+        machine(a.path())
+            .args(["env", "create", "scivision-demo-edges", "-c"])
+            .arg(channel()),
+    );
+    let pack = a.path().join("edges.scivision-pack");
+    run_ok(
+        machine(a.path())
+            .args(["env", "pack", "scivision-demo-edges", "-o"])
+            .arg(&pack),
+    );
+    let b = tempfile::tempdir().unwrap();
+    for delay_ms in [30u64, 100, 250, 500, 900] {
+        let mut child = machine(b.path())
+            .args(["env", "unpack"])
+            .arg(&pack)
+            .args(["--name", "edges"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        // The environment is the previous one or none, never half of one.
+        let prefix = b.path().join("home/envs/edges");
+        if prefix.exists() {
+            run_ok(machine(b.path()).args([
+                "env",
+                "run",
+                "edges",
+                "--",
+                "python",
+                "-c",
+                "import scivision_demo_edges",
+            ]));
+        }
+    }
+    let out = run_ok(
+        machine(b.path())
+            .args(["env", "unpack"])
+            .arg(&pack)
+            .args(["--name", "edges"]),
+    );
+    assert!(out.stdout.contains("unpacked edges"), "{}", out.stdout);
+    let out = run_ok(machine(b.path()).args([
+        "env", "run", "edges", "--", "python", "-c",
+        "import scivision_demo_edges as m; print(m.SobelEdges().predict(m.load_png(m.SAMPLE)).shape)",
+    ]));
+    assert_eq!(out.stdout.trim(), "(32, 32)");
+}
