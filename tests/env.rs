@@ -274,16 +274,12 @@ fn interrupted_creates_leave_a_usable_state() {
     let rattler = tempfile::tempdir().unwrap();
     // Kill at several points (a fresh package cache makes the install long enough to hit).
     for delay_ms in [30u64, 120, 250, 400, 700] {
-        let mut child = sv(home.path())
-            .env("RATTLER_CACHE_DIR", rattler.path())
-            .args(["env", "create", "scivision-demo-modern", "-c", &ch()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
+        kill_after(
+            sv(home.path())
+                .env("RATTLER_CACHE_DIR", rattler.path())
+                .args(["env", "create", "scivision-demo-modern", "-c", &ch()]),
+            delay_ms,
+        );
         let prefix = home.path().join("envs/scivision-demo-modern");
         // Either the previous environment (complete) or none: never a half-written one.
         if prefix.exists() {

@@ -462,16 +462,10 @@ fn channel_index_killed_at_any_point_then_rerun_equals_an_uninterrupted_index() 
     let victim = channel_copy();
     strip(victim.path());
     for delay_ms in [20u64, 80, 200, 400, 800] {
-        let mut child = scivision()
-            .args(["channel", "index"])
-            .arg(victim.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
+        kill_after(
+            scivision().args(["channel", "index"]).arg(victim.path()),
+            delay_ms,
+        );
         // Whatever index files exist after a kill are whole (written beside and renamed).
         for subdir in ["linux-64", "noarch"] {
             let path = victim.path().join(subdir).join("repodata.json");
@@ -520,17 +514,13 @@ fn env_unpack_killed_at_any_point_then_rerun_gives_a_working_environment() {
     );
     let b = tempfile::tempdir().unwrap();
     for delay_ms in [30u64, 100, 250, 500, 900] {
-        let mut child = machine(b.path())
-            .args(["env", "unpack"])
-            .arg(&pack)
-            .args(["--name", "edges"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
+        kill_after(
+            machine(b.path())
+                .args(["env", "unpack"])
+                .arg(&pack)
+                .args(["--name", "edges"]),
+            delay_ms,
+        );
         // The environment is the previous one or none, never half of one.
         let prefix = b.path().join("home/envs/edges");
         if prefix.exists() {

@@ -75,6 +75,18 @@ pub fn sv(home: &Path) -> Command {
     cmd
 }
 
+/// Starts `cmd` with its output discarded and kills it (SIGKILL) after `delay_ms`.
+pub fn kill_after(cmd: &mut Command, delay_ms: u64) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("command starts");
+    std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Output of a finished command, with both streams for assertion messages.
 pub struct Output {
     pub code: i32,
