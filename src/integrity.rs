@@ -44,8 +44,8 @@ pub fn check<'a>(
     let full = std::env::var("SCIVISION_VERIFY_CACHE").is_ok_and(|v| v == "full");
     records
         .into_iter()
+        .filter(|r| crate::prefix::is_cached(r, package_cache))
         .map(|r| package_cache.join(crate::prefix::cache_dir_name(r)))
-        .filter(|entry| entry.join("info/index.json").is_file())
         .filter_map(|entry| check_entry(&entry, full).err())
         .collect()
 }

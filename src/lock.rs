@@ -96,10 +96,7 @@ pub fn build(
         // the authentication storage.
         let mut r = r.clone();
         r.url = crate::redact::for_file(&r.url);
-        r.channel = r.channel.as_deref().map(|c| match url::Url::parse(c) {
-            Ok(u) => crate::redact::for_file(&u).to_string(),
-            Err(_) => c.to_string(),
-        });
+        r.channel = r.channel.as_deref().map(crate::redact::for_file_str);
         builder
             .add_conda_package(ENVIRONMENT, platform.as_str(), r.into())
             .map_err(|e| write_err(e.to_string()))?;

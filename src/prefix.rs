@@ -190,10 +190,7 @@ fn strip_credentials(prefix: &Path) -> std::io::Result<()> {
             let Some(old) = record.get(key).and_then(|v| v.as_str()) else {
                 continue;
             };
-            let Ok(url) = url::Url::parse(old) else {
-                continue;
-            };
-            let clean = crate::redact::for_file(&url).to_string();
+            let clean = crate::redact::for_file_str(old);
             if clean != old {
                 record[key] = serde_json::Value::String(clean);
                 changed = true;

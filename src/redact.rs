@@ -16,6 +16,15 @@ pub fn for_file(url: &Url) -> Url {
     rattler_redaction::strip_url_for_serialization(url)
 }
 
+/// As [`for_file`] for a string that may hold a URL (a record's `channel`); anything else is
+/// returned unchanged.
+pub fn for_file_str(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(url) => for_file(&url).to_string(),
+        Err(_) => text.to_string(),
+    }
+}
+
 /// `text` with the secrets of every URL in it masked: the password (or a bare token) before
 /// the host, a `/t/<token>/` path segment, and the query string. Works on the text around
 /// `://` rather than by parsing whole URLs, so URLs inside coloured log lines or quoted in

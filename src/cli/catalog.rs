@@ -119,9 +119,9 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
         } => {
             let model = catalog.get(&name)?.clone();
             let versions = match (&model.conda_package, channels.is_empty()) {
-                (Some(package), false) => {
-                    Some(versions(package, &channels, platform(target.as_ref())?).await?)
-                }
+                (Some(package), false) => Some(
+                    versions(package, &channels, super::target_platform(target.as_ref())?).await?,
+                ),
                 (None, false) => {
                     return Err(miette::miette!(
                         help = "its card pins the version (`scivision catalog show NAME` shows it); -c lists versions of models published as conda packages",
@@ -280,31 +280,24 @@ struct Linted {
 /// Reads the cards named (or the default ones) and lists each one's problems.
 fn read_cards(paths: &[PathBuf], catalog: &Catalog) -> Vec<Linted> {
     let here = PathBuf::from("recipes");
-    let loaded: Vec<(PathBuf, Result<Card, CardProblem>)> = if !paths.is_empty() {
+    let files = if !paths.is_empty() {
         crate::card::discover(paths)
+    } else if here.is_dir() {
+        crate::card::discover(std::slice::from_ref(&here))
+    } else {
+        Vec::new()
+    };
+    let loaded: Vec<(PathBuf, Result<Card, CardProblem>)> = if files.is_empty() && paths.is_empty()
+    {
+        Card::embedded()
+    } else {
+        files
             .into_iter()
             .map(|f| {
                 let card = Card::load(&f);
                 (f, card)
             })
             .collect()
-    } else {
-        let found = if here.is_dir() {
-            crate::card::discover(std::slice::from_ref(&here))
-        } else {
-            Vec::new()
-        };
-        if found.is_empty() {
-            Card::embedded()
-        } else {
-            found
-                .into_iter()
-                .map(|f| {
-                    let card = Card::load(&f);
-                    (f, card)
-                })
-                .collect()
-        }
     };
     let mut seen: std::collections::BTreeMap<String, PathBuf> = std::collections::BTreeMap::new();
     loaded
@@ -355,22 +348,13 @@ fn read_cards(paths: &[PathBuf], catalog: &Catalog) -> Vec<Linted> {
         .collect()
 }
 
-fn platform(given: Option<&String>) -> miette::Result<Subdir> {
-    match given {
-        None => Ok(Subdir::current().unwrap_or(Subdir::Linux64)),
-        Some(p) => p
-            .parse::<Subdir>()
-            .map_err(|e| miette::miette!("--platform `{p}`: {e}")),
-    }
-}
-
 async fn checker(args: &CheckArgs, cards: &[Card]) -> miette::Result<Checker> {
     let cwd = std::env::current_dir().into_diagnostic()?;
     let channels = crate::solve::parse_channels(&args.channels, cwd)?;
     Ok(Checker::new(
         cards,
         &channels,
-        platform(args.platform.as_ref())?,
+        super::target_platform(args.platform.as_ref())?,
         &args.cuda,
     )
     .await?)

@@ -217,10 +217,7 @@ fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
     };
     let cwd = std::env::current_dir().into_diagnostic()?;
     let channels = crate::solve::parse_channels(&channel_strings, cwd)?;
-    let platform = match &args.platform {
-        None => Subdir::current().unwrap_or(Subdir::Linux64),
-        Some(p) => p.parse::<Subdir>().map_err(|e| miette::miette!(help = "platforms are conda subdirs: linux-64, linux-aarch64, osx-64, osx-arm64, win-64", "--platform `{p}`: {e}"))?,
-    };
+    let platform = super::target_platform(args.platform.as_ref())?;
     let mut specs = spec.conda;
     if let Some(py) = &args.python {
         let text = if py.chars().all(|c| c.is_ascii_digit() || c == '.') {
@@ -809,12 +806,7 @@ pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
     let cwd = std::env::current_dir().into_diagnostic()?;
     let channels = crate::solve::parse_channels(&args.channels, cwd)?;
     let specs = crate::solve::parse_specs(&args.specs)?;
-    let platform = match &args.platform {
-        None => Subdir::current().unwrap_or(Subdir::Linux64),
-        Some(p) => p
-            .parse::<Subdir>()
-            .map_err(|e| miette::miette!("--platform `{p}`: {e}"))?,
-    };
+    let platform = super::target_platform(args.platform.as_ref())?;
     let request = Request {
         model: args.specs.join(" "),
         specs,

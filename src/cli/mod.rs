@@ -194,6 +194,22 @@ pub(crate) fn print_json(value: &serde_json::Value) {
     write_stdout(&serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
+/// `--platform SUBDIR`, or this machine's platform when not given.
+pub(crate) fn target_platform(
+    given: Option<&String>,
+) -> miette::Result<rattler_conda_types::Subdir> {
+    use rattler_conda_types::Subdir;
+    match given {
+        None => Ok(Subdir::current().unwrap_or(Subdir::Linux64)),
+        Some(p) => p.parse::<Subdir>().map_err(|e| {
+            miette::miette!(
+                help = "platforms are conda subdirs: linux-64, linux-aarch64, osx-64, osx-arm64, win-64",
+                "--platform `{p}`: {e}"
+            )
+        }),
+    }
+}
+
 /// Prints a warning for a person to stderr (`warning: …`).
 pub(crate) fn print_warning(line: &str) {
     use std::io::Write;
