@@ -449,12 +449,16 @@ impl Envs {
                 .iter()
                 .filter(|r| !prefix::is_cached(r, package_cache))
                 .collect();
-            futures::future::try_join_all(
+            // Every download runs to its end even when one fails: dropping the others midway
+            // would leave their half-extracted temporary folders in the package cache.
+            futures::future::join_all(
                 missing
                     .iter()
                     .map(|r| prefix::fetch_to_cache(r, package_cache, &client)),
             )
-            .await?;
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
             // Fresh from the channel: a mismatch now is the package's own paths.json disagreeing
             // with its archive. (The others passed the check above.)
             if let Some(bad) = crate::integrity::check(missing, package_cache)

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod compat;
 pub mod config;
 pub mod env;
+pub mod http;
 pub mod integrity;
 pub mod kernel;
 pub mod lock;

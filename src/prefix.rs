@@ -10,13 +10,29 @@ use rattler_repodata_gateway::Gateway;
 
 /// An installation failure.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("cannot install into {}: {reason}", prefix.display())]
-#[diagnostic(help("check free disk space and that the package cache is writable"))]
-pub struct InstallError {
-    /// The prefix.
-    pub prefix: std::path::PathBuf,
-    /// The installer's message.
-    pub reason: String,
+pub enum InstallError {
+    /// A package could not be fetched into the package cache (nothing of it is kept there).
+    #[error("cannot download {package} from {url}: {reason}")]
+    Download {
+        /// The package's file name.
+        package: String,
+        /// Where from (credentials masked).
+        url: String,
+        /// The chain of causes.
+        reason: String,
+        /// What to do, judged from the failure.
+        #[help]
+        help: String,
+    },
+    /// Linking into the prefix failed.
+    #[error("cannot install into {}: {reason}", prefix.display())]
+    #[diagnostic(help("check free disk space and that the package cache is writable"))]
+    Link {
+        /// The prefix.
+        prefix: std::path::PathBuf,
+        /// The installer's message.
+        reason: String,
+    },
 }
 
 /// The HTTP client for downloads (rustls with the system's roots and the web PKI). A slow or
@@ -49,6 +65,7 @@ pub fn http_client_for(offline: bool) -> reqwest_middleware::ClientWithMiddlewar
     if offline {
         builder = builder.with(rattler_networking::OfflineMiddleware);
     }
+    builder = builder.with(crate::http::Retry::new());
     // Credentials from rattler's authentication storage (RATTLER_AUTH_FILE, netrc), as pixi
     // reads them: locks hold channel URLs without secrets, and installing one from a private
     // channel finds them there.
@@ -109,17 +126,23 @@ pub async fn fetch_to_cache(
 ) -> Result<std::path::PathBuf, InstallError> {
     let cache = PackageCache::new(package_cache_dir);
     let lock = cache
-        .get_or_fetch_from_url(
+        .get_or_fetch_from_url_with_retry(
             &record.package_record,
             record.url.clone(),
             client.clone().into(),
+            // A body cut off mid-stream is retried here; statuses by the client's middleware.
+            crate::http::retry_policy(),
             None,
             None,
         )
         .await
-        .map_err(|e| InstallError {
-            prefix: package_cache_dir.to_path_buf(),
+        .map_err(|e| InstallError::Download {
+            package: record.identifier.to_string(),
+            url: crate::redact::text(record.url.as_str()).into_owned(),
             reason: error_chain(&e),
+            help: crate::http::help_for(&e).unwrap_or_else(|| {
+                "check free disk space and that the package cache is writable".into()
+            }),
         })?;
     Ok(lock.path().to_path_buf())
 }
@@ -144,12 +167,12 @@ pub async fn install_with(
     configure: impl FnOnce(Installer) -> Installer,
 ) -> Result<(), InstallError> {
     // The installer writes absolute paths into shebangs and prefix records.
-    let prefix = std::path::absolute(prefix).map_err(|e| InstallError {
+    let prefix = std::path::absolute(prefix).map_err(|e| InstallError::Link {
         prefix: prefix.to_path_buf(),
         reason: e.to_string(),
     })?;
     if records.is_empty() {
-        fs_err::create_dir_all(prefix.join("conda-meta")).map_err(|e| InstallError {
+        fs_err::create_dir_all(prefix.join("conda-meta")).map_err(|e| InstallError::Link {
             prefix: prefix.clone(),
             reason: e.to_string(),
         })?;
@@ -161,11 +184,11 @@ pub async fn install_with(
     configure(installer)
         .install(&prefix, records)
         .await
-        .map_err(|e| InstallError {
+        .map_err(|e| InstallError::Link {
             prefix: prefix.clone(),
             reason: error_chain(&e),
         })?;
-    strip_credentials(&prefix).map_err(|e| InstallError {
+    strip_credentials(&prefix).map_err(|e| InstallError::Link {
         prefix: prefix.clone(),
         reason: e.to_string(),
     })

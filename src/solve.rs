@@ -37,11 +37,14 @@ pub enum SolveError {
         reason: String,
     },
     /// Repodata could not be fetched or read.
-    #[error("cannot read repodata: {0}")]
-    #[diagnostic(help(
-        "check that the channel exists and has been indexed (`scivision channel index DIR`); without network, `--offline` uses the repodata and packages already cached"
-    ))]
-    Gateway(String),
+    #[error("cannot read repodata: {reason}")]
+    Gateway {
+        /// The chain of causes.
+        reason: String,
+        /// What to do, judged from the failure.
+        #[help]
+        help: String,
+    },
     /// Virtual package detection failed.
     #[error("cannot detect the host's virtual packages: {0}")]
     VirtualPackages(String),
@@ -54,6 +57,20 @@ pub enum SolveError {
         /// resolvo's explanation.
         explanation: String,
     },
+}
+
+const GATEWAY_HELP: &str = "check that the channel exists and has been indexed \
+    (`scivision channel index DIR`); without network, `--offline` uses the repodata and packages \
+    already cached";
+
+impl SolveError {
+    /// A repodata failure, with help that fits it (a server error, a timeout, damaged data).
+    pub fn gateway(e: &(dyn std::error::Error + 'static)) -> Self {
+        Self::Gateway {
+            reason: crate::prefix::error_chain(e),
+            help: crate::http::help_for(e).unwrap_or_else(|| GATEWAY_HELP.to_string()),
+        }
+    }
 }
 
 /// Parses channel strings against `root` (for relative paths).
@@ -136,7 +153,7 @@ impl Loaded {
             .recursive(true)
             .execute()
             .await
-            .map_err(|e| SolveError::Gateway(e.to_string()))?;
+            .map_err(|e| SolveError::gateway(&e))?;
         Ok(Self {
             repodata: repodata.repodata,
         })
@@ -195,7 +212,7 @@ pub async fn solve_with(
         .recursive(true)
         .execute()
         .await
-        .map_err(|e| SolveError::Gateway(e.to_string()))?;
+        .map_err(|e| SolveError::gateway(&e))?;
     let shown = specs
         .iter()
         .map(ToString::to_string)
@@ -215,7 +232,10 @@ pub async fn solve_with(
         resolvo::Solver.solve(task).map(|s| s.records)
     })
     .await
-    .map_err(|e| SolveError::Gateway(format!("solver task failed: {e}")))?;
+    .map_err(|e| SolveError::Gateway {
+        reason: format!("solver task failed: {e}"),
+        help: GATEWAY_HELP.to_string(),
+    })?;
     result.map_err(|e| SolveError::Unsolvable {
         specs: shown,
         explanation: e.to_string(),

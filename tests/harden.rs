@@ -548,3 +548,342 @@ fn env_unpack_killed_at_any_point_then_rerun_gives_a_working_environment() {
     ]));
     assert_eq!(out.stdout.trim(), "(32, 32)");
 }
+
+/// `env create scivision-demo-edges` from `url` with empty caches of its own under `root`, a 2 s
+/// read timeout and credentials for 127.0.0.1 in the authentication storage.
+fn create_from(root: &Path, url: &str, auth_file: &Path) -> Output {
+    let mut cmd = sv(&root.join("home"));
+    cmd.env("RATTLER_CACHE_DIR", root.join("rattler"))
+        .env("SCIVISION_CACHE_DIR", root.join("cache"))
+        .env("SCIVISION_HTTP_TIMEOUT", "2")
+        .env("RATTLER_AUTH_FILE", auth_file)
+        .args([
+            "env",
+            "create",
+            "scivision-demo-edges",
+            "--no-runner",
+            "-q",
+            "-c",
+            url,
+        ]);
+    run(&mut cmd)
+}
+
+/// The conda packages of the demo env under `root` (its `conda-meta` records).
+fn installed(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(root.join("home/envs/scivision-demo-edges/conda-meta"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.ends_with(".json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// What a failed create may leave under `root`: no environment, no staging folder, no partly
+/// extracted package.
+fn assert_no_trace(root: &Path, case: &str) {
+    let envs = root.join("home/envs");
+    let left: Vec<_> = std::fs::read_dir(&envs)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != ".locks")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{case}: left in envs/: {left:?}");
+    let partial: Vec<_> = std::fs::read_dir(root.join("rattler/pkgs"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with('.') && n != ".cache.lock")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(partial.is_empty(), "{case}: partial packages: {partial:?}");
+}
+
+/// What one case of the hostile server should lead to.
+enum Expect {
+    /// The create succeeds after retries: GETs for paths ending in `.0` number `.1`.
+    Recovers(&'static str, usize),
+    /// One error containing `.0`, help containing `.1`; the most GETs any one path ending in
+    /// `.2` got is `.3`.
+    Fails(&'static str, &'static str, &'static str, usize),
+}
+
+#[test]
+fn a_hostile_channel_gets_retries_then_one_clear_error_and_leaves_no_trace() {
+    use common::fault::{Fault, FaultServer};
+    let server = FaultServer::start(channel(), "127.0.0.1");
+    let other = FaultServer::start(channel(), "127.0.0.2");
+    let auth = tempfile::tempdir().unwrap();
+    let auth_file = auth.path().join("credentials.json");
+    std::fs::write(
+        &auth_file,
+        serde_json::json!({"127.0.0.1": {"BasicHTTP": {"username": "ann", "password": SECRET}}})
+            .to_string(),
+    )
+    .unwrap();
+    let reference = tempfile::tempdir().unwrap();
+    let out = create_from(reference.path(), &server.url, &auth_file);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let want = installed(reference.path());
+    assert!(want.iter().any(|n| n.starts_with("python-3")), "{want:?}");
+
+    const PY: &str = "python-3.11.2-h0_cpython.conda";
+    const INDEX: &str = "noarch/repodata_shards.msgpack.zst";
+    let not_python =
+        std::fs::read(channel().join("linux-64/python_abi-3.11-4_cp311.conda")).unwrap();
+    let elsewhere = other.url.clone();
+    let here = server.url.clone();
+    type Rule = Box<dyn Fn(&str, usize) -> Fault + Send + Sync>;
+    let no_shards = |p: &str| p.ends_with("repodata_shards.msgpack.zst");
+    let cases: Vec<(&str, Rule, Expect)> = vec![
+        (
+            "every file answers 500 twice",
+            Box::new(|_: &str, n| {
+                if n < 2 {
+                    Fault::Status(500)
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Recovers(INDEX, 3),
+        ),
+        (
+            "the shard index answers 503 always",
+            Box::new(|p: &str, _| {
+                if p.ends_with(INDEX) {
+                    Fault::Status(503)
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Fails("503", "server failed", INDEX, 4),
+        ),
+        (
+            "a shard answers 500 always",
+            Box::new(|p: &str, _| {
+                if p.contains("/shards/") {
+                    Fault::Status(500)
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Fails("500", "server failed", ".msgpack.zst", 4),
+        ),
+        (
+            "a shard the index lists is missing",
+            Box::new(|p: &str, _| {
+                if p.contains("/shards/") {
+                    Fault::Status(404)
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Fails("404", "no such file", ".msgpack.zst", 1),
+        ),
+        (
+            "the shard index is not zstd",
+            Box::new(|p: &str, _| {
+                if p.ends_with(INDEX) {
+                    Fault::Body(b"<html>".to_vec())
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Fails("zstd", "damaged", INDEX, 1),
+        ),
+        (
+            "a shard's bytes differ from its hash in the index",
+            Box::new(|p: &str, _| {
+                if p.contains("/shards/") {
+                    Fault::Body(b"x".to_vec())
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Fails("SHA-256", "damaged", ".msgpack.zst", 1),
+        ),
+        (
+            "no shards, repodata.json.zst cut off",
+            Box::new(move |p: &str, _| {
+                if no_shards(p) {
+                    Fault::Status(404)
+                } else if p.ends_with("repodata.json.zst") {
+                    Fault::Truncate(100)
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Fails("repodata.json.zst", "damaged", "repodata.json.zst", 4),
+        ),
+        (
+            "no shards, repodata.json.zst not zstd",
+            Box::new(move |p: &str, _| {
+                if no_shards(p) {
+                    Fault::Status(404)
+                } else if p.ends_with("repodata.json.zst") {
+                    Fault::Body(b"{\"packages\": {}}".to_vec())
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Fails("repodata.json.zst", "damaged", "repodata.json.zst", 4),
+        ),
+        (
+            "the shard index drips slower than the timeout",
+            Box::new(|p: &str, _| {
+                if p.ends_with(INDEX) {
+                    Fault::Drip(3000)
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Fails("timed out", "sent nothing for 2 s", INDEX, 1),
+        ),
+        (
+            "the python package's bytes differ from its sha256",
+            Box::new(move |p: &str, _| {
+                if p.ends_with(PY) {
+                    Fault::Body(not_python.clone())
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Fails("hash mismatch", "damaged", PY, 1),
+        ),
+        (
+            "the python package is cut off once",
+            Box::new(|p: &str, n| {
+                if p.ends_with(PY) && n == 0 {
+                    Fault::Truncate(100_000)
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Recovers(PY, 2),
+        ),
+        (
+            "the python package answers 503 always",
+            Box::new(|p: &str, _| {
+                if p.ends_with(PY) {
+                    Fault::Status(503)
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Fails("503", "server failed", PY, 4),
+        ),
+        (
+            "the python package drips slower than the timeout",
+            Box::new(|p: &str, _| {
+                if p.ends_with(PY) {
+                    Fault::Drip(3000)
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Fails("timed out", "sent nothing for 2 s", PY, 3),
+        ),
+        (
+            "packages redirect to another host",
+            Box::new(move |p: &str, _| {
+                if p.ends_with(".conda") {
+                    Fault::Redirect(format!("{elsewhere}{}", p.trim_start_matches('/')))
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Recovers(PY, 1),
+        ),
+        (
+            "packages redirect to themselves",
+            Box::new(move |p: &str, _| {
+                if p.ends_with(".conda") {
+                    Fault::Redirect(format!("{here}{}", p.trim_start_matches('/')))
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Fails("too many redirects", "redirects loop", ".conda", 11),
+        ),
+        (
+            "packages redirect to file:///etc/passwd",
+            Box::new(|p: &str, _| {
+                if p.ends_with(".conda") {
+                    Fault::Redirect("file:///etc/passwd".into())
+                } else {
+                    Fault::Serve
+                }
+            }),
+            Expect::Fails("not an http(s) URL", "redirects loop", ".conda", 1),
+        ),
+    ];
+    for (case, rule, expect) in cases {
+        let root = tempfile::tempdir().unwrap();
+        server.rule(rule);
+        other.rule(|_, _| Fault::Serve);
+        let started = std::time::Instant::now();
+        let out = create_from(root.path(), &server.url, &auth_file);
+        let seen = server.seen();
+        let most = |suffix: &str| {
+            let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+            for s in seen
+                .iter()
+                .filter(|s| s.method == "GET" && s.path.ends_with(suffix))
+            {
+                *counts.entry(s.path.as_str()).or_default() += 1;
+            }
+            counts.values().copied().max().unwrap_or(0)
+        };
+        // Every request to the channel's host carried the credentials; none reached another.
+        assert!(seen.iter().all(|s| s.authorization.is_some()), "{case}");
+        assert!(
+            other.seen().iter().all(|s| s.authorization.is_none()),
+            "{case}"
+        );
+        assert!(!out.stderr.contains(SECRET), "{case}: {}", out.stderr);
+        match expect {
+            Expect::Recovers(suffix, requests) => {
+                assert_eq!(out.code, 0, "{case}: {}", out.stderr);
+                assert_eq!(most(suffix), requests, "{case}: {seen:?}");
+                assert_eq!(installed(root.path()), want, "{case}");
+                if case.contains("another host") {
+                    let there = other
+                        .seen()
+                        .iter()
+                        .filter(|s| s.path.ends_with(".conda"))
+                        .count();
+                    assert_eq!(
+                        there,
+                        want.len(),
+                        "{case}: every package from the other host"
+                    );
+                }
+            }
+            Expect::Fails(error, help, suffix, requests) => {
+                assert_eq!(out.code, 1, "{case}: {}", out.stderr);
+                assert_eq!(out.stderr.matches('×').count(), 1, "{case}: {}", out.stderr);
+                let (message, advice) = out.stderr.split_once("help:").unwrap_or_default();
+                assert!(message.contains(error), "{case}: {}", out.stderr);
+                assert!(advice.contains(help), "{case}: {}", out.stderr);
+                assert_eq!(most(suffix), requests, "{case}: {seen:?}");
+                // A hung download would show here; a generous bound on a 2 s timeout.
+                assert!(started.elapsed().as_secs() < 60, "{case}");
+                assert_no_trace(root.path(), case);
+                // Nothing cached from the fault stands in the way of a healthy server.
+                server.rule(|_, _| Fault::Serve);
+                let again = create_from(root.path(), &server.url, &auth_file);
+                assert_eq!(again.code, 0, "{case}, then healthy: {}", again.stderr);
+                assert_eq!(installed(root.path()), want, "{case}");
+            }
+        }
+    }
+}

@@ -187,7 +187,7 @@ async fn versions(
         .query(channels, [platform, Subdir::NoArch], [spec])
         .execute()
         .await
-        .map_err(|e| crate::solve::SolveError::Gateway(e.to_string()))?
+        .map_err(|e| crate::solve::SolveError::gateway(&e))?
         .iter()
         .flat_map(|r| r.iter().cloned())
         .collect();

@@ -1,0 +1,298 @@
+//! HTTP behaviour shared by every download: which failures are retried and how often, and what
+//! a failed download tells the user to do.
+
+use std::time::{Duration, SystemTime};
+
+use retry_policies::policies::ExponentialBackoff;
+use retry_policies::{RetryDecision, RetryPolicy};
+
+/// How many times a failed download is tried again: `SCIVISION_HTTP_RETRIES` (default 3, as
+/// conda's `remote_max_retries`).
+pub fn retries() -> u32 {
+    std::env::var("SCIVISION_HTTP_RETRIES")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(3)
+}
+
+/// Exponential backoff from 0.5 s up to 10 s, [`retries`] times.
+pub fn retry_policy() -> ExponentialBackoff {
+    ExponentialBackoff::builder()
+        .retry_bounds(Duration::from_millis(500), Duration::from_secs(10))
+        .build_with_max_retries(retries())
+}
+
+/// A middleware that sends a request again after a transient failure (5xx, 408, 429, a refused
+/// or reset connection), as pixi's and uv's clients do; rattler's package cache expects one and
+/// only retries a body broken mid-stream itself. A timeout is not retried: the read timeout is
+/// already how long the user agreed to wait for a silent server. Each retry is logged with the
+/// URL and the reason.
+pub struct Retry {
+    policy: ExponentialBackoff,
+    retries: u32,
+}
+
+impl Retry {
+    /// With [`retry_policy`].
+    pub fn new() -> Self {
+        Self {
+            policy: retry_policy(),
+            retries: retries(),
+        }
+    }
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for Retry {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let start = SystemTime::now();
+        let url = crate::redact::text(req.url().as_str()).into_owned();
+        let mut past = 0;
+        loop {
+            // A streaming body cannot be sent twice: send it once.
+            let Some(attempt) = req.try_clone() else {
+                return next.run(req, extensions).await;
+            };
+            let result = next
+                .clone()
+                .run(attempt, extensions)
+                .await
+                .and_then(refuse_redirect);
+            let Some(why) = transient(&result) else {
+                return result;
+            };
+            let RetryDecision::Retry { execute_after } = self.policy.should_retry(start, past)
+            else {
+                return result;
+            };
+            let wait = execute_after
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            past += 1;
+            tracing::warn!(
+                "{url}: {why}; retry {past} of {} in {:.1} s",
+                self.retries,
+                wait.as_secs_f64()
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// A redirect reqwest did not follow (to `file:` or another non-HTTP scheme) as an error:
+/// passed on, its empty body would read as a truncated download.
+fn refuse_redirect(response: reqwest::Response) -> reqwest_middleware::Result<reqwest::Response> {
+    use reqwest::StatusCode;
+    let status = response.status();
+    let redirect = [
+        StatusCode::MOVED_PERMANENTLY,
+        StatusCode::FOUND,
+        StatusCode::SEE_OTHER,
+        StatusCode::TEMPORARY_REDIRECT,
+        StatusCode::PERMANENT_REDIRECT,
+    ];
+    if !redirect.contains(&status) {
+        return Ok(response);
+    }
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or("nowhere")
+        .to_string();
+    Err(reqwest_middleware::Error::middleware(RedirectRefused {
+        from: crate::redact::text(response.url().as_str()).into_owned(),
+        location: crate::redact::text(&location).into_owned(),
+    }))
+}
+
+/// See [`refuse_redirect`].
+#[derive(Debug, thiserror::Error)]
+#[error("{from} redirects to {location}, which is not an http(s) URL: redirect not followed")]
+struct RedirectRefused {
+    from: String,
+    location: String,
+}
+
+/// Why `result` is worth another try, or `None`.
+fn transient(result: &reqwest_middleware::Result<reqwest::Response>) -> Option<String> {
+    match result {
+        Ok(response) => {
+            let status = response.status();
+            let again = status.is_server_error()
+                || status == reqwest::StatusCode::REQUEST_TIMEOUT
+                || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+            again.then(|| format!("HTTP {status}"))
+        }
+        Err(reqwest_middleware::Error::Reqwest(e)) if e.is_timeout() => None,
+        Err(reqwest_middleware::Error::Reqwest(e)) if e.is_connect() => {
+            Some("cannot connect".to_string())
+        }
+        Err(reqwest_middleware::Error::Reqwest(e)) if e.is_request() => {
+            // A connection closed before the answer was complete (hyper's IncompleteMessage).
+            let chain = crate::prefix::error_chain(e);
+            chain
+                .contains("connection closed before message completed")
+                .then(|| "connection closed early".to_string())
+        }
+        Err(_) => None,
+    }
+}
+
+/// What to do about a failed download, judged from its error chain: `None` when it is not a
+/// network failure.
+pub fn help_for(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut status = None;
+    let mut timeout = false;
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<reqwest::Error>() {
+            status = status.or(r.status());
+            timeout |= r.is_timeout();
+        }
+        if let Some(reqwest_middleware::Error::Reqwest(r)) =
+            err.downcast_ref::<reqwest_middleware::Error>()
+        {
+            status = status.or(r.status());
+            timeout |= r.is_timeout();
+        }
+        cur = err.source();
+    }
+    let text = crate::prefix::error_chain(e).to_lowercase();
+    timeout |= text.contains("timed out");
+    let status = status.map(|s| s.as_u16()).or_else(|| status_in(&text));
+    if timeout {
+        return Some(format!(
+            "the server sent nothing for {} s: raise SCIVISION_HTTP_TIMEOUT on a slow network, \
+             or use --offline to work from what is cached",
+            crate::prefix::http_timeout_secs()
+        ));
+    }
+    match status {
+        Some(401 | 403) => {
+            return Some(
+                "the channel wants credentials: put them in RATTLER_AUTH_FILE or ~/.netrc \
+                 (locks keep no secrets)"
+                    .to_string(),
+            );
+        }
+        Some(404) => {
+            return Some(
+                "the server has no such file: check the channel URL; a shard missing from a \
+                 sharded channel means its index was published without it (re-run \
+                 `scivision channel index` and upload every file)"
+                    .to_string(),
+            );
+        }
+        Some(s) if s >= 500 || s == 408 || s == 429 => {
+            return Some(format!(
+                "the server failed and was asked {} more times: try again later, or use \
+                 --offline to work from what is cached",
+                retries()
+            ));
+        }
+        _ => {}
+    }
+    let damaged = [
+        "sha-256",
+        "sha256",
+        "hash mismatch",
+        "decod",
+        "truncated",
+        "frame",
+        "unexpected end",
+        "invalid",
+    ];
+    if damaged.iter().any(|w| text.contains(w)) {
+        return Some(
+            "the server sent damaged data (a truncated upload, or a proxy rewriting files); \
+             nothing of it was kept: try again, and if it persists re-index and re-upload the \
+             channel"
+                .to_string(),
+        );
+    }
+    if text.contains("redirect") {
+        return Some(
+            "the server's redirects loop or lead somewhere other than http(s): check the \
+             channel URL"
+                .to_string(),
+        );
+    }
+    if text.contains("connect") || text.contains("dns") {
+        return Some(
+            "cannot reach the server: check the network or proxy, or use --offline to work \
+             from what is cached"
+                .to_string(),
+        );
+    }
+    None
+}
+
+/// A status code quoted in an error message such as `(500 Internal Server Error)`.
+fn status_in(text: &str) -> Option<u16> {
+    let start = text.find("status")?;
+    text[start..]
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| s.len() == 3)
+        .find_map(|s| s.parse::<u16>().ok())
+        .filter(|s| (400..600).contains(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Msg(&'static str);
+
+    #[test]
+    fn help_names_the_kind_of_failure() {
+        let cases = [
+            (
+                "HTTP status server error (500 Internal Server Error) for url (http://h/x)",
+                "server failed",
+            ),
+            (
+                "HTTP status client error (404 Not Found) for url (http://h/x)",
+                "no such file",
+            ),
+            (
+                "HTTP status client error (401 Unauthorized) for url",
+                "credentials",
+            ),
+            (
+                "error decoding response body: operation timed out",
+                "sent nothing",
+            ),
+            (
+                "the shard downloaded from 'x' has SHA-256 1, but the shard index lists 2",
+                "damaged",
+            ),
+            ("failed to decode zstd shard", "damaged"),
+            ("error following redirect for url", "redirects"),
+        ];
+        for (message, expected) in cases {
+            let help = help_for(&Msg(message)).unwrap_or_default();
+            assert!(help.contains(expected), "{message} → {help}");
+        }
+        assert_eq!(help_for(&Msg("no space left on device")), None);
+    }
+
+    #[test]
+    fn status_is_read_only_after_the_word_status() {
+        assert_eq!(status_in("http status server error (503 x)"), Some(503));
+        assert_eq!(status_in("python 3.11.200 failed"), None);
+    }
+}
