@@ -36,6 +36,45 @@ pub fn copy(from: &Path, target: &Path) -> io::Result<()> {
     persist(tmp, target)
 }
 
+/// An exclusive lock on `path` (created with its folder if needed), held until the file is
+/// dropped: the kernel releases it when the process dies, so a killed holder blocks nobody.
+pub fn lock(path: &Path) -> io::Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        fs_err::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    file.lock()?;
+    Ok(file)
+}
+
+/// [`lock`] from async code, waiting on a blocking thread.
+pub async fn lock_async(path: &Path) -> io::Result<std::fs::File> {
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || lock(&owned))
+        .await
+        .map_err(io::Error::other)?
+}
+
+/// Removes the `.partial-*` files a killed writer left in `dir`. Only safe while holding the
+/// lock every writer into `dir` takes.
+pub fn sweep_partials(dir: &Path) -> io::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.filter_map(Result::ok) {
+        if entry.file_name().to_string_lossy().starts_with(".partial-")
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            fs_err::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +95,29 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".partial-"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn sweep_removes_only_partial_files() {
+        let dir = tempfile::tempdir().unwrap();
+        fs_err::write(dir.path().join(".partial-abc"), b"half").unwrap();
+        fs_err::write(dir.path().join("pkg.conda"), b"whole").unwrap();
+        sweep_partials(dir.path()).unwrap();
+        let left: Vec<_> = fs_err::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["pkg.conda"]);
+    }
+
+    #[test]
+    fn a_lock_is_exclusive_across_open_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/x.lock");
+        let held = lock(&path).unwrap();
+        let other = std::fs::File::open(&path).unwrap();
+        assert!(other.try_lock().is_err(), "a second lock must wait");
+        drop(held);
+        assert!(other.try_lock().is_ok());
     }
 }

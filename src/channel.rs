@@ -224,6 +224,7 @@ pub fn read_deprecations(dir: &Path) -> Result<Vec<Deprecation>, BuildError> {
 
 /// Adds a deprecation and re-indexes. Returns the package files it covers.
 pub async fn deprecate(dir: &Path, deprecation: Deprecation) -> Result<Vec<String>, BuildError> {
+    let _lock = lock(dir).await?;
     let covered: Vec<String> = packages(dir)?
         .into_iter()
         .filter(|(_, index)| deprecation.matches(index))
@@ -245,7 +246,7 @@ pub async fn deprecate(dir: &Path, deprecation: Deprecation) -> Result<Vec<Strin
     let path = dir.join(DEPRECATIONS_FILE);
     let text = serde_json::to_string_pretty(&all).unwrap_or_default() + "\n";
     atomic_write(&path, text.as_bytes())?;
-    index(dir, None, false).await?;
+    index_locked(dir, None, false).await?;
     Ok(covered)
 }
 
@@ -289,6 +290,27 @@ fn packages(dir: &Path) -> Result<Vec<(PathBuf, IndexJson)>, BuildError> {
 /// The indexer knows packages by file name; `force` re-reads every archive, which is needed
 /// after a file was replaced by one with the same name and other contents.
 pub async fn index(dir: &Path, subdir: Option<&str>, force: bool) -> Result<(), BuildError> {
+    let _lock = lock(dir).await?;
+    index_locked(dir, subdir, force).await
+}
+
+/// The channel's writer lock (`.scivision/lock`), held while a package is placed and the index
+/// rewritten: two builds, converts or indexes into one channel take turns, so the last index
+/// sees every package and `.scivision/outputs.json` loses no update.
+pub struct ChannelLock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the channel's writer lock, waiting for another writer to finish.
+pub async fn lock(dir: &Path) -> Result<ChannelLock, BuildError> {
+    let path = dir.join(".scivision/lock");
+    crate::atomic::lock_async(&path)
+        .await
+        .map(ChannelLock)
+        .map_err(|source| BuildError::Io { path, source })
+}
+
+/// [`index`] for a caller that holds the channel's [`lock`]. Also sweeps the `.partial-*` files
+/// a killed writer left: under the lock nobody else is writing one.
+pub async fn index_locked(dir: &Path, subdir: Option<&str>, force: bool) -> Result<(), BuildError> {
     let err = |reason: String| BuildError::Index {
         dir: dir.to_path_buf(),
         reason,
@@ -297,6 +319,7 @@ pub async fn index(dir: &Path, subdir: Option<&str>, force: bool) -> Result<(), 
         path: dir.join("noarch"),
         source,
     })?;
+    sweep(dir)?;
     let deprecations = read_deprecations(dir)?;
     let all = packages(dir)?;
     let patch = write_patch_package(dir, &all, &deprecations)?;
@@ -338,9 +361,38 @@ pub async fn index(dir: &Path, subdir: Option<&str>, force: bool) -> Result<(), 
     if target_platform.is_some_and(|t| t != Subdir::NoArch)
         && !dir.join("noarch/repodata.json").exists()
     {
-        Box::pin(index(dir, Some("noarch"), false)).await?;
+        Box::pin(index_locked(dir, Some("noarch"), false)).await?;
     }
     write_channeldata(dir, &all, &deprecations)?;
+    Ok(())
+}
+
+/// Removes `.partial-*` files from the channel's root, its subdirs and `.scivision`, and what
+/// a killed indexer left in its write folder (`.tmp`).
+fn sweep(dir: &Path) -> Result<(), BuildError> {
+    let tmp = dir.join(".tmp");
+    if let Ok(entries) = std::fs::read_dir(&tmp) {
+        for e in entries.filter_map(Result::ok) {
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                fs_err::remove_file(e.path()).map_err(|source| BuildError::Io {
+                    path: e.path(),
+                    source,
+                })?;
+            }
+        }
+    }
+    let mut dirs = vec![dir.to_path_buf(), dir.join(".scivision")];
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        dirs.extend(
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path()),
+        );
+    }
+    for d in dirs {
+        crate::atomic::sweep_partials(&d).map_err(|source| BuildError::Io { path: d, source })?;
+    }
     Ok(())
 }
 

@@ -418,6 +418,8 @@ impl Envs {
         let staged: Result<PypiReport, EnvError> = async {
             // Every package is checked in the cache before anything is linked: an entry changed on
             // disk is fetched again (online, or from a local channel), a hostile one refused.
+            // Other processes' installs and fetches wait meanwhile.
+            let cache_lock = prefix::lock_package_cache(package_cache).await?;
             for bad in crate::integrity::check(&solution.records, package_cache) {
                 let remote = solution.records.iter().any(|r| {
                     bad.entry.ends_with(prefix::cache_dir_name(r)) && r.url.scheme() != "file"
@@ -471,6 +473,7 @@ impl Envs {
                     reason: bad.reason,
                 });
             }
+            drop(cache_lock);
             prefix::install_with(
                 &staging,
                 solution.records.clone(),
@@ -576,7 +579,10 @@ impl Envs {
             return Ok(requirements);
         };
         let client = prefix::http_client_for(request.offline.is_some());
-        let dir = prefix::fetch_to_cache(record, package_cache, &client).await?;
+        let dir = {
+            let _cache_lock = prefix::lock_package_cache(package_cache).await?;
+            prefix::fetch_to_cache(record, package_cache, &client).await?
+        };
         let about: serde_json::Value = fs_err::read_to_string(dir.join("info/about.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())

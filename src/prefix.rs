@@ -147,6 +147,22 @@ pub async fn fetch_to_cache(
     Ok(lock.path().to_path_buf())
 }
 
+/// The package cache's global lock, the one rattler's installer holds while it installs: held
+/// while scivision checks, evicts or fetches cache entries, so two processes never extract one
+/// package into the same place or read an entry another is replacing. Drop it before
+/// [`install`], which takes it again.
+pub async fn lock_package_cache(
+    package_cache_dir: &Path,
+) -> Result<rattler_cache::package_cache::CacheGlobalLock, InstallError> {
+    PackageCache::new(package_cache_dir)
+        .acquire_global_lock()
+        .await
+        .map_err(|e| InstallError::Link {
+            prefix: package_cache_dir.to_path_buf(),
+            reason: error_chain(&e),
+        })
+}
+
 /// Installs `records` into `prefix` (created if needed), linking from the package cache.
 pub async fn install(
     prefix: &Path,

@@ -82,8 +82,16 @@ pub(super) async fn build_one(
         format!("{prefix}{}_{}", &input_hash[..7], r.recipe.build.number)
     });
 
-    // Unchanged: the channel or the build cache already has this exact build.
+    // One build of these inputs at a time: a second process waits, then finds it cached.
     let cache_dir = config.cache_dir.join("builds").join(&input_hash);
+    let lock_path = config
+        .cache_dir
+        .join("builds")
+        .join(format!("{input_hash}.lock"));
+    let _build_lock = crate::atomic::lock_async(&lock_path)
+        .await
+        .map_err(io(&lock_path))?;
+    // Unchanged: the channel or the build cache already has this exact build.
     if !config.force {
         if let Some(file) = cached_artifact(&cache_dir)? {
             let sub = file
@@ -101,10 +109,11 @@ pub(super) async fn build_one(
             {
                 "unchanged"
             } else {
+                let _channel = channel::lock(&config.output_dir).await?;
                 let replaced = target.exists();
                 place(&file, &target)?;
                 retire_previous_output(r, config, &target)?;
-                channel::index(&config.output_dir, Some(&sub), replaced).await?;
+                channel::index_locked(&config.output_dir, Some(&sub), replaced).await?;
                 "cached"
             };
             return Ok(BuildOutcome {
@@ -256,10 +265,12 @@ pub(super) async fn build_one(
     }
 
     reporter.phase(&name, "package");
+    // In the work folder, which the next build of these inputs clears, not in the channel,
+    // where a killed build would leave it.
     let staging = tempfile::Builder::new()
         .prefix(".staging-")
-        .tempdir_in(&config.output_dir)
-        .map_err(io(&config.output_dir))?;
+        .tempdir_in(&work)
+        .map_err(io(&work))?;
     let staged = package::write_package(&root, &meta, &staging.path().join(&meta.subdir))?;
 
     if config.test && !r.recipe.tests.is_empty() {
@@ -275,11 +286,13 @@ pub(super) async fn build_one(
     let cached = cache_dir.join(&meta.subdir).join(&file_name);
     place(&staged, &cached)?;
     let target = config.output_dir.join(&meta.subdir).join(&file_name);
+    let channel_lock = channel::lock(&config.output_dir).await?;
     let replaced = target.exists();
     place(&cached, &target)?;
     retire_previous_output(r, config, &target)?;
     drop(staging);
-    channel::index(&config.output_dir, Some(&meta.subdir), replaced).await?;
+    channel::index_locked(&config.output_dir, Some(&meta.subdir), replaced).await?;
+    drop(channel_lock);
     if !config.keep_work {
         let _ = fs_err::remove_dir_all(&work);
     }

@@ -60,21 +60,28 @@ pub async fn execute(args: Args, _ui: Ui) -> miette::Result<()> {
             conda.to_string(),
         );
     }
-    let mut written = Vec::new();
-    for w in &args.wheels {
-        // Convert into a temporary folder first, so a failure leaves the channel untouched.
-        let staging = tempfile::tempdir().into_diagnostic()?;
-        let file = wheel::convert(w, staging.path(), &options)?;
+    // Every wheel into a temporary folder first, so a failure leaves the channel untouched.
+    let staging = tempfile::tempdir().into_diagnostic()?;
+    let mut converted = Vec::new();
+    for (i, w) in args.wheels.iter().enumerate() {
+        let dir = staging.path().join(i.to_string());
+        let file = wheel::convert(w, &dir, &options)?;
         let subdir = read_subdir(&file)?;
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        crate::atomic::copy(&file, &args.output_dir.join(&subdir).join(&name)).into_diagnostic()?;
-        written.push(format!("{subdir}/{name}"));
+        converted.push((file, format!("{subdir}/{name}")));
+    }
+    // Other writers into the channel (builds, indexes) wait until these files are in place.
+    let _lock = crate::channel::lock(&args.output_dir).await?;
+    let mut written = Vec::new();
+    for (file, rel) in converted {
+        crate::atomic::copy(&file, &args.output_dir.join(&rel)).into_diagnostic()?;
+        written.push(rel);
     }
     if args.index {
-        crate::channel::index(&args.output_dir, None, false).await?;
+        crate::channel::index_locked(&args.output_dir, None, false).await?;
     }
     if args.json {
         super::print_json(&serde_json::json!({ "written": written }));
