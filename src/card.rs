@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rattler_conda_types::{MatchSpec, PackageNameMatcher, ParseStrictness, Version, VersionSpec};
+use rattler_conda_types::{PackageNameMatcher, ParseStrictness, Version, VersionSpec};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -246,7 +246,12 @@ impl Card {
                 ),
             );
         }
-        match VersionSpec::from_str(&self.python, ParseStrictness::Lenient) {
+        // Checked in the form the solve reads it (`python RANGE`): a range VersionSpec accepts
+        // alone may still break the match spec (`>=3.-`, found by fuzzing).
+        let python =
+            crate::solve::match_spec(&format!("python {}", self.python), ParseStrictness::Lenient)
+                .map(|s| s.version.unwrap_or(VersionSpec::Any));
+        match python {
             Err(e) => bad(
                 "python",
                 format!("`{}` is not a version range: {e}", self.python),
@@ -261,7 +266,7 @@ impl Card {
         }
         let pip_names = crate::build::wheel::default_name_map();
         for (i, text) in self.conda.iter().enumerate() {
-            match MatchSpec::from_str(text, ParseStrictness::Strict) {
+            match crate::solve::match_spec(text, ParseStrictness::Strict) {
                 Err(e) => bad(&format!("conda[{i}]"), format!("`{text}` is not a match spec: {e}"), "conda specs look like `numpy >=1.26,<2` (conda-forge names: pytorch, opencv, pyqt)"),
                 Ok(spec) => {
                     let name = match &spec.name {
@@ -299,7 +304,9 @@ impl Card {
         match self.system.cuda.as_str() {
             "none" | "optional" => {}
             other => {
-                if VersionSpec::from_str(other, ParseStrictness::Lenient).is_err() {
+                if crate::solve::match_spec(&format!("__cuda {other}"), ParseStrictness::Lenient)
+                    .is_err()
+                {
                     bad(
                         "system.cuda",
                         format!("`{other}` is not none, optional or a version spec"),
@@ -309,7 +316,9 @@ impl Card {
             }
         }
         if let Some(glibc) = &self.system.glibc {
-            if VersionSpec::from_str(glibc, ParseStrictness::Lenient).is_err() {
+            if crate::solve::match_spec(&format!("__glibc {glibc}"), ParseStrictness::Lenient)
+                .is_err()
+            {
                 bad(
                     "system.glibc",
                     format!("`{glibc}` is not a version spec"),
@@ -401,7 +410,7 @@ impl Card {
             );
         }
         if let Some(spec) = &s.conda {
-            match MatchSpec::from_str(spec, ParseStrictness::Strict) {
+            match crate::solve::match_spec(spec, ParseStrictness::Strict) {
                 Err(e) => bad(
                     "source.conda",
                     format!("`{spec}` is not a match spec: {e}"),

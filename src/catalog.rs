@@ -391,8 +391,8 @@ impl Catalog {
             given: given.to_string(),
             reason,
         };
-        let spec =
-            MatchSpec::from_str(given, ParseStrictness::Lenient).map_err(|e| bad(e.to_string()))?;
+        let spec = crate::solve::match_spec(given, ParseStrictness::Lenient)
+            .map_err(|e| bad(e.to_string()))?;
         let name = match &spec.name {
             rattler_conda_types::PackageNameMatcher::Exact(n) => n.as_source().to_string(),
             _ => return Err(bad("the model name must be given exactly".into())),
@@ -413,7 +413,7 @@ impl Catalog {
                 given.replacen(&name, package, 1)
             };
             conda.push(
-                MatchSpec::from_str(&text, ParseStrictness::Lenient)
+                crate::solve::match_spec(&text, ParseStrictness::Lenient)
                     .map_err(|e| bad(e.to_string()))?,
             );
         } else if model.pypi_dependencies.is_empty() {
@@ -429,7 +429,7 @@ impl Catalog {
         }
         for text in &model.conda_dependencies {
             conda.push(
-                MatchSpec::from_str(text, ParseStrictness::Lenient)
+                crate::solve::match_spec(text, ParseStrictness::Lenient)
                     .map_err(|e| field_err("conda_dependencies", text, e.to_string()))?,
             );
         }

@@ -92,12 +92,43 @@ pub fn parse_specs(specs: &[String]) -> Result<Vec<MatchSpec>, SolveError> {
     specs
         .iter()
         .map(|s| {
-            MatchSpec::from_str(s, ParseStrictness::Lenient).map_err(|e| SolveError::Spec {
+            match_spec(s, ParseStrictness::Lenient).map_err(|reason| SolveError::Spec {
                 spec: s.clone(),
-                reason: e.to_string(),
+                reason,
             })
         })
         .collect()
+}
+
+/// Parses one match spec: the one door every spec from a user, a card, a recipe or a lock
+/// goes through. rattler's parser panics on a build number beyond 64 bits
+/// (`pkg[build_number=">99999999999999999999"]`, found by fuzzing); that is refused here first.
+pub fn match_spec(text: &str, strictness: ParseStrictness) -> Result<MatchSpec, String> {
+    if let Some(number) = oversized_build_number(text) {
+        return Err(format!(
+            "the build number {number} is too large (at most {})",
+            u64::MAX
+        ));
+    }
+    MatchSpec::from_str(text, strictness).map_err(|e| e.to_string())
+}
+
+/// A run of digits after `build_number` that does not fit in a u64.
+fn oversized_build_number(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    let mut rest = lower.as_str();
+    while let Some(i) = rest.find("build_number") {
+        rest = &rest[i + "build_number".len()..];
+        for run in rest
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|r| !r.is_empty())
+        {
+            if run.parse::<u64>().is_err() {
+                return Some(run.to_string());
+            }
+        }
+    }
+    None
 }
 
 /// The host's virtual packages, honouring `CONDA_OVERRIDE_*`.
@@ -240,4 +271,25 @@ pub async fn solve_with(
         specs: shown,
         explanation: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oversized_build_number_is_an_error_not_a_panic() {
+        let e = match_spec(
+            r#"numpy[version=">=1.2", build_number=">999999999999999999999993"]"#,
+            ParseStrictness::Lenient,
+        )
+        .unwrap_err();
+        assert!(e.contains("too large"), "{e}");
+        assert!(match_spec("numpy[build_number=\">3\"]", ParseStrictness::Lenient).is_ok());
+        assert!(match_spec(
+            "pkg 1.0 h99999999999999999999999_0",
+            ParseStrictness::Lenient
+        )
+        .is_ok());
+    }
 }

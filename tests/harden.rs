@@ -392,15 +392,17 @@ fn hostile_wheels_are_refused_before_anything_lands() {
             .args(["env", "create", "scivision-demo-edges", "-c"])
             .arg(channel())
             .args(["--pypi", name]));
-        // uv's extraction drops an entry that climbs out of the wheel, says so, and installs
-        // the rest (pip would refuse the wheel): what matters is that nothing lands outside.
+        // Refused whole, as pip refuses it, naming the wheel and the entry (uv alone would skip
+        // the entry and install the rest).
+        assert_eq!(out.code, 1, "{name}: {}{}", out.stdout, out.stderr);
         assert!(
-            out.code == 0 && out.stderr.contains(entry)
-                || out.code == 1 && out.stderr.contains(name),
-            "{name}: {}{}",
-            out.stdout,
+            out.stderr.contains("refusing the wheel")
+                && out.stderr.contains(name)
+                && out.stderr.contains(entry),
+            "{name}: {}",
             out.stderr
         );
+        assert!(!home.path().join("envs/scivision-demo-edges").exists());
         for dir in home.path().ancestors().take(8) {
             assert!(
                 !dir.join("evil_dotdot.py").exists() && !dir.join("evil_script").exists(),
@@ -416,6 +418,66 @@ fn hostile_wheels_are_refused_before_anything_lands() {
                 dir.display()
             );
         }
+    }
+}
+
+#[test]
+fn a_tampered_uv_cache_is_found_and_unzipped_again() {
+    let caches = tempfile::tempdir().unwrap();
+    let create = |home: &Path| {
+        let mut cmd = sv(home);
+        cmd.env("SCIVISION_CACHE_DIR", caches.path())
+            .args(["env", "create", "scivision-demo-edges", "-q", "-c"])
+            .arg(channel());
+        run(&mut cmd)
+    };
+    let module = |home: &Path| {
+        walkdir::WalkDir::new(home.join("envs/scivision-demo-edges"))
+            .into_iter()
+            .filter_map(Result::ok)
+            .find(|e| e.path().ends_with("site-packages/exifread/__init__.py"))
+            .unwrap()
+            .into_path()
+    };
+    let first = tempfile::tempdir().unwrap();
+    assert_eq!(create(first.path()).code, 0);
+    let original = std::fs::read(module(first.path())).unwrap();
+    // The prefix hardlinks uv's unzipped wheel: an edit here reaches uv's cache.
+    let mut tampered = original.clone();
+    tampered.extend_from_slice(b"raise SystemExit('tampered')\n");
+    std::fs::write(module(first.path()), &tampered).unwrap();
+    for round in ["online", "offline"] {
+        let next = tempfile::tempdir().unwrap();
+        let mut cmd = sv(next.path());
+        cmd.env("SCIVISION_CACHE_DIR", caches.path())
+            .args(["env", "create", "scivision-demo-edges", "-q", "-c"])
+            .arg(channel());
+        if round == "offline" {
+            cmd.arg("--offline");
+        }
+        let out = run(&mut cmd);
+        assert_eq!(out.code, 0, "{round}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("changed on disk") && out.stderr.contains("exifread/__init__.py"),
+            "{round}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            std::fs::read(module(next.path())).unwrap(),
+            original,
+            "{round}"
+        );
+        run_ok(sv(next.path()).args([
+            "env",
+            "run",
+            "scivision-demo-edges",
+            "--",
+            "python",
+            "-c",
+            "import exifread",
+        ]));
+        // Tamper again through this prefix for the next round.
+        std::fs::write(module(next.path()), &tampered).unwrap();
     }
 }
 

@@ -178,11 +178,10 @@ async fn versions(
 ) -> miette::Result<Vec<VersionState>> {
     let cwd = std::env::current_dir().into_diagnostic()?;
     let channels = crate::solve::parse_channels(channels, cwd)?;
-    let spec = rattler_conda_types::MatchSpec::from_str(
-        package,
-        rattler_conda_types::ParseStrictness::Lenient,
-    )
-    .into_diagnostic()?;
+    let spec = crate::solve::parse_specs(&[package.to_string()])?
+        .into_iter()
+        .next()
+        .ok_or_else(|| miette::miette!("no package name given"))?;
     let records: Vec<rattler_conda_types::RepoDataRecord> = crate::prefix::gateway()
         .query(channels, [platform, Subdir::NoArch], [spec])
         .execute()

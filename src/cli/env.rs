@@ -226,14 +226,14 @@ fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
             format!("python {py}")
         };
         specs.push(
-            MatchSpec::from_str(&text, ParseStrictness::Lenient).map_err(|e| {
+            crate::solve::match_spec(&text, ParseStrictness::Lenient).map_err(|e| {
                 miette::miette!(help = "give a version such as 3.11", "--python `{py}`: {e}")
             })?,
         );
     }
     for extra in &args.with {
         specs.push(
-            MatchSpec::from_str(extra, ParseStrictness::Lenient).map_err(|e| {
+            crate::solve::match_spec(extra, ParseStrictness::Lenient).map_err(|e| {
                 miette::miette!(
                     help = "match specs look like `numpy >=1.26,<2`",
                     "--with `{extra}`: {e}"

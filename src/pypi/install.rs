@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use uv_distribution::DistributionDatabase;
-use uv_distribution_types::{CachedDist, Dist, Resolution};
+use uv_distribution_types::{CachedDist, Dist, Name, Resolution};
 use uv_installer::Preparer;
+
+use super::verify;
 use uv_pypi_types::{HashAlgorithm, HashDigest, Scheme};
 use uv_python::Interpreter;
 use uv_types::HashStrategy;
@@ -99,6 +101,35 @@ fn dist_of(wheel: &LockedWheel) -> Result<Dist, PypiError> {
     })
 }
 
+/// Refuses a wheel file on this machine (a find-links folder, a path) whose entries would leave
+/// the prefix, before uv unzips it. Remote wheels are streamed by uv, which skips such entries.
+fn refuse_hostile_files(wheels: &[LockedWheel]) -> Result<(), PypiError> {
+    for w in wheels {
+        let Ok(url) = url::Url::parse(&w.location) else {
+            continue;
+        };
+        let Ok(path) = url.to_file_path() else {
+            continue;
+        };
+        if url.scheme() != "file" || path.extension().is_none_or(|e| e != "whl") {
+            continue;
+        }
+        let found = verify::hostile_entry(&path).map_err(|e| PypiError::HostileWheel {
+            wheel: path.display().to_string(),
+            entry: "(the archive)".into(),
+            reason: format!("not a readable zip archive: {e}"),
+        })?;
+        if let Some(r) = found {
+            return Err(PypiError::HostileWheel {
+                wheel: path.display().to_string(),
+                entry: r.entry,
+                reason: r.reason,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Installs `wheels` into `staging`, which becomes `final_prefix`; returns warnings (wheels
 /// that replace files conda installed). Every file is checked against the lock's sha256.
 pub async fn install(
@@ -129,6 +160,7 @@ pub async fn install(
         }
         dists.push(Arc::new(dist));
     }
+    refuse_hostile_files(wheels)?;
     let hasher = HashStrategy::Verify(Arc::new(hashes));
     let parts = BuildParts::default();
     // Only builds (sdists, git) look at --find-links here; a lock's files are fetched by URL, so
@@ -153,25 +185,67 @@ pub async fn install(
             parts.concurrency.downloads_semaphore.clone(),
         ),
     );
-    let cached = preparer
-        .prepare(dists, state.in_flight(), &Resolution::default())
-        .await
-        .map_err(|e| {
-            let name = match &e {
-                uv_installer::PrepareError::Dist(_, dist, _, _) => dist.to_string(),
-                uv_installer::PrepareError::NoBuild(n) | uv_installer::PrepareError::NoBinary(n) => n.to_string(),
-                _ => "(the PyPI half)".into(),
-            };
-            PypiError::Install {
-                name,
-                reason: crate::prefix::error_chain(&e),
-                help: if ctx.offline {
-                    "offline: the wheel must be in the uv cache (run once online) or a local --find-links folder".into()
-                } else {
-                    "check the index or file is reachable; an sdist that fails to build needs its build requirements on the index and a working compiler".into()
-                },
+    let prepare_error = |e: uv_installer::PrepareError| {
+        let name = match &e {
+            uv_installer::PrepareError::Dist(_, dist, _, _) => dist.to_string(),
+            uv_installer::PrepareError::NoBuild(n) | uv_installer::PrepareError::NoBinary(n) => {
+                n.to_string()
             }
-        })?;
+            _ => "(the PyPI half)".into(),
+        };
+        PypiError::Install {
+            name,
+            reason: crate::prefix::error_chain(&e),
+            help: if ctx.offline {
+                "offline: the wheel must be in the uv cache (run once online) or a local --find-links folder".into()
+            } else {
+                "check the index or file is reachable; an sdist that fails to build needs its build requirements on the index and a working compiler".into()
+            },
+        }
+    };
+    let mut cached = preparer
+        .prepare(dists.clone(), state.in_flight(), &Resolution::default())
+        .await
+        .map_err(prepare_error)?;
+    // uv's unzipped wheels are hardlinked into prefixes, so an edit in one environment changes
+    // them for the next: each is compared with its RECORD, and a changed one unzipped again.
+    let stamps = ctx.cache.root().join("scivision-verified");
+    let full = std::env::var("SCIVISION_VERIFY_CACHE").is_ok_and(|v| v == "full");
+    let mut redo = Vec::new();
+    cached.retain(
+        |wheel| match verify::check_unzipped(wheel.path(), &stamps, full) {
+            Ok(()) => true,
+            Err(t) => {
+                tracing::warn!(
+                    "uv's cache entry {} was changed on disk ({}: {}): fetching it again",
+                    wheel.path().display(),
+                    t.entry,
+                    t.reason
+                );
+                redo.extend(dists.iter().filter(|d| d.name() == wheel.name()).cloned());
+                if let Err(e) = verify::evict(wheel.path(), ctx.cache.root()) {
+                    tracing::warn!("cannot remove {}: {e}", wheel.path().display());
+                }
+                false
+            }
+        },
+    );
+    if !redo.is_empty() {
+        // A fresh in-flight map: the first one remembers the evicted paths.
+        let fresh = uv_dispatch::SharedState::default();
+        for wheel in preparer
+            .prepare(redo, fresh.in_flight(), &Resolution::default())
+            .await
+            .map_err(prepare_error)?
+        {
+            verify::check_unzipped(wheel.path(), &stamps, full).map_err(|t| PypiError::Install {
+                name: wheel.name().to_string(),
+                reason: format!("{}: {}: {}", wheel.path().display(), t.entry, t.reason),
+                help: "uv's cache changes under scivision: check the disk, or remove the cache (`scivision cache clean`)".into(),
+            })?;
+            cached.push(wheel);
+        }
+    }
 
     let (scheme, _) = prefix_scheme(staging, target);
     let (_, final_python) = prefix_scheme(final_prefix, target);

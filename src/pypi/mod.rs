@@ -10,6 +10,7 @@ mod conda;
 mod context;
 pub mod install;
 pub mod resolve;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -71,6 +72,19 @@ pub enum PypiError {
         reason: String,
         /// What to do.
         help: String,
+    },
+    /// A wheel whose entries would land outside the prefix.
+    #[error("refusing the wheel {wheel}: {entry}: {reason}")]
+    #[diagnostic(help(
+        "nothing was installed; the wheel is malformed or hostile: report it to its publisher, or leave it out of the environment"
+    ))]
+    HostileWheel {
+        /// The wheel's file.
+        wheel: String,
+        /// The entry.
+        entry: String,
+        /// Why.
+        reason: String,
     },
     /// The prefix or an option is not usable.
     #[error("{what}: {reason}")]

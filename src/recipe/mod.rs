@@ -593,7 +593,7 @@ fn render(
 
 /// Checks what serde cannot: names, versions, match specs and source shapes.
 fn validate(file: &Path, recipe: &Recipe) -> Result<(), RecipeError> {
-    use rattler_conda_types::{MatchSpec, PackageName, ParseStrictness, Version};
+    use rattler_conda_types::{PackageName, ParseStrictness, Version};
     use std::str::FromStr;
     let error = |field: String, message: String| RecipeError::Field {
         path: file.to_path_buf(),
@@ -618,7 +618,7 @@ fn validate(file: &Path, recipe: &Recipe) -> Result<(), RecipeError> {
         ("run_constraints", &reqs.run_constraints),
     ] {
         for (i, spec) in specs.iter().enumerate() {
-            MatchSpec::from_str(spec, ParseStrictness::Strict).map_err(|e| {
+            crate::solve::match_spec(spec, ParseStrictness::Strict).map_err(|e| {
                 error(
                     format!("requirements.{section}[{i}]"),
                     format!("`{spec}` is not a valid match spec: {e}"),
