@@ -6,7 +6,10 @@ use std::path::Path;
 
 fn main() {
     println!("cargo:rerun-if-changed=recipes");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time: a build script compiled in one checkout may be run for another that
+    // shares the target folder (a CI clone), and must read that checkout's cards.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
+    let root = Path::new(&manifest);
     let mut cards: Vec<_> = std::fs::read_dir(root.join("recipes"))
         .map(|dir| {
             dir.filter_map(Result::ok)

@@ -294,6 +294,19 @@ pub async fn index(dir: &Path, subdir: Option<&str>, force: bool) -> Result<(), 
     index_locked(dir, subdir, force).await
 }
 
+/// Whether the channel's `subdir/repodata.json` lists the package file `file_name`.
+pub fn lists(dir: &Path, subdir: &str, file_name: &str) -> bool {
+    let Ok(text) = fs_err::read_to_string(dir.join(subdir).join("repodata.json")) else {
+        return false;
+    };
+    let Ok(repodata) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    ["packages.conda", "packages"]
+        .iter()
+        .any(|key| repodata[*key].get(file_name).is_some())
+}
+
 /// The channel's writer lock (`.scivision/lock`), held while a package is placed and the index
 /// rewritten: two builds, converts or indexes into one channel take turns, so the last index
 /// sees every package and `.scivision/outputs.json` loses no update.

@@ -1076,23 +1076,51 @@ fn build_killed_at_any_point_then_rerun_equals_an_uninterrupted_build() {
         want.keys().any(|k| k.starts_with("noarch/app-1.0-")),
         "{want:?}"
     );
-    // Kill points spread over a whole build (resolving, scripts, packaging, indexing).
-    let delays: Vec<u64> = [0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95]
+    // Kill points spread over a whole build (resolving, scripts, packaging, indexing), and
+    // three drawn at random (`SCIVISION_TEST_SEED` replays a run).
+    let seed: u64 = std::env::var("SCIVISION_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    let mut state = seed | 1;
+    let mut random = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % took.max(1)
+    };
+    let mut delays: Vec<u64> = [0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95]
         .iter()
         .map(|f| (took as f64 * f) as u64)
         .collect();
+    delays.extend((0..3).map(|_| random()));
     for (i, delay) in delays.iter().enumerate() {
         let channel = dir.path().join(format!("channel-{i}"));
         kill_after(&mut build(&channel, true), *delay);
         // What a user does next: build again (the build cache may already hold a package).
-        run_ok(&mut build(&channel, false));
-        assert_eq!(published(&channel), want, "killed after {delay} ms");
-        assert_eq!(
-            partial_files(&channel),
-            Vec::<String>::new(),
-            "after {delay} ms"
-        );
+        let again = run(&mut build(&channel, false));
+        let at = format!("killed after {delay} ms (SCIVISION_TEST_SEED={seed})");
+        assert_eq!(again.code, 0, "{at}: {}", again.stderr);
+        assert_eq!(published(&channel), want, "{at}");
+        assert_eq!(partial_files(&channel), Vec::<String>::new(), "{at}");
     }
+    // The narrowest window, hit on purpose: killed after placing a package, before indexing.
+    let channel = dir.path().join("placed-not-indexed");
+    std::fs::create_dir_all(channel.join("noarch")).unwrap();
+    for f in std::fs::read_dir(reference.join("noarch"))
+        .unwrap()
+        .flatten()
+    {
+        if f.file_name().to_string_lossy().starts_with("base-") {
+            std::fs::copy(f.path(), channel.join("noarch").join(f.file_name())).unwrap();
+        }
+    }
+    run_ok(&mut build(&channel, false));
+    assert_eq!(published(&channel), want);
 }
 
 #[test]

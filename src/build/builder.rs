@@ -104,14 +104,22 @@ pub(super) async fn build_one(
                 .map(|s| s.to_string_lossy().to_string())
                 .unwrap_or_default();
             let target = config.output_dir.join(&sub).join(&file_name);
+            // Unchanged only when the channel also lists it and records it as this recipe's
+            // output: a build killed after placing the file left it unlisted or unrecorded.
             let status = if target.is_file()
                 && package::sha256_file(&target).ok() == package::sha256_file(&file).ok()
+                && channel::lists(&config.output_dir, &sub, &file_name)
+                && is_recorded_output(r, config, &target)
             {
                 "unchanged"
             } else {
                 let _channel = channel::lock(&config.output_dir).await?;
-                let replaced = target.exists();
-                place(&file, &target)?;
+                let same = target.is_file()
+                    && package::sha256_file(&target).ok() == package::sha256_file(&file).ok();
+                let replaced = target.exists() && !same;
+                if !same {
+                    place(&file, &target)?;
+                }
                 retire_previous_output(r, config, &target)?;
                 channel::index_locked(&config.output_dir, Some(&sub), replaced).await?;
                 "cached"
@@ -415,6 +423,36 @@ fn cached_artifact(dir: &Path) -> Result<Option<PathBuf>, BuildError> {
     Ok(None)
 }
 
+/// `.scivision/outputs.json` of the channel the key of the recipe variant `r`, and `target`
+/// relative to the channel.
+fn output_key(
+    r: &RenderedRecipe,
+    config: &BuildConfig,
+    target: &Path,
+) -> (PathBuf, String, String) {
+    let state = config.output_dir.join(".scivision/outputs.json");
+    let key = format!("{}{:?}", r.path.display(), r.variant);
+    let rel = target
+        .strip_prefix(&config.output_dir)
+        .unwrap_or(target)
+        .display()
+        .to_string();
+    (state, key, rel)
+}
+
+fn read_outputs(state: &Path) -> BTreeMap<String, String> {
+    fs_err::read_to_string(state)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Whether the channel records `target` as the output of `r`.
+fn is_recorded_output(r: &RenderedRecipe, config: &BuildConfig, target: &Path) -> bool {
+    let (state, key, rel) = output_key(r, config, target);
+    read_outputs(&state).get(&key) == Some(&rel)
+}
+
 /// A recipe variant's output replaces what it produced before: a rebuild with other inputs has
 /// a new file name, and the old build would otherwise stay in the channel beside it, equal in
 /// version and build number. The channel remembers each recipe's last output in
@@ -424,17 +462,8 @@ fn retire_previous_output(
     config: &BuildConfig,
     target: &Path,
 ) -> Result<(), BuildError> {
-    let state = config.output_dir.join(".scivision/outputs.json");
-    let key = format!("{}{:?}", r.path.display(), r.variant);
-    let mut outputs: BTreeMap<String, String> = fs_err::read_to_string(&state)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    let rel = target
-        .strip_prefix(&config.output_dir)
-        .unwrap_or(target)
-        .display()
-        .to_string();
+    let (state, key, rel) = output_key(r, config, target);
+    let mut outputs = read_outputs(&state);
     if let Some(previous) = outputs.get(&key).filter(|p| **p != rel) {
         let old = config.output_dir.join(previous);
         if old.is_file() {

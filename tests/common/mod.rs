@@ -119,8 +119,21 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 pub fn channel() -> &'static Path {
     static CHANNEL: OnceLock<PathBuf> = OnceLock::new();
     CHANNEL.get_or_init(|| {
+        // A test binary cannot clean up at exit, so each removes the channels of test
+        // processes that are gone (named by their pid) before building its own.
+        let tmp = std::env::temp_dir();
+        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix("scivision-channel-")
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok());
+            if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
         let dir = tempfile::Builder::new()
-            .prefix("scivision-channel-")
+            .prefix(&format!("scivision-channel-{}-", std::process::id()))
             .tempdir()
             .expect("temp dir")
             .keep();
