@@ -225,7 +225,7 @@ async fn versions(
 }
 
 fn show(model: &Model, versions: Option<&[VersionState]>) {
-    let line = |k: &str, v: &str| super::print_line(&format!("{k:<13} {v}"));
+    let line = |k: &str, v: &str| super::print_line(&format!("{k:<17} {v}"));
     line("name:", &model.name);
     line("description:", &model.description);
     line("tasks:", &model.tasks.join(", "));
