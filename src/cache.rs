@@ -108,10 +108,19 @@ pub fn clean(
     let Ok(rd) = fs_err::read_dir(&dirs.packages) else {
         return Ok(out);
     };
+    // rattler's global cache lock: installs and scivision's cache checks hold it, so nothing
+    // is removed under a running create.
+    let _lock = crate::atomic::lock(&dirs.packages.join(".cache.lock"))?;
     let now = SystemTime::now();
     for entry in rd.filter_map(Result::ok) {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().to_string();
+        // What an eviction or an extraction killed midway left.
+        if name.starts_with(".trash-") && path.is_dir() {
+            out.bytes += size(&path);
+            fs_err::remove_dir_all(&path)?;
+            continue;
+        }
         if !path.join("info/index.json").is_file() {
             continue;
         }

@@ -250,7 +250,13 @@ impl Card {
         // alone may still break the match spec (`>=3.-`, found by fuzzing).
         let python =
             crate::solve::match_spec(&format!("python {}", self.python), ParseStrictness::Lenient)
-                .map(|s| s.version.unwrap_or(VersionSpec::Any));
+                .and_then(|s| match s.build {
+                    // `>=3.9 *_cpython` would narrow the build, not the version.
+                    Some(b) => Err(format!(
+                        "`{b}` is a build string, not part of a version range"
+                    )),
+                    None => Ok(s.version.unwrap_or(VersionSpec::Any)),
+                });
         match python {
             Err(e) => bad(
                 "python",

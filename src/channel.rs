@@ -224,6 +224,13 @@ pub fn read_deprecations(dir: &Path) -> Result<Vec<Deprecation>, BuildError> {
 
 /// Adds a deprecation and re-indexes. Returns the package files it covers.
 pub async fn deprecate(dir: &Path, deprecation: Deprecation) -> Result<Vec<String>, BuildError> {
+    // A mistyped folder is an error below, not a new channel with a lock in it.
+    if !dir.join("noarch").is_dir() {
+        return Err(BuildError::Deprecation {
+            spec: deprecation.spec(),
+            message: format!("{} is not a channel (it has no noarch/)", dir.display()),
+        });
+    }
     let _lock = lock(dir).await?;
     let covered: Vec<String> = packages(dir)?
         .into_iter()

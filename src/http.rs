@@ -23,10 +23,13 @@ pub fn retry_policy() -> ExponentialBackoff {
 }
 
 /// A middleware that sends a request again after a transient failure (5xx, 408, 429, a refused
-/// or reset connection), as pixi's and uv's clients do; rattler's package cache expects one and
-/// only retries a body broken mid-stream itself. A timeout is not retried: the read timeout is
-/// already how long the user agreed to wait for a silent server. Each retry is logged with the
-/// URL and the reason.
+/// or reset connection), as pixi's and uv's clients do. A timeout is not retried here: the read
+/// timeout is already how long the user agreed to wait for a silent server. Each retry is
+/// logged with the URL and the reason.
+///
+/// rattler's package cache retries a package download itself when its body breaks or stalls
+/// mid-stream (with [`retry_policy`]), and also after this middleware gave up on a connection:
+/// a package from a server that refuses connections is tried up to (1 + retries)² times.
 pub struct Retry {
     policy: ExponentialBackoff,
     retries: u32,
@@ -151,27 +154,44 @@ fn transient(result: &reqwest_middleware::Result<reqwest::Response>) -> Option<S
 }
 
 /// What to do about a failed download, judged from its error chain: `None` when it is not a
-/// network failure.
+/// network failure. Typed errors (reqwest's, I/O kinds) decide first; the text, with URLs cut
+/// out (package and host names must not decide), only for errors that carry no type.
 pub fn help_for(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut status = None;
-    let mut timeout = false;
+    let (mut timeout, mut connect, mut redirect, mut body, mut local_io) =
+        (false, false, false, false, false);
     while let Some(err) = cur {
-        if let Some(r) = err.downcast_ref::<reqwest::Error>() {
+        let typed = err.downcast_ref::<reqwest::Error>().or_else(|| match err
+            .downcast_ref::<reqwest_middleware::Error>(
+        ) {
+            Some(reqwest_middleware::Error::Reqwest(r)) => Some(r),
+            _ => None,
+        });
+        if let Some(r) = typed {
             status = status.or(r.status());
             timeout |= r.is_timeout();
+            connect |= r.is_connect();
+            redirect |= r.is_redirect();
+            body |= r.is_body() || r.is_decode();
         }
-        if let Some(reqwest_middleware::Error::Reqwest(r)) =
-            err.downcast_ref::<reqwest_middleware::Error>()
-        {
-            status = status.or(r.status());
-            timeout |= r.is_timeout();
+        if err.downcast_ref::<RedirectRefused>().is_some() {
+            redirect = true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            local_io |= matches!(
+                io.kind(),
+                StorageFull | PermissionDenied | ReadOnlyFilesystem | QuotaExceeded
+            );
         }
         cur = err.source();
     }
-    let text = crate::prefix::error_chain(e).to_lowercase();
+    let text = without_urls(&crate::prefix::error_chain(e).to_lowercase());
     timeout |= text.contains("timed out");
-    let status = status.map(|s| s.as_u16()).or_else(|| status_in(&text));
+    if local_io {
+        return None;
+    }
     if timeout {
         return Some(format!(
             "the server sent nothing for {} s: raise SCIVISION_HTTP_TIMEOUT on a slow network, \
@@ -179,6 +199,7 @@ pub fn help_for(e: &(dyn std::error::Error + 'static)) -> Option<String> {
             crate::prefix::http_timeout_secs()
         ));
     }
+    let status = status.map(|s| s.as_u16()).or_else(|| status_in(&text));
     match status {
         Some(401 | 403) => {
             return Some(
@@ -204,17 +225,41 @@ pub fn help_for(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         }
         _ => {}
     }
+    if redirect || text.contains("redirect") {
+        return Some(
+            "the server's redirects loop or lead somewhere other than http(s): check the \
+             channel URL"
+                .to_string(),
+        );
+    }
+    if connect
+        || [
+            "connection refused",
+            "error trying to connect",
+            "dns error",
+            "tls",
+            "certificate",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
+    {
+        return Some(
+            "cannot reach the server (or trust its certificate): check the network, proxy and \
+             URL, or use --offline to work from what is cached"
+                .to_string(),
+        );
+    }
     let damaged = [
         "sha-256",
         "sha256",
         "hash mismatch",
+        "zstd",
+        "frame descriptor",
         "decod",
         "truncated",
-        "frame",
         "unexpected end",
-        "invalid",
     ];
-    if damaged.iter().any(|w| text.contains(w)) {
+    if body || damaged.iter().any(|w| text.contains(w)) {
         return Some(
             "the server sent damaged data (a truncated upload, or a proxy rewriting files); \
              nothing of it was kept: try again, and if it persists re-index and re-upload the \
@@ -222,21 +267,27 @@ pub fn help_for(e: &(dyn std::error::Error + 'static)) -> Option<String> {
                 .to_string(),
         );
     }
-    if text.contains("redirect") {
-        return Some(
-            "the server's redirects loop or lead somewhere other than http(s): check the \
-             channel URL"
-                .to_string(),
-        );
-    }
-    if text.contains("connect") || text.contains("dns") {
-        return Some(
-            "cannot reach the server: check the network or proxy, or use --offline to work \
-             from what is cached"
-                .to_string(),
-        );
-    }
     None
+}
+
+/// `text` with every URL (scheme to the next space, quote or bracket) left out.
+fn without_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = ["http://", "https://", "file://"]
+        .iter()
+        .filter_map(|s| rest.find(s))
+        .min()
+    {
+        out.push_str(&rest[..i]);
+        let end = rest[i..]
+            .find(|c: char| c.is_whitespace() || "'\"()[]".contains(c))
+            .map_or(rest.len(), |n| i + n);
+        out.push_str("<url>");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A status code quoted in an error message such as `(500 Internal Server Error)`.
@@ -282,12 +333,25 @@ mod tests {
             ),
             ("failed to decode zstd shard", "damaged"),
             ("error following redirect for url", "redirects"),
+            (
+                "error sending request for url (https://h/pyobjc-framework-1.0.conda): error trying to connect: tcp connect error: connection refused",
+                "cannot reach",
+            ),
         ];
         for (message, expected) in cases {
             let help = help_for(&Msg(message)).unwrap_or_default();
             assert!(help.contains(expected), "{message} → {help}");
         }
         assert_eq!(help_for(&Msg("no space left on device")), None);
+        // Names in URLs decide nothing.
+        assert_eq!(
+            help_for(&Msg(
+                "cannot write https://h/dnspython-2.0-framework.conda: busy"
+            )),
+            None
+        );
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert_eq!(help_for(&full), None);
     }
 
     #[test]

@@ -24,6 +24,15 @@ pub enum InstallError {
         #[help]
         help: String,
     },
+    /// The package cache's lock could not be taken.
+    #[error("cannot lock the package cache {}: {reason}", dir.display())]
+    #[diagnostic(help("check that the package cache (RATTLER_CACHE_DIR) is writable"))]
+    CacheLock {
+        /// The package cache.
+        dir: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// Linking into the prefix failed.
     #[error("cannot install into {}: {reason}", prefix.display())]
     #[diagnostic(help("check free disk space and that the package cache is writable"))]
@@ -157,8 +166,8 @@ pub async fn lock_package_cache(
     PackageCache::new(package_cache_dir)
         .acquire_global_lock()
         .await
-        .map_err(|e| InstallError::Link {
-            prefix: package_cache_dir.to_path_buf(),
+        .map_err(|e| InstallError::CacheLock {
+            dir: package_cache_dir.to_path_buf(),
             reason: error_chain(&e),
         })
 }

@@ -119,7 +119,9 @@ fn oversized_build_number(text: &str) -> Option<String> {
     let mut rest = lower.as_str();
     while let Some(i) = rest.find("build_number") {
         rest = &rest[i + "build_number".len()..];
-        for run in rest
+        // Its value only: up to the next key or the end of the brackets.
+        let value = rest.split([',', ']']).next().unwrap_or_default();
+        for run in value
             .split(|c: char| !c.is_ascii_digit())
             .filter(|r| !r.is_empty())
         {
@@ -288,6 +290,11 @@ mod tests {
         assert!(match_spec("numpy[build_number=\">3\"]", ParseStrictness::Lenient).is_ok());
         assert!(match_spec(
             "pkg 1.0 h99999999999999999999999_0",
+            ParseStrictness::Lenient
+        )
+        .is_ok());
+        assert!(match_spec(
+            "pkg[build_number=1, build=h99999999999999999999999_0]",
             ParseStrictness::Lenient
         )
         .is_ok());

@@ -458,7 +458,7 @@ fn a_tampered_uv_cache_is_found_and_unzipped_again() {
         let out = run(&mut cmd);
         assert_eq!(out.code, 0, "{round}: {}", out.stderr);
         assert!(
-            out.stderr.contains("changed on disk") && out.stderr.contains("exifread/__init__.py"),
+            out.stderr.contains("does not match") && out.stderr.contains("exifread/__init__.py"),
             "{round}: {}",
             out.stderr
         );

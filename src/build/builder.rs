@@ -107,15 +107,14 @@ pub(super) async fn build_one(
             // Unchanged only when the channel also lists it and records it as this recipe's
             // output: a build killed after placing the file left it unlisted or unrecorded.
             let status = if target.is_file()
-                && package::sha256_file(&target).ok() == package::sha256_file(&file).ok()
+                && same_bytes(&target, &file)
                 && channel::lists(&config.output_dir, &sub, &file_name)
                 && is_recorded_output(r, config, &target)
             {
                 "unchanged"
             } else {
                 let _channel = channel::lock(&config.output_dir).await?;
-                let same = target.is_file()
-                    && package::sha256_file(&target).ok() == package::sha256_file(&file).ok();
+                let same = target.is_file() && same_bytes(&target, &file);
                 let replaced = target.exists() && !same;
                 if !same {
                     place(&file, &target)?;
@@ -423,8 +422,16 @@ fn cached_artifact(dir: &Path) -> Result<Option<PathBuf>, BuildError> {
     Ok(None)
 }
 
-/// `.scivision/outputs.json` of the channel the key of the recipe variant `r`, and `target`
-/// relative to the channel.
+/// Whether two files hold the same bytes (false when either cannot be read).
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    matches!(
+        (package::sha256_file(a), package::sha256_file(b)),
+        (Ok(x), Ok(y)) if x == y
+    )
+}
+
+/// The channel's `.scivision/outputs.json`, the key of the recipe variant `r` in it, and
+/// `target` relative to the channel.
 fn output_key(
     r: &RenderedRecipe,
     config: &BuildConfig,

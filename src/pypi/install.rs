@@ -101,6 +101,14 @@ fn dist_of(wheel: &LockedWheel) -> Result<Dist, PypiError> {
     })
 }
 
+fn hostile(wheel: &CachedDist, r: verify::Refusal) -> PypiError {
+    PypiError::HostileWheel {
+        wheel: wheel.filename().to_string(),
+        entry: r.entry,
+        reason: r.reason,
+    }
+}
+
 /// Refuses a wheel file on this machine (a find-links folder, a path) whose entries would leave
 /// the prefix, before uv unzips it. Remote wheels are streamed by uv, which skips such entries.
 fn refuse_hostile_files(wheels: &[LockedWheel]) -> Result<(), PypiError> {
@@ -203,7 +211,7 @@ pub async fn install(
             },
         }
     };
-    let mut cached = preparer
+    let cached = preparer
         .prepare(dists.clone(), state.in_flight(), &Resolution::default())
         .await
         .map_err(prepare_error)?;
@@ -212,24 +220,27 @@ pub async fn install(
     let stamps = ctx.cache.root().join("scivision-verified");
     let full = std::env::var("SCIVISION_VERIFY_CACHE").is_ok_and(|v| v == "full");
     let mut redo = Vec::new();
-    cached.retain(
-        |wheel| match verify::check_unzipped(wheel.path(), &stamps, full) {
-            Ok(()) => true,
-            Err(t) => {
+    let mut keep = Vec::new();
+    for wheel in cached {
+        match verify::check_unzipped(wheel.path(), &stamps, full) {
+            Ok(()) => keep.push(wheel),
+            Err(r) if r.hostile => return Err(hostile(&wheel, r)),
+            Err(r) => {
                 tracing::warn!(
-                    "uv's cache entry {} was changed on disk ({}: {}): fetching it again",
+                    "uv's cache entry {} of {} does not match ({}: {}): unzipping it again",
                     wheel.path().display(),
-                    t.entry,
-                    t.reason
+                    wheel.filename(),
+                    r.entry,
+                    r.reason
                 );
                 redo.extend(dists.iter().filter(|d| d.name() == wheel.name()).cloned());
                 if let Err(e) = verify::evict(wheel.path(), ctx.cache.root()) {
                     tracing::warn!("cannot remove {}: {e}", wheel.path().display());
                 }
-                false
             }
-        },
-    );
+        }
+    }
+    let mut cached = keep;
     if !redo.is_empty() {
         // A fresh in-flight map: the first one remembers the evicted paths.
         let fresh = uv_dispatch::SharedState::default();
@@ -238,14 +249,23 @@ pub async fn install(
             .await
             .map_err(prepare_error)?
         {
-            verify::check_unzipped(wheel.path(), &stamps, full).map_err(|t| PypiError::Install {
-                name: wheel.name().to_string(),
-                reason: format!("{}: {}: {}", wheel.path().display(), t.entry, t.reason),
-                help: "uv's cache changes under scivision: check the disk, or remove the cache (`scivision cache clean`)".into(),
-            })?;
+            // Fresh from the wheel: a difference now is the wheel's own stale RECORD, which
+            // pip and uv install anyway.
+            match verify::accept_unzipped(wheel.path(), &stamps) {
+                Err(r) => return Err(hostile(&wheel, r)),
+                Ok(Some(r)) => tracing::warn!(
+                    "{}: its RECORD disagrees with its files ({}: {}); installed as unzipped",
+                    wheel.filename(),
+                    r.entry,
+                    r.reason
+                ),
+                Ok(None) => {}
+            }
             cached.push(wheel);
         }
     }
+    // By name, so the order does not depend on which wheels were unzipped again.
+    cached.sort_by(|a, b| a.name().cmp(b.name()));
 
     let (scheme, _) = prefix_scheme(staging, target);
     let (_, final_python) = prefix_scheme(final_prefix, target);

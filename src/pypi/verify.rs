@@ -18,6 +18,8 @@ pub struct Refusal {
     pub entry: String,
     /// Why.
     pub reason: String,
+    /// The wheel itself is hostile (a path leaving the prefix): unzipping it again cannot help.
+    pub hostile: bool,
 }
 
 /// An entry of a wheel that would land outside the prefix: absolute, with `..`, or a RECORD
@@ -33,6 +35,7 @@ pub fn hostile_entry(wheel: &Path) -> std::io::Result<Option<Refusal>> {
             return Ok(Some(Refusal {
                 entry: name,
                 reason,
+                hostile: true,
             }));
         }
         let is_record = name.ends_with(".dist-info/RECORD") && name.matches('/').count() == 1;
@@ -49,6 +52,7 @@ pub fn hostile_entry(wheel: &Path) -> std::io::Result<Option<Refusal>> {
             return Ok(Some(Refusal {
                 entry: path.to_string(),
                 reason: format!("RECORD lists it: {reason}"),
+                hostile: true,
             }));
         }
     }
@@ -76,33 +80,115 @@ fn record_line(line: &str) -> (&str, &str, &str) {
     (path.trim_matches('"'), hash, size)
 }
 
-/// Compares the unzipped wheel at `dir` (in uv's cache) with its RECORD: every listed file
-/// present with its size and sha256. A digest of every file's size and mtime is kept in
-/// `stamps` once it passed, so later checks only `stat` (as the conda package cache check
-/// does); `full` hashes every file anyway.
+/// What scivision saw of an unzipped wheel the first time: a digest of every file's size and
+/// mtime (cheap to recompute) and every file's sha256 (to name the file that changed).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stamp {
+    signature: String,
+    files: std::collections::BTreeMap<String, String>,
+}
+
+/// Checks the unzipped wheel at `dir` (in uv's cache) before it is linked: every path its
+/// RECORD lists stays inside the prefix and is a plain file, and no file changed since
+/// scivision first saw it. The first time, the files are compared with RECORD's hashes; then a
+/// stamp in `stamps` keeps their size+mtime digest (later checks only `stat`, as the conda
+/// package cache check does) and their hashes; `full` hashes every time.
+///
+/// `Err` with `hostile` set is a wheel to refuse; otherwise the entry should be unzipped again
+/// (and then [`accept_unzipped`]).
 pub fn check_unzipped(dir: &Path, stamps: &Path, full: bool) -> Result<(), Refusal> {
-    let refuse = |entry: &str, reason: String| Refusal {
+    let files = listed_files(dir)?;
+    let signature = signature(dir, &files)?;
+    let stamp_file = stamp_path(dir, stamps);
+    let stamp: Option<Stamp> = fs_err::read_to_string(&stamp_file)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    if !full && stamp.as_ref().is_some_and(|s| s.signature == signature) {
+        return Ok(());
+    }
+    let actual = hashes(dir, &files)?;
+    for (path, record_digest) in &files {
+        let now = &actual[path];
+        let expected = match &stamp {
+            Some(s) => s.files.get(path).cloned(),
+            None => record_digest.clone(),
+        };
+        if let Some(expected) = expected.filter(|e| e.trim_end_matches('=') != now) {
+            let against = if stamp.is_some() {
+                "when first unzipped"
+            } else {
+                "in RECORD"
+            };
+            return Err(Refusal {
+                entry: path.clone(),
+                reason: format!("sha256 {now}, {expected} {against}"),
+                hostile: false,
+            });
+        }
+    }
+    write_stamp(&stamp_file, signature, actual);
+    Ok(())
+}
+
+/// Takes a freshly unzipped wheel as it is and stamps it, returning where its RECORD disagrees
+/// with its files (a wheel published with a stale RECORD, which pip and uv install anyway).
+/// Paths that leave the prefix are still refused.
+pub fn accept_unzipped(dir: &Path, stamps: &Path) -> Result<Option<Refusal>, Refusal> {
+    let files = listed_files(dir)?;
+    let signature = signature(dir, &files)?;
+    let actual = hashes(dir, &files)?;
+    let disagreement = files.iter().find_map(|(path, digest)| {
+        let digest = digest.as_deref()?.trim_end_matches('=');
+        (digest != actual[path]).then(|| Refusal {
+            entry: path.clone(),
+            reason: format!("sha256 {}, {digest} in RECORD", actual[path]),
+            hostile: false,
+        })
+    });
+    write_stamp(&stamp_path(dir, stamps), signature, actual);
+    Ok(disagreement)
+}
+
+/// Every file RECORD lists with its sha256 (`None` for files listed without one, RECORD
+/// itself), refusing paths that leave the prefix and anything but plain files.
+fn listed_files(dir: &Path) -> Result<Vec<(String, Option<String>)>, Refusal> {
+    let refuse = |entry: &str, reason: String, hostile: bool| Refusal {
         entry: entry.to_string(),
         reason,
+        hostile,
     };
-    let record = record_of(dir).ok_or_else(|| refuse("RECORD", "missing".into()))?;
-    let text = fs_err::read_to_string(&record).map_err(|e| refuse("RECORD", e.to_string()))?;
+    let record = record_of(dir).ok_or_else(|| refuse("RECORD", "missing".into(), false))?;
+    let text =
+        fs_err::read_to_string(&record).map_err(|e| refuse("RECORD", e.to_string(), false))?;
     let mut files = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let (path, hash, size) = record_line(line);
-        let Some(digest) = hash.strip_prefix("sha256=") else {
-            continue; // RECORD itself, and files listed without a hash
-        };
-        // Only what uv unzipped into the archive (scripts and data live there as well).
-        files.push((
-            path.to_string(),
-            digest.to_string(),
-            size.parse::<u64>().ok(),
-        ));
+        let (path, hash, _) = record_line(line);
+        if let Some(reason) = escapes(path) {
+            return Err(refuse(path, format!("RECORD lists it: {reason}"), true));
+        }
+        let digest = hash.strip_prefix("sha256=").map(str::to_string);
+        let meta = fs_err::symlink_metadata(dir.join(path));
+        match meta {
+            Ok(m) if m.file_type().is_file() => files.push((path.to_string(), digest)),
+            Ok(_) => return Err(refuse(path, "not a plain file".into(), true)),
+            // Listed without a hash and absent (RECORD's own line in some wheels): nothing to
+            // check.
+            Err(_) if digest.is_none() => {}
+            Err(_) => return Err(refuse(path, "missing".into(), false)),
+        }
     }
+    Ok(files)
+}
+
+/// A digest of every listed file's path, size and mtime.
+fn signature(dir: &Path, files: &[(String, Option<String>)]) -> Result<String, Refusal> {
     let mut signature = Sha256::new();
-    for (path, _, _) in &files {
-        let meta = fs_err::metadata(dir.join(path)).map_err(|_| refuse(path, "missing".into()))?;
+    for (path, _) in files {
+        let meta = fs_err::metadata(dir.join(path)).map_err(|e| Refusal {
+            entry: path.clone(),
+            reason: e.to_string(),
+            hostile: false,
+        })?;
         let mtime = meta
             .modified()
             .ok()
@@ -110,32 +196,49 @@ pub fn check_unzipped(dir: &Path, stamps: &Path, full: bool) -> Result<(), Refus
             .map_or(0, |d| d.as_nanos());
         signature.update(format!("{path}\0{}\0{mtime}\n", meta.len()).as_bytes());
     }
-    let signature = hex::encode(signature.finalize());
-    let stamp = stamps.join(hex::encode(Sha256::digest(
-        dir.to_string_lossy().as_bytes(),
-    )));
-    if !full && fs_err::read_to_string(&stamp).is_ok_and(|s| s.trim() == signature) {
-        return Ok(());
-    }
+    Ok(hex::encode(signature.finalize()))
+}
+
+/// Every listed file's sha256 as RECORD writes it (urlsafe base64 without padding), read in
+/// chunks: a wheel may hold files of gigabytes.
+fn hashes(
+    dir: &Path,
+    files: &[(String, Option<String>)],
+) -> Result<std::collections::BTreeMap<String, String>, Refusal> {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    for (path, digest, size) in &files {
-        let file = dir.join(path);
-        let len = fs_err::metadata(&file).map(|m| m.len()).unwrap_or(u64::MAX);
-        if let Some(size) = size.filter(|s| *s != len) {
-            return Err(refuse(path, format!("{len} bytes, RECORD says {size}")));
+    let mut out = std::collections::BTreeMap::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    for (path, _) in files {
+        let failed = |e: std::io::Error| Refusal {
+            entry: path.clone(),
+            reason: e.to_string(),
+            hostile: false,
+        };
+        let mut file = fs_err::File::open(dir.join(path)).map_err(failed)?;
+        let mut hasher = Sha256::new();
+        loop {
+            let n = file.read(&mut buffer).map_err(failed)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
         }
-        let bytes = fs_err::read(&file).map_err(|e| refuse(path, e.to_string()))?;
-        let actual = b64.encode(Sha256::digest(&bytes));
-        if actual != digest.trim_end_matches('=') {
-            return Err(refuse(
-                path,
-                format!("sha256 {actual} does not match RECORD's {digest}"),
-            ));
-        }
+        out.insert(path.clone(), b64.encode(hasher.finalize()));
     }
-    // A stamp that cannot be written only means hashing again next time.
-    let _ = crate::atomic::write(&stamp, signature.as_bytes());
-    Ok(())
+    Ok(out)
+}
+
+fn stamp_path(dir: &Path, stamps: &Path) -> PathBuf {
+    stamps.join(hex::encode(Sha256::digest(
+        dir.to_string_lossy().as_bytes(),
+    )))
+}
+
+/// A stamp that cannot be written only means hashing again next time.
+fn write_stamp(path: &Path, signature: String, files: std::collections::BTreeMap<String, String>) {
+    if let Ok(text) = serde_json::to_string(&Stamp { signature, files }) {
+        let _ = crate::atomic::write(path, text.as_bytes());
+    }
 }
 
 /// The `*.dist-info/RECORD` at the top of an unzipped wheel.
@@ -207,26 +310,71 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_edited_file_is_found_and_a_clean_one_stamped() {
-        let dir = tempfile::tempdir().unwrap();
-        let stamps = tempfile::tempdir().unwrap();
-        let wheel = dir.path().join("w");
+    /// An unzipped wheel `pkg` with one module and a RECORD giving `record_text` for it.
+    fn unzipped(root: &Path, content: &[u8], record_digest_of: &[u8]) -> PathBuf {
+        let wheel = root.join("w");
         fs_err::create_dir_all(wheel.join("pkg-1.0.dist-info")).unwrap();
         fs_err::create_dir_all(wheel.join("pkg")).unwrap();
-        fs_err::write(wheel.join("pkg/mod.py"), b"x = 1\n").unwrap();
-        let digest =
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(b"x = 1\n"));
+        fs_err::write(wheel.join("pkg/mod.py"), content).unwrap();
+        let digest = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(record_digest_of));
         fs_err::write(
             wheel.join("pkg-1.0.dist-info/RECORD"),
             format!("pkg/mod.py,sha256={digest},6\npkg-1.0.dist-info/RECORD,,\n"),
         )
         .unwrap();
+        wheel
+    }
+
+    #[test]
+    fn an_edited_file_is_found_and_a_clean_one_stamped() {
+        let dir = tempfile::tempdir().unwrap();
+        let stamps = tempfile::tempdir().unwrap();
+        let wheel = unzipped(dir.path(), b"x = 1\n", b"x = 1\n");
         assert_eq!(check_unzipped(&wheel, stamps.path(), false), Ok(()));
         assert_eq!(fs_err::read_dir(stamps.path()).unwrap().count(), 1);
         fs_err::write(wheel.join("pkg/mod.py"), b"x = 2\n").unwrap();
         let refused = check_unzipped(&wheel, stamps.path(), false).unwrap_err();
         assert_eq!(refused.entry, "pkg/mod.py");
-        assert!(refused.reason.contains("sha256"), "{refused:?}");
+        assert!(
+            refused.reason.contains("first unzipped") && !refused.hostile,
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_stale_record_is_accepted_once_unzipped_again_and_then_guarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let stamps = tempfile::tempdir().unwrap();
+        let wheel = unzipped(dir.path(), b"x = 1\n", b"stale\n");
+        let first = check_unzipped(&wheel, stamps.path(), false).unwrap_err();
+        assert!(first.reason.contains("in RECORD"), "{first:?}");
+        let disagreement = accept_unzipped(&wheel, stamps.path()).unwrap();
+        assert_eq!(disagreement.map(|d| d.entry), Some("pkg/mod.py".into()));
+        assert_eq!(check_unzipped(&wheel, stamps.path(), true), Ok(()));
+        fs_err::write(wheel.join("pkg/mod.py"), b"x = 3\n").unwrap();
+        assert!(check_unzipped(&wheel, stamps.path(), false).is_err());
+    }
+
+    #[test]
+    fn record_paths_outside_the_wheel_or_not_plain_files_are_hostile() {
+        let dir = tempfile::tempdir().unwrap();
+        let stamps = tempfile::tempdir().unwrap();
+        let wheel = unzipped(dir.path(), b"x = 1\n", b"x = 1\n");
+        let record = wheel.join("pkg-1.0.dist-info/RECORD");
+        let text = fs_err::read_to_string(&record).unwrap();
+        fs_err::write(&record, format!("{text}../../etc/passwd,sha256=x,0\n")).unwrap();
+        let refused = check_unzipped(&wheel, stamps.path(), false).unwrap_err();
+        assert!(
+            refused.hostile && refused.entry == "../../etc/passwd",
+            "{refused:?}"
+        );
+        fs_err::write(&record, format!("{text}pkg/zero,sha256=x,0\n")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", wheel.join("pkg/zero")).unwrap();
+        let refused = check_unzipped(&wheel, stamps.path(), false).unwrap_err();
+        assert!(
+            refused.hostile && refused.entry == "pkg/zero",
+            "{refused:?}"
+        );
     }
 }
