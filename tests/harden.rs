@@ -281,12 +281,26 @@ package("evil-through-link", [("share/ok.txt", data)], [("share/out/evil.txt", d
 package("evil-link-out", [("share/ok.txt", data)], [("share/ok.txt", data, None)], links=[("bin/tool", "../../../../etc/passwd")])
 package("evil-mismatch", [("share/ok.txt", data)], [("share/ok.txt", data, "0" * 64)])
 package("evil-huge", [("share/ok.txt", data)], [("share/ok.txt", data, None, 1 << 40)])
+# A hardlink to a file outside, listed in paths.json without a hash (as old packages are).
+victim = os.path.join(outside, "victim.txt")
+def hardlink_package(name, target):
+    fn = os.path.join(channel, "noarch", f"{name}-1.0-0.tar.bz2")
+    with tarfile.open(fn, "w:bz2") as t:
+        index = {"name": name, "version": "1.0", "build": "0", "build_number": 0, "depends": [],
+                 "subdir": "noarch", "noarch": "generic", "license": "MIT"}
+        for path, body in [("info/index.json", json.dumps(index).encode()),
+                           ("info/paths.json", json.dumps({"paths": [dict(_path="share/victim.txt", path_type="hardlink")], "paths_version": 1}).encode())]:
+            info = tarfile.TarInfo(path); info.size = len(body); t.addfile(info, io.BytesIO(body))
+        info = tarfile.TarInfo("share/victim.txt"); info.type = tarfile.LNKTYPE; info.linkname = target; t.addfile(info)
+hardlink_package("evil-hardlink-out", victim)
+hardlink_package("evil-hardlink-up", "../../../../../../../../" + victim.lstrip("/"))
 "#;
 
 #[test]
 fn hostile_packages_are_refused_before_anything_lands() {
     let copy = channel_copy();
     let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("victim.txt"), b"mine\n").unwrap();
     let out = run(std::process::Command::new(peer_python())
         .args(["-c", HOSTILE])
         .arg(copy.path())
@@ -303,6 +317,8 @@ fn hostile_packages_are_refused_before_anything_lands() {
         ("evil-link-out", "points outside the prefix"),
         ("evil-mismatch", "does not match paths.json"),
         ("evil-huge", "paths.json says 1099511627776"),
+        ("evil-hardlink-out", "share/victim.txt"),
+        ("evil-hardlink-up", "share/victim.txt"),
     ] {
         let out = run(sv(home.path())
             .env("RATTLER_CACHE_DIR", rattler.path())
@@ -329,10 +345,19 @@ fn hostile_packages_are_refused_before_anything_lands() {
             .filter(|n| n.starts_with(".staging") || n.starts_with(".trash"))
             .collect();
         assert!(staging.is_empty(), "{name}: {staging:?}");
+        // Only the victim the hardlink cases aim at, untouched and linked nowhere else.
+        let victim = outside.path().join("victim.txt");
+        let left: Vec<_> = std::fs::read_dir(outside.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, ["victim.txt"], "{name} wrote outside");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"mine\n", "{name}");
         assert_eq!(
-            std::fs::read_dir(outside.path()).unwrap().count(),
-            0,
-            "{name} wrote outside"
+            std::os::unix::fs::MetadataExt::nlink(&std::fs::metadata(&victim).unwrap()),
+            1,
+            "{name} linked to a file outside"
         );
     }
     assert!(!home
