@@ -730,186 +730,128 @@ fn a_hostile_channel_gets_retries_then_one_clear_error_and_leaves_no_trace() {
     let elsewhere = other.url.clone();
     let here = server.url.clone();
     type Rule = Box<dyn Fn(&str, usize) -> Fault + Send + Sync>;
+    // `fault` for the requests `when` picks (by path and earlier requests for it), else the file.
+    fn on(when: impl Fn(&str, usize) -> bool + Send + Sync + 'static, fault: Fault) -> Rule {
+        Box::new(move |p, n| {
+            if when(p, n) {
+                fault.clone()
+            } else {
+                Fault::Serve
+            }
+        })
+    }
     let no_shards = |p: &str| p.ends_with("repodata_shards.msgpack.zst");
     let cases: Vec<(&str, Rule, Expect)> = vec![
         (
             "every file answers 500 twice",
-            Box::new(|_: &str, n| {
-                if n < 2 {
-                    Fault::Status(500)
-                } else {
-                    Fault::Serve
-                }
-            }),
+            on(|_: &str, n: usize| n < 2, Fault::Status(500)),
             Expect::Recovers(INDEX, 3),
         ),
         (
             "the shard index answers 503 always",
-            Box::new(|p: &str, _| {
-                if p.ends_with(INDEX) {
-                    Fault::Status(503)
-                } else {
-                    Fault::Serve
-                }
-            }),
+            on(|p: &str, _: usize| p.ends_with(INDEX), Fault::Status(503)),
             Expect::Fails("503", "server failed", INDEX, 4),
         ),
         (
             "a shard answers 500 always",
-            Box::new(|p: &str, _| {
-                if p.contains("/shards/") {
-                    Fault::Status(500)
-                } else {
-                    Fault::Serve
-                }
-            }),
+            on(
+                |p: &str, _: usize| p.contains("/shards/"),
+                Fault::Status(500),
+            ),
             Expect::Fails("500", "server failed", ".msgpack.zst", 4),
         ),
         (
             "a shard the index lists is missing",
-            Box::new(|p: &str, _| {
-                if p.contains("/shards/") {
-                    Fault::Status(404)
-                } else {
-                    Fault::Serve
-                }
-            }),
+            on(
+                |p: &str, _: usize| p.contains("/shards/"),
+                Fault::Status(404),
+            ),
             Expect::Fails("404", "no such file", ".msgpack.zst", 1),
         ),
         (
             "the shard index is not zstd",
-            Box::new(|p: &str, _| {
-                if p.ends_with(INDEX) {
-                    Fault::Body(b"<html>".to_vec())
-                } else {
-                    Fault::Serve
-                }
-            }),
+            on(
+                |p: &str, _: usize| p.ends_with(INDEX),
+                Fault::Body(b"<html>".to_vec()),
+            ),
             Expect::Fails("zstd", "damaged", INDEX, 1),
         ),
         (
             "a shard's bytes differ from its hash in the index",
-            Box::new(|p: &str, _| {
-                if p.contains("/shards/") {
-                    Fault::Body(b"x".to_vec())
-                } else {
-                    Fault::Serve
-                }
-            }),
+            on(
+                |p: &str, _: usize| p.contains("/shards/"),
+                Fault::Body(b"x".to_vec()),
+            ),
             Expect::Fails("SHA-256", "damaged", ".msgpack.zst", 1),
         ),
         (
             "no shards, repodata.json.zst cut off",
-            Box::new(move |p: &str, _| {
-                if no_shards(p) {
-                    Fault::Status(404)
-                } else if p.ends_with("repodata.json.zst") {
-                    Fault::Truncate(100)
-                } else {
-                    Fault::Serve
-                }
+            Box::new(move |p: &str, _| match p {
+                p if no_shards(p) => Fault::Status(404),
+                p if p.ends_with("repodata.json.zst") => Fault::Truncate(100),
+                _ => Fault::Serve,
             }),
             Expect::Fails("repodata.json.zst", "damaged", "repodata.json.zst", 4),
         ),
         (
             "no shards, repodata.json.zst not zstd",
-            Box::new(move |p: &str, _| {
-                if no_shards(p) {
-                    Fault::Status(404)
-                } else if p.ends_with("repodata.json.zst") {
-                    Fault::Body(b"{\"packages\": {}}".to_vec())
-                } else {
-                    Fault::Serve
-                }
+            Box::new(move |p: &str, _| match p {
+                p if no_shards(p) => Fault::Status(404),
+                p if p.ends_with("repodata.json.zst") => Fault::Body(b"{}".to_vec()),
+                _ => Fault::Serve,
             }),
             Expect::Fails("repodata.json.zst", "damaged", "repodata.json.zst", 4),
         ),
         (
             "the shard index drips slower than the timeout",
-            Box::new(|p: &str, _| {
-                if p.ends_with(INDEX) {
-                    Fault::Drip(3000)
-                } else {
-                    Fault::Serve
-                }
-            }),
+            on(|p: &str, _: usize| p.ends_with(INDEX), Fault::Drip(3000)),
             Expect::Fails("timed out", "sent nothing for 2 s", INDEX, 1),
         ),
         (
             "the python package's bytes differ from its sha256",
-            Box::new(move |p: &str, _| {
-                if p.ends_with(PY) {
-                    Fault::Body(not_python.clone())
-                } else {
-                    Fault::Serve
-                }
-            }),
+            on(|p: &str, _: usize| p.ends_with(PY), Fault::Body(not_python)),
             Expect::Fails("hash mismatch", "damaged", PY, 1),
         ),
         (
             "the python package is cut off once",
-            Box::new(|p: &str, n| {
-                if p.ends_with(PY) && n == 0 {
-                    Fault::Truncate(100_000)
-                } else {
-                    Fault::Serve
-                }
-            }),
+            on(
+                |p: &str, n: usize| p.ends_with(PY) && n == 0,
+                Fault::Truncate(100_000),
+            ),
             Expect::Recovers(PY, 2),
         ),
         (
             "the python package answers 503 always",
-            Box::new(|p: &str, _| {
-                if p.ends_with(PY) {
-                    Fault::Status(503)
-                } else {
-                    Fault::Serve
-                }
-            }),
+            on(|p: &str, _: usize| p.ends_with(PY), Fault::Status(503)),
             Expect::Fails("503", "server failed", PY, 4),
         ),
         (
             "the python package drips slower than the timeout",
-            Box::new(|p: &str, _| {
-                if p.ends_with(PY) {
-                    Fault::Drip(3000)
-                } else {
-                    Fault::Serve
-                }
-            }),
+            on(|p: &str, _: usize| p.ends_with(PY), Fault::Drip(3000)),
             Expect::Fails("timed out", "sent nothing for 2 s", PY, 3),
         ),
         (
             "packages redirect to another host",
-            Box::new(move |p: &str, _| {
-                if p.ends_with(".conda") {
-                    Fault::Redirect(format!("{elsewhere}{}", p.trim_start_matches('/')))
-                } else {
-                    Fault::Serve
-                }
+            Box::new(move |p: &str, _| match p {
+                p if p.ends_with(".conda") => Fault::Redirect(format!("{elsewhere}{}", &p[1..])),
+                _ => Fault::Serve,
             }),
             Expect::Recovers(PY, 1),
         ),
         (
             "packages redirect to themselves",
-            Box::new(move |p: &str, _| {
-                if p.ends_with(".conda") {
-                    Fault::Redirect(format!("{here}{}", p.trim_start_matches('/')))
-                } else {
-                    Fault::Serve
-                }
+            Box::new(move |p: &str, _| match p {
+                p if p.ends_with(".conda") => Fault::Redirect(format!("{here}{}", &p[1..])),
+                _ => Fault::Serve,
             }),
             Expect::Fails("too many redirects", "redirects loop", ".conda", 11),
         ),
         (
             "packages redirect to file:///etc/passwd",
-            Box::new(|p: &str, _| {
-                if p.ends_with(".conda") {
-                    Fault::Redirect("file:///etc/passwd".into())
-                } else {
-                    Fault::Serve
-                }
-            }),
+            on(
+                |p: &str, _: usize| p.ends_with(".conda"),
+                Fault::Redirect("file:///etc/passwd".into()),
+            ),
             Expect::Fails("not an http(s) URL", "redirects loop", ".conda", 1),
         ),
     ];
