@@ -150,7 +150,16 @@ pub async fn fetch_to_cache(
             url: crate::redact::text(record.url.as_str()).into_owned(),
             reason: error_chain(&e),
             help: crate::http::help_for(&e).unwrap_or_else(|| {
-                "check free disk space and that the package cache is writable".into()
+                if error_chain(&e).contains("failed to unpack") {
+                    // The tar reader refuses entries that leave the package (a hardlink to a
+                    // file outside) as well as broken ones.
+                    "the package's archive holds an entry that cannot be unpacked inside the \
+                     package (malformed, or a link to a file outside it): nothing of it was \
+                     kept; report it to the channel's maintainers"
+                        .into()
+                } else {
+                    "check free disk space and that the package cache is writable".into()
+                }
             }),
         })?;
     Ok(lock.path().to_path_buf())
