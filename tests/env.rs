@@ -273,7 +273,9 @@ fn interrupted_creates_leave_a_usable_state() {
     let home = tempfile::tempdir().unwrap();
     let rattler = tempfile::tempdir().unwrap();
     // Kill at several points (a fresh package cache makes the install long enough to hit).
-    for delay_ms in [30u64, 120, 250, 400, 700] {
+    let (seed, delays) = kill_points(&[30, 120, 250, 400, 700], 3, 800);
+    for delay_ms in delays {
+        let at = format!("killed after {delay_ms} ms (SCIVISION_TEST_SEED={seed})");
         kill_after(
             sv(home.path())
                 .env("RATTLER_CACHE_DIR", rattler.path())
@@ -283,7 +285,7 @@ fn interrupted_creates_leave_a_usable_state() {
         let prefix = home.path().join("envs/scivision-demo-modern");
         // Either the previous environment (complete) or none: never a half-written one.
         if prefix.exists() {
-            run_ok(sv(home.path()).args([
+            let out = run(sv(home.path()).args([
                 "env",
                 "run",
                 "scivision-demo-modern",
@@ -292,6 +294,7 @@ fn interrupted_creates_leave_a_usable_state() {
                 "-c",
                 "import scivision_demo_modern",
             ]));
+            assert_eq!(out.code, 0, "{at}: {}", out.stderr);
         }
     }
     run_ok(

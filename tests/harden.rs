@@ -548,7 +548,9 @@ fn channel_index_killed_at_any_point_then_rerun_equals_an_uninterrupted_index() 
 
     let victim = channel_copy();
     strip(victim.path());
-    for delay_ms in [20u64, 80, 200, 400, 800] {
+    let (seed, delays) = kill_points(&[20, 80, 200, 400, 800], 3, 900);
+    for delay_ms in delays {
+        let at = format!("killed after {delay_ms} ms (SCIVISION_TEST_SEED={seed})");
         kill_after(
             scivision().args(["channel", "index"]).arg(victim.path()),
             delay_ms,
@@ -557,9 +559,8 @@ fn channel_index_killed_at_any_point_then_rerun_equals_an_uninterrupted_index() 
         for subdir in ["linux-64", "noarch"] {
             let path = victim.path().join(subdir).join("repodata.json");
             if let Ok(text) = std::fs::read_to_string(&path) {
-                serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|e| {
-                    panic!("killed at {delay_ms} ms: {} is torn: {e}", path.display())
-                });
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .unwrap_or_else(|e| panic!("{at}: {} is torn: {e}", path.display()));
             }
         }
     }
@@ -600,7 +601,9 @@ fn env_unpack_killed_at_any_point_then_rerun_gives_a_working_environment() {
             .arg(&pack),
     );
     let b = tempfile::tempdir().unwrap();
-    for delay_ms in [30u64, 100, 250, 500, 900] {
+    let (seed, delays) = kill_points(&[30, 100, 250, 500, 900], 3, 1000);
+    for delay_ms in delays {
+        let at = format!("killed after {delay_ms} ms (SCIVISION_TEST_SEED={seed})");
         kill_after(
             machine(b.path())
                 .args(["env", "unpack"])
@@ -611,7 +614,7 @@ fn env_unpack_killed_at_any_point_then_rerun_gives_a_working_environment() {
         // The environment is the previous one or none, never half of one.
         let prefix = b.path().join("home/envs/edges");
         if prefix.exists() {
-            run_ok(machine(b.path()).args([
+            let out = run(machine(b.path()).args([
                 "env",
                 "run",
                 "edges",
@@ -620,6 +623,7 @@ fn env_unpack_killed_at_any_point_then_rerun_gives_a_working_environment() {
                 "-c",
                 "import scivision_demo_edges",
             ]));
+            assert_eq!(out.code, 0, "{at}: {}", out.stderr);
         }
     }
     let out = run_ok(
@@ -1045,26 +1049,11 @@ fn build_killed_at_any_point_then_rerun_equals_an_uninterrupted_build() {
     );
     // Kill points spread over a whole build (resolving, scripts, packaging, indexing), and
     // three drawn at random (`SCIVISION_TEST_SEED` replays a run).
-    let seed: u64 = std::env::var("SCIVISION_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    let mut state = seed | 1;
-    let mut random = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % took.max(1)
-    };
-    let mut delays: Vec<u64> = [0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95]
+    let fixed: Vec<u64> = [0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95]
         .iter()
         .map(|f| (took as f64 * f) as u64)
         .collect();
-    delays.extend((0..3).map(|_| random()));
+    let (seed, delays) = kill_points(&fixed, 3, took);
     for (i, delay) in delays.iter().enumerate() {
         let channel = dir.path().join(format!("channel-{i}"));
         kill_after(&mut build(&channel, true), *delay);

@@ -89,6 +89,29 @@ pub fn kill_after(cmd: &mut Command, delay_ms: u64) {
     let _ = child.wait();
 }
 
+/// Kill points for a kill -9 loop: `fixed` (spread over the operation) and `random` more drawn
+/// below `max_ms`, from `SCIVISION_TEST_SEED` when set (to replay a run) else the clock. A
+/// failing test should print the seed.
+pub fn kill_points(fixed: &[u64], random: usize, max_ms: u64) -> (u64, Vec<u64>) {
+    let seed: u64 = std::env::var("SCIVISION_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    let mut state = seed | 1;
+    let mut delays = fixed.to_vec();
+    for _ in 0..random {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        delays.push(state % max_ms.max(1));
+    }
+    (seed, delays)
+}
+
 /// Output of a finished command, with both streams for assertion messages.
 pub struct Output {
     pub code: i32,
