@@ -59,14 +59,36 @@ pub async fn lock_async(path: &Path) -> io::Result<std::fs::File> {
         .map_err(io::Error::other)?
 }
 
+/// Renames the folder `dir` to `.trash-NAME-PID` beside it (one step: nothing sees it half
+/// removed), then removes it. What a killed process leaves is swept by name (environments'
+/// `clean_leftovers`, `cache clean`).
+pub fn discard(dir: &Path) -> io::Result<()> {
+    let Some(name) = dir.file_name() else {
+        return Ok(());
+    };
+    let trash = dir.with_file_name(format!(
+        ".trash-{}-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    fs_err::rename(dir, &trash)?;
+    fs_err::remove_dir_all(&trash)
+}
+
 /// Removes the `.partial-*` files a killed writer left in `dir`. Only safe while holding the
 /// lock every writer into `dir` takes.
 pub fn sweep_partials(dir: &Path) -> io::Result<()> {
+    sweep_files(dir, |name| name.starts_with(".partial-"))
+}
+
+/// Removes the files (not folders) directly in `dir` whose name `leftover` picks; a missing
+/// `dir` has none.
+pub fn sweep_files(dir: &Path, leftover: impl Fn(&str) -> bool) -> io::Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
     for entry in entries.filter_map(Result::ok) {
-        if entry.file_name().to_string_lossy().starts_with(".partial-")
+        if leftover(&entry.file_name().to_string_lossy())
             && entry.file_type().is_ok_and(|t| t.is_file())
         {
             fs_err::remove_file(entry.path())?;

@@ -391,16 +391,8 @@ pub async fn index_locked(dir: &Path, subdir: Option<&str>, force: bool) -> Resu
 /// a killed indexer left in its write folder (`.tmp`).
 fn sweep(dir: &Path) -> Result<(), BuildError> {
     let tmp = dir.join(".tmp");
-    if let Ok(entries) = std::fs::read_dir(&tmp) {
-        for e in entries.filter_map(Result::ok) {
-            if e.file_type().is_ok_and(|t| t.is_file()) {
-                fs_err::remove_file(e.path()).map_err(|source| BuildError::Io {
-                    path: e.path(),
-                    source,
-                })?;
-            }
-        }
-    }
+    crate::atomic::sweep_files(&tmp, |_| true)
+        .map_err(|source| BuildError::Io { path: tmp, source })?;
     let mut dirs = vec![dir.to_path_buf(), dir.join(".scivision")];
     if let Ok(entries) = std::fs::read_dir(dir) {
         dirs.extend(

@@ -723,11 +723,8 @@ impl Envs {
     pub async fn remove(&self, name: &str) -> Result<PathBuf, EnvError> {
         let target = self.existing(name)?;
         let _guard = self.lock(name).await?;
-        let trash = self
-            .root
-            .join(format!(".trash-{}-{}", dir_name(name), std::process::id()));
-        fs_err::rename(&target, &trash).map_err(io(&target))?;
-        fs_err::remove_dir_all(&trash).map_err(io(&trash))?;
+        // `.trash-<dir_name>-PID`: what `clean_leftovers` looks for after a killed remove.
+        crate::atomic::discard(&target).map_err(io(&target))?;
         Ok(target)
     }
 

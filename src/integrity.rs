@@ -65,20 +65,11 @@ fn check_entry(entry: &Path, full: bool) -> Result<(), Corrupt> {
         .iter()
         .filter(|p| p.path_type == PathType::HardLink)
         .collect();
-    // The signature: every file's path, size and mtime.
-    let mut signature = Sha256::new();
-    for p in &files {
-        let rel = p.relative_path.to_string_lossy();
-        let meta = fs_err::metadata(entry.join(&p.relative_path))
-            .map_err(|_| corrupt(&rel, "missing".into()))?;
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        signature.update(format!("{rel}\0{}\0{mtime}\n", meta.len()).as_bytes());
-    }
-    let signature = hex::encode(signature.finalize());
+    let rels: Vec<String> = files
+        .iter()
+        .map(|p| p.relative_path.to_string_lossy().into_owned())
+        .collect();
+    let signature = signature(entry, &rels).map_err(|(rel, _)| corrupt(&rel, "missing".into()))?;
     if !full && fs_err::read_to_string(entry.join(STAMP)).is_ok_and(|s| s.trim() == signature) {
         return Ok(());
     }
@@ -195,19 +186,26 @@ fn stays_inside(link: &Path, target: &Path) -> bool {
     true
 }
 
+/// A digest of the path, size and mtime of each of `rels` under `root`: what a cache check
+/// compares with its stamp, one `stat` per file. `Err` names the file that cannot be read.
+pub fn signature(root: &Path, rels: &[String]) -> Result<String, (String, std::io::Error)> {
+    let mut signature = Sha256::new();
+    for rel in rels {
+        let meta = fs_err::metadata(root.join(rel)).map_err(|e| (rel.clone(), e))?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        signature.update(format!("{rel}\0{}\0{mtime}\n", meta.len()).as_bytes());
+    }
+    Ok(hex::encode(signature.finalize()))
+}
+
 /// Moves a corrupt entry out of the way (so the installer fetches the package again) and
 /// removes it.
 pub fn evict(corrupt: &Corrupt) -> std::io::Result<()> {
-    let Some(name) = corrupt.entry.file_name() else {
-        return Ok(());
-    };
-    let trash = corrupt.entry.with_file_name(format!(
-        ".trash-{}-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    fs_err::rename(&corrupt.entry, &trash)?;
-    fs_err::remove_dir_all(&trash)
+    crate::atomic::discard(&corrupt.entry)
 }
 
 #[cfg(test)]

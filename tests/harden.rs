@@ -14,6 +14,18 @@ use common::*;
 const SECRET: &str = "s3cret-pw";
 const TOKEN: &str = "tk-7f3a9c";
 
+/// A rattler authentication file in `dir` giving user `ann` and [`SECRET`] for 127.0.0.1.
+fn auth_file_in(dir: &Path) -> std::path::PathBuf {
+    let file = dir.join("credentials.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"127.0.0.1": {"BasicHTTP": {"username": "ann", "password": SECRET}}})
+            .to_string(),
+    )
+    .unwrap();
+    file
+}
+
 /// Every file under `dir` that contains `needle`.
 fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
     walkdir::WalkDir::new(dir)
@@ -160,13 +172,7 @@ fn channel_credentials_never_leak_and_come_back_from_the_auth_store() {
     assert_eq!(out.code, 1, "no credentials: the server refuses");
     assert!(out.stderr.contains("401"), "{}", out.stderr);
     assert!(!home.path().join("envs/scivision-demo-edges").exists());
-    let auth_file = auth.path().join("credentials.json");
-    std::fs::write(
-        &auth_file,
-        serde_json::json!({"127.0.0.1": {"BasicHTTP": {"username": "ann", "password": SECRET}}})
-            .to_string(),
-    )
-    .unwrap();
+    let auth_file = auth_file_in(auth.path());
     let out = frozen(Some(&auth_file));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(!out.stderr.contains(SECRET));
@@ -714,13 +720,7 @@ fn a_hostile_channel_gets_retries_then_one_clear_error_and_leaves_no_trace() {
     let server = FaultServer::start(channel(), "127.0.0.1");
     let other = FaultServer::start(channel(), "127.0.0.2");
     let auth = tempfile::tempdir().unwrap();
-    let auth_file = auth.path().join("credentials.json");
-    std::fs::write(
-        &auth_file,
-        serde_json::json!({"127.0.0.1": {"BasicHTTP": {"username": "ann", "password": SECRET}}})
-            .to_string(),
-    )
-    .unwrap();
+    let auth_file = auth_file_in(auth.path());
     let reference = tempfile::tempdir().unwrap();
     let out = create_from(reference.path(), &server.url, &auth_file);
     assert_eq!(out.code, 0, "{}", out.stderr);

@@ -6,7 +6,6 @@
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -180,23 +179,14 @@ fn listed_files(dir: &Path) -> Result<Vec<(String, Option<String>)>, Refusal> {
     Ok(files)
 }
 
-/// A digest of every listed file's path, size and mtime.
+/// [`crate::integrity::signature`] of every listed file.
 fn signature(dir: &Path, files: &[(String, Option<String>)]) -> Result<String, Refusal> {
-    let mut signature = Sha256::new();
-    for (path, _) in files {
-        let meta = fs_err::metadata(dir.join(path)).map_err(|e| Refusal {
-            entry: path.clone(),
-            reason: e.to_string(),
-            hostile: false,
-        })?;
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        signature.update(format!("{path}\0{}\0{mtime}\n", meta.len()).as_bytes());
-    }
-    Ok(hex::encode(signature.finalize()))
+    let rels: Vec<String> = files.iter().map(|(path, _)| path.clone()).collect();
+    crate::integrity::signature(dir, &rels).map_err(|(entry, e)| Refusal {
+        entry,
+        reason: e.to_string(),
+        hostile: false,
+    })
 }
 
 /// Every listed file's sha256 as RECORD writes it (urlsafe base64 without padding), read in
@@ -260,9 +250,7 @@ pub fn evict(dir: &Path, root: &Path) -> std::io::Result<()> {
         return Ok(());
     };
     if dir.exists() {
-        let trash = dir.with_file_name(format!(".trash-{id}-{}", std::process::id()));
-        fs_err::rename(dir, &trash)?;
-        fs_err::remove_dir_all(&trash)?;
+        crate::atomic::discard(dir)?;
     }
     let pointers = fs_err::read_dir(root)?
         .filter_map(Result::ok)
