@@ -245,6 +245,74 @@ fn dependency_order_and_unchanged_rebuild() {
 }
 
 #[test]
+fn a_converted_wheel_is_built_after_what_its_metadata_requires() {
+    // As on a fresh machine: an empty build cache and an empty output channel. Only the wheel's
+    // METADATA (not the recipe) says that a-wheel requires zz-helper, which sorts after it.
+    let dir = tempfile::tempdir().unwrap();
+    let wheels = dir.path().join("wheels");
+    std::fs::create_dir_all(&wheels).unwrap();
+    let wheel_recipe = |dist: &str, requires: &[&str]| {
+        let whl = pure_wheel(&wheels, dist, requires, None);
+        let name = dist.replace('_', "-");
+        recipe(
+            dir.path(),
+            &name,
+            &format!(
+                "package:\n  name: {name}\n  version: \"1.0\"\nsource:\n  path: {}\nbuild:\n  noarch: python\ntests:\n  - script:\n      - python -c \"import a_wheel, zz_helper\"\nabout:\n  license: MIT\n",
+                whl.display()
+            ),
+        )
+    };
+    let a = wheel_recipe("a_wheel", &["zz-helper >=1"]);
+    let z = wheel_recipe("zz_helper", &[]);
+    // zz-helper's own test imports a_wheel too: it runs only once both are in the channel, so
+    // it must come second in no order; let it import only itself.
+    std::fs::write(
+        z.join("recipe.yaml"),
+        std::fs::read_to_string(z.join("recipe.yaml"))
+            .unwrap()
+            .replace("import a_wheel, zz_helper", "import zz_helper"),
+    )
+    .unwrap();
+    let channel = dir.path().join("channel");
+    let cache = dir.path().join("cache");
+    let sv_build = |extra: &[&str]| {
+        let mut cmd = scivision();
+        cmd.env("SCIVISION_CACHE_DIR", &cache)
+            .args(["build", "--json", "--output-dir"])
+            .arg(&channel)
+            .args(extra)
+            .arg(&a)
+            .arg(&z)
+            // python for the test environments.
+            .arg("-c")
+            .arg(common::channel());
+        run(&mut cmd)
+    };
+    let plan = sv_build(&["--dry-run"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plan: Vec<String> = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plan, ["zz-helper-1.0", "a-wheel-1.0"]);
+    assert!(!channel.exists(), "a dry run writes no channel");
+    let out = sv_build(&[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let outcomes: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    let files: Vec<&str> = outcomes
+        .iter()
+        .map(|o| o["file"].as_str().unwrap())
+        .collect();
+    assert!(
+        files[0].starts_with("noarch/zz-helper-1.0-")
+            && files[1].starts_with("noarch/a-wheel-1.0-"),
+        "{files:?}"
+    );
+    assert!(
+        outcomes.iter().all(|o| o["status"] == "built"),
+        "{outcomes:?}"
+    );
+}
+
+#[test]
 fn cycle_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let a = recipe(
@@ -264,18 +332,32 @@ fn cycle_is_refused() {
 
 /// A wheel made here: (name, bytes) entries plus a RECORD (computed, or the given text).
 fn wheel(dir: &Path, record: Option<&str>) -> PathBuf {
+    pure_wheel(dir, "tiny_pkg", &[], record)
+}
+
+/// A pure wheel of `dist` 1.0 (a module `dist` holding `VALUE = 42`) requiring `requires`.
+fn pure_wheel(dir: &Path, dist: &str, requires: &[&str], record: Option<&str>) -> PathBuf {
     use base64::Engine;
     use sha2::Digest;
     use std::io::Write;
-    let path = dir.join("tiny_pkg-1.0-py3-none-any.whl");
+    let path = dir.join(format!("{dist}-1.0-py3-none-any.whl"));
+    let requires: String = requires
+        .iter()
+        .map(|r| format!("Requires-Dist: {r}\n"))
+        .collect();
+    let metadata = format!(
+        "Metadata-Version: 2.1\nName: {}\nVersion: 1.0\nRequires-Python: >=3.8\n{requires}",
+        dist.replace('_', "-")
+    );
+    let module = format!("{dist}/__init__.py");
+    let metadata_path = format!("{dist}-1.0.dist-info/METADATA");
+    let wheel_path = format!("{dist}-1.0.dist-info/WHEEL");
+    let record_path = format!("{dist}-1.0.dist-info/RECORD");
     let files: [(&str, &[u8]); 3] = [
-        ("tiny_pkg/__init__.py", b"VALUE = 42\n"),
+        (&module, b"VALUE = 42\n"),
+        (&metadata_path, metadata.as_bytes()),
         (
-            "tiny_pkg-1.0.dist-info/METADATA",
-            b"Metadata-Version: 2.1\nName: tiny-pkg\nVersion: 1.0\nRequires-Python: >=3.8\n",
-        ),
-        (
-            "tiny_pkg-1.0.dist-info/WHEEL",
+            &wheel_path,
             b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
         ),
     ];
@@ -289,9 +371,8 @@ fn wheel(dir: &Path, record: Option<&str>) -> PathBuf {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(bytes));
         computed.push_str(&format!("{name},sha256={hash},{}\n", bytes.len()));
     }
-    computed.push_str("tiny_pkg-1.0.dist-info/RECORD,,\n");
-    zip.start_file("tiny_pkg-1.0.dist-info/RECORD", opts)
-        .unwrap();
+    computed.push_str(&format!("{record_path},,\n"));
+    zip.start_file(&record_path, opts).unwrap();
     zip.write_all(record.unwrap_or(&computed).as_bytes())
         .unwrap();
     zip.finish().unwrap();

@@ -7,18 +7,21 @@
 //! the build cache instead of being built again.
 
 pub mod package;
+mod plan;
 pub mod script;
 pub mod source;
 pub mod wheel;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+pub use plan::{discover, order, plan};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use rattler_conda_types::{PackageName, Subdir};
 use sha2::{Digest, Sha256};
 
-use crate::recipe::{self, NoArch, RecipeError, RenderedRecipe, TestSpec};
+use crate::recipe::{NoArch, RecipeError, RenderedRecipe};
 
 /// Everything that can fail while building.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -242,80 +245,6 @@ impl BuildConfig {
         self.test = test;
         self
     }
-}
-
-/// Finds every recipe under `dir` (folders holding a `recipe.yaml`), sorted.
-pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
-    let mut out = Vec::new();
-    let entries = fs_err::read_dir(dir).map_err(|source| BuildError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    for entry in entries.filter_map(Result::ok) {
-        if entry.path().join("recipe.yaml").is_file() {
-            out.push(entry.path());
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Renders all recipes and orders them so that each comes after the recipes producing what it
-/// needs (build, host, run and test requirements).
-pub fn plan(paths: &[PathBuf], target_platform: Subdir) -> Result<Vec<RenderedRecipe>, BuildError> {
-    let mut all = Vec::new();
-    for path in paths {
-        all.extend(recipe::load(path, target_platform.as_str())?);
-    }
-    let produced: BTreeSet<String> = all.iter().map(|r| r.recipe.package.name.clone()).collect();
-    let needs = |r: &RenderedRecipe| -> BTreeSet<String> {
-        let reqs = &r.recipe.requirements;
-        let mut names: BTreeSet<String> = reqs
-            .build
-            .iter()
-            .chain(&reqs.host)
-            .chain(&reqs.run)
-            .chain(r.recipe.tests.iter().flat_map(|t| match t {
-                TestSpec::Script(s) => s.requirements.run.iter(),
-                TestSpec::Python { .. } => [].iter(),
-            }))
-            .filter_map(|s| s.split_whitespace().next().map(str::to_string))
-            .filter(|n| produced.contains(n) && n != &r.recipe.package.name)
-            .collect();
-        if r.recipe
-            .tests
-            .iter()
-            .any(|t| matches!(t, TestSpec::Python { .. }))
-            && produced.contains("python")
-        {
-            names.insert("python".into());
-        }
-        names.remove(&r.recipe.package.name);
-        names
-    };
-    let mut ordered: Vec<RenderedRecipe> = Vec::new();
-    let mut done: BTreeSet<String> = BTreeSet::new();
-    let mut pending: Vec<RenderedRecipe> = all;
-    while !pending.is_empty() {
-        let (ready, rest): (Vec<_>, Vec<_>) = pending
-            .into_iter()
-            .partition(|r| needs(r).iter().all(|n| done.contains(n)));
-        if ready.is_empty() {
-            let names: Vec<String> = rest.iter().map(RenderedRecipe::display_name).collect();
-            return Err(BuildError::Cycle(names.join(", ")));
-        }
-        // A name is done once none of its variants is pending.
-        let rest_names: BTreeSet<String> =
-            rest.iter().map(|r| r.recipe.package.name.clone()).collect();
-        for r in &ready {
-            if !rest_names.contains(&r.recipe.package.name) {
-                done.insert(r.recipe.package.name.clone());
-            }
-        }
-        ordered.extend(ready);
-        pending = rest;
-    }
-    Ok(ordered)
 }
 
 /// Builds `recipes` (already planned) into the output channel, indexing after each package.

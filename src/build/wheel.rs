@@ -109,6 +109,156 @@ pub struct WheelInfo {
     pub pure: bool,
 }
 
+/// The tags of a wheel's file name (`name-version[-build]-pytag-abitag-platform.whl`).
+#[derive(Debug, Clone)]
+struct WheelTags {
+    file_name: String,
+    python: String,
+    abi: String,
+    platform: String,
+}
+
+impl WheelTags {
+    fn of(wheel: &Path) -> Result<Self, String> {
+        let file_name = wheel
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let parts: Vec<&str> = file_name.trim_end_matches(".whl").split('-').collect();
+        if !file_name.ends_with(".whl") || parts.len() < 5 {
+            return Err("the file name is not `name-version-pytag-abitag-platform.whl`".into());
+        }
+        let n = parts.len();
+        Ok(Self {
+            python: parts[n - 3].to_string(),
+            abi: parts[n - 2].to_string(),
+            platform: parts[n - 1].to_string(),
+            file_name,
+        })
+    }
+
+    /// Pure Python: purelib by its WHEEL file, and tagged for any ABI and platform.
+    fn is_pure(&self, purelib: bool) -> bool {
+        purelib && self.abi == "none" && self.platform == "any"
+    }
+
+    /// The `major.minor` of the python the package is made for.
+    fn target_python(&self, pure: bool, options: &ConvertOptions) -> Result<String, String> {
+        if pure {
+            return Ok(options.marker_python.clone());
+        }
+        let tag = self.python.split('.').next().unwrap_or(&self.python);
+        let tagged = cpython_version(tag).ok_or_else(|| {
+            format!("python tag `{tag}`: only CPython wheels (cpXY) can be converted")
+        })?;
+        if self.abi != "abi3" {
+            return Ok(tagged);
+        }
+        // A stable-ABI wheel runs on every CPython from its tag on; the package is made for
+        // the target python, whose site-packages it is installed into.
+        if version_key(&options.marker_python) < version_key(&tagged) {
+            return Err(format!(
+                "the abi3 wheel needs CPython >= {tagged}, the target is {}",
+                options.marker_python
+            ));
+        }
+        Ok(options.marker_python.clone())
+    }
+}
+
+/// The conda run requirements the package converted from `wheel` will have, read from its
+/// file name, WHEEL and METADATA without unpacking it (the build planner orders by them).
+pub fn declared_depends(wheel: &Path, options: &ConvertOptions) -> Result<Vec<String>, BuildError> {
+    let bad = |reason: String| BuildError::BadWheel {
+        wheel: wheel.to_path_buf(),
+        reason,
+    };
+    let tags = WheelTags::of(wheel).map_err(&bad)?;
+    let file = fs_err::File::open(wheel).map_err(|source| BuildError::Io {
+        path: wheel.to_path_buf(),
+        source,
+    })?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(format!("not a zip archive: {e}")))?;
+    let mut read = |suffix: &str| -> Result<String, BuildError> {
+        let name = zip
+            .file_names()
+            .find(|n| {
+                n.strip_suffix(suffix)
+                    .is_some_and(|d| d.ends_with(".dist-info") && !d.contains('/'))
+            })
+            .map(str::to_string)
+            .ok_or_else(|| bad(format!("no `*.dist-info{suffix}`")))?;
+        let mut text = String::new();
+        zip.by_name(&name)
+            .map_err(|e| bad(format!("{name}: {e}")))?
+            .take(16 << 20)
+            .read_to_string(&mut text)
+            .map_err(|e| bad(format!("{name}: {e}")))?;
+        Ok(text)
+    };
+    let purelib = parse_headers(&read("/WHEEL")?)
+        .iter()
+        .any(|(k, v)| k == "Root-Is-Purelib" && v.eq_ignore_ascii_case("true"));
+    let headers = parse_headers(&read("/METADATA")?);
+    let pure = tags.is_pure(purelib);
+    let py_mm = tags.target_python(pure, options).map_err(&bad)?;
+    depends_from_metadata(&headers, pure, &py_mm, options).map_err(bad)
+}
+
+/// python (a range for pure wheels, the exact minor and ABI otherwise) and every
+/// `Requires-Dist` that applies to `py_mm` on Linux, as conda specs.
+fn depends_from_metadata(
+    headers: &[(String, String)],
+    pure: bool,
+    py_mm: &str,
+    options: &ConvertOptions,
+) -> Result<Vec<String>, String> {
+    let marker_env = marker_environment(py_mm)?;
+    let mut depends = Vec::new();
+    if pure {
+        let python_spec = headers
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case("Requires-Python"))
+            .map(|(_, s)| pep440_to_conda(s))
+            .filter(|s| !s.is_empty());
+        depends.push(match python_spec {
+            Some(spec) => format!("python {spec}"),
+            None => "python".into(),
+        });
+    } else {
+        let (major, minor) = py_mm.split_once('.').unwrap_or((py_mm, "0"));
+        let next = minor.parse::<u32>().unwrap_or(0) + 1;
+        depends.push(format!("python >={py_mm},<{major}.{next}.0a0"));
+        depends.push(format!("python_abi {py_mm}.* *_cp{major}{minor}"));
+    }
+    for (key, value) in headers {
+        if !key.eq_ignore_ascii_case("Requires-Dist") {
+            continue;
+        }
+        let req = Requirement::<uv_pep508::VerbatimUrl>::from_str(value)
+            .map_err(|e| format!("Requires-Dist `{value}`: {e}"))?;
+        if req.marker.top_level_extra().is_some() || !req.marker.evaluate(&marker_env, &[]) {
+            continue;
+        }
+        let dep_name = conda_name(req.name.as_ref(), &options.name_map);
+        let spec = match &req.version_or_url {
+            Some(VersionOrUrl::VersionSpecifier(specs)) => pep440_to_conda(&specs.to_string()),
+            Some(VersionOrUrl::Url(_)) => {
+                return Err(format!(
+                    "Requires-Dist `{value}` is a URL requirement, which a conda package cannot express"
+                ))
+            }
+            None => String::new(),
+        };
+        depends.push(if spec.is_empty() {
+            dep_name
+        } else {
+            format!("{dep_name} {spec}")
+        });
+    }
+    Ok(depends)
+}
+
 /// Converts `wheel` to a `.conda` in `out_dir`; returns the written file.
 pub fn convert(
     wheel: &Path,
@@ -134,21 +284,8 @@ pub fn unpack(
         wheel: wheel.to_path_buf(),
         reason,
     };
-    let file_name = wheel
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let parts: Vec<&str> = file_name.trim_end_matches(".whl").split('-').collect();
-    if !file_name.ends_with(".whl") || parts.len() < 5 {
-        return Err(bad(
-            "the file name is not `name-version-pytag-abitag-platform.whl`".into(),
-        ));
-    }
-    let (py_tag, abi_tag, plat_tag) = (
-        parts[parts.len() - 3],
-        parts[parts.len() - 2],
-        parts[parts.len() - 1],
-    );
+    let tags = WheelTags::of(wheel).map_err(&bad)?;
+    let file_name = tags.file_name.clone();
     let file = fs_err::File::open(wheel).map_err(|source| BuildError::Io {
         path: wheel.to_path_buf(),
         source,
@@ -205,34 +342,11 @@ pub fn unpack(
     let purelib = parse_headers(&wheel_meta)
         .iter()
         .any(|(k, v)| k == "Root-Is-Purelib" && v.eq_ignore_ascii_case("true"));
-    let pure = purelib && abi_tag == "none" && plat_tag == "any";
+    let pure = tags.is_pure(purelib);
     let package_name = conda_name(&name, &options.name_map);
 
     // Where files go.
-    let python_tag = (!pure).then(|| py_tag.split('.').next().unwrap_or(py_tag).to_string());
-    let py_mm = match &python_tag {
-        Some(tag) => {
-            let tagged = cpython_version(tag).ok_or_else(|| {
-                bad(format!(
-                    "python tag `{tag}`: only CPython wheels (cpXY) can be converted"
-                ))
-            })?;
-            if abi_tag == "abi3" {
-                // A stable-ABI wheel runs on every CPython from its tag on; the package is
-                // made for the target python, whose site-packages it is installed into.
-                if version_key(&options.marker_python) < version_key(&tagged) {
-                    return Err(bad(format!(
-                        "the abi3 wheel needs CPython >= {tagged}, the target is {}",
-                        options.marker_python
-                    )));
-                }
-                options.marker_python.clone()
-            } else {
-                tagged
-            }
-        }
-        None => options.marker_python.clone(),
-    };
+    let py_mm = tags.target_python(pure, options).map_err(&bad)?;
     let site = if pure {
         "site-packages".to_string()
     } else {
@@ -324,48 +438,7 @@ pub fn unpack(
         }
     }
 
-    // Dependencies.
-    let marker_env = marker_environment(&py_mm).map_err(&bad)?;
-    let mut depends = Vec::new();
-    if pure {
-        let python_spec = header("Requires-Python")
-            .map(|s| pep440_to_conda(&s))
-            .filter(|s| !s.is_empty());
-        depends.push(match python_spec {
-            Some(spec) => format!("python {spec}"),
-            None => "python".into(),
-        });
-    } else {
-        let (major, minor) = py_mm.split_once('.').unwrap_or((&py_mm, "0"));
-        let next = minor.parse::<u32>().unwrap_or(0) + 1;
-        depends.push(format!("python >={py_mm},<{major}.{next}.0a0"));
-        depends.push(format!("python_abi {py_mm}.* *_cp{major}{minor}"));
-    }
-    for (key, value) in &headers {
-        if !key.eq_ignore_ascii_case("Requires-Dist") {
-            continue;
-        }
-        let req = Requirement::<uv_pep508::VerbatimUrl>::from_str(value)
-            .map_err(|e| bad(format!("Requires-Dist `{value}`: {e}")))?;
-        if req.marker.top_level_extra().is_some() || !req.marker.evaluate(&marker_env, &[]) {
-            continue;
-        }
-        let dep_name = conda_name(req.name.as_ref(), &options.name_map);
-        let spec = match &req.version_or_url {
-            Some(VersionOrUrl::VersionSpecifier(specs)) => pep440_to_conda(&specs.to_string()),
-            Some(VersionOrUrl::Url(_)) => {
-                return Err(bad(format!(
-                    "Requires-Dist `{value}` is a URL requirement, which a conda package cannot express"
-                )))
-            }
-            None => String::new(),
-        };
-        depends.push(if spec.is_empty() {
-            dep_name
-        } else {
-            format!("{dep_name} {spec}")
-        });
-    }
+    let depends = depends_from_metadata(&headers, pure, &py_mm, options).map_err(&bad)?;
 
     let hash_input = format!("{depends:?}{entry_points:?}");
     let short = &hex::encode(Sha256::digest(hash_input.as_bytes()))[..7];
@@ -376,9 +449,10 @@ pub fn unpack(
             format!("pyh{short}_{}", options.build_number),
         )
     } else {
-        let subdir = subdir_for_platform_tag(plat_tag).ok_or_else(|| {
+        let subdir = subdir_for_platform_tag(&tags.platform).ok_or_else(|| {
             bad(format!(
-                "platform tag `{plat_tag}` has no conda subdir this converter knows"
+                "platform tag `{}` has no conda subdir this converter knows",
+                tags.platform
             ))
         })?;
         (

@@ -12,7 +12,7 @@ use crate::config::Dirs;
 /// Build conda packages from recipes, in dependency order, then index the channel.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  scivision build                              every recipe under recipes/ into channel/\n  scivision build recipes/scivision-demo-edges  one recipe (and nothing else)\n  scivision build --output-dir /tmp/ch -c conda-forge recipes/my-model\n\nA recipe whose inputs (recipe folder, sources, host packages) have not changed is not rebuilt."
+    after_help = "Examples:\n  scivision build                              every recipe under recipes/ into channel/\n  scivision build recipes/scivision-demo-edges  one recipe (and nothing else)\n  scivision build --dry-run                    the build order, nothing built\n  scivision build --output-dir /tmp/ch -c conda-forge recipes/my-model\n\nA recipe whose inputs (recipe folder, sources, host packages) have not changed is not rebuilt."
 )]
 pub struct Args {
     /// Recipe folders or recipe.yaml files (default: every folder under recipes/).
@@ -32,6 +32,9 @@ pub struct Args {
     /// Keep work folders (sources, prefixes, logs) after a successful build.
     #[arg(long)]
     keep_work: bool,
+    /// Render and order the recipes, print the build order, build nothing.
+    #[arg(long)]
+    dry_run: bool,
     /// Print the outcome as JSON.
     #[arg(long)]
     json: bool,
@@ -61,7 +64,18 @@ pub async fn execute(args: Args, ui: Ui) -> miette::Result<()> {
         .with_force(args.force)
         .with_tests(!args.no_test)
     };
-    let plan = build::plan(&recipes, config.target_platform)?;
+    let plan = build::plan(&recipes, &config).await?;
+    if args.dry_run {
+        let order: Vec<String> = plan.iter().map(|r| r.display_name()).collect();
+        if args.json {
+            super::print_json(&serde_json::json!(order));
+        } else {
+            for (i, name) in order.iter().enumerate() {
+                super::print_line(&format!("{:>3}. {name}", i + 1));
+            }
+        }
+        return Ok(());
+    }
     let bars = BuildBars::new(ui.progress && !args.json);
     let outcomes = build::build_all(&plan, &config, &bars).await?;
     if args.json {
