@@ -127,6 +127,66 @@ fn python_from_source_works_in_any_prefix() {
     );
 }
 
+/// Run by a prefix's python: sysconfig names the prefix (no build-time placeholder anywhere),
+/// and a C extension builds with it (setuptools from ensurepip, the compiler flags and
+/// INCLUDEPY from sysconfig) and imports.
+const SYSCONFIG_AND_C_EXTENSION: &str = r#"
+import os, subprocess, sys, sysconfig, tempfile
+values = {k: v for k, v in sysconfig.get_config_vars().items() if isinstance(v, str)}
+stale = sorted(k for k, v in values.items() if "placehold" in v)
+assert not stale, ("placeholder in", stale[:8], values.get(stale[0]))
+for key in ("INCLUDEPY", "prefix", "LIBDIR", "BINDIR"):
+    assert values[key].startswith(sys.prefix), (key, values[key], sys.prefix)
+work = tempfile.mkdtemp()
+with open(os.path.join(work, "hello.c"), "w") as f:
+    f.write('#include <Python.h>\n'
+            'static PyObject *answer(PyObject *s, PyObject *a) { return PyLong_FromLong(42); }\n'
+            'static PyMethodDef m[] = {{"answer", answer, METH_NOARGS, ""}, {0}};\n'
+            'static struct PyModuleDef d = {PyModuleDef_HEAD_INIT, "hello", 0, -1, m};\n'
+            'PyMODINIT_FUNC PyInit_hello(void) { return PyModule_Create(&d); }\n')
+with open(os.path.join(work, "setup.py"), "w") as f:
+    f.write('from setuptools import Extension, setup\n'
+            'setup(name="hello", version="1.0", ext_modules=[Extension("hello", ["hello.c"])])\n')
+subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=work, check=True)
+out = subprocess.run([sys.executable, "-c", "import hello; print(hello.answer())"], cwd=work,
+                     check=True, capture_output=True, text=True).stdout
+print("extension", out.strip())
+"#;
+
+#[test]
+fn python_sysconfig_names_the_prefix_and_a_c_extension_builds() {
+    let channel = channel();
+    let dir = tempfile::tempdir().unwrap();
+    // Installed by py-rattler, a client we did not write.
+    let prefix = dir.path().join("rattler-env");
+    let out = install(channel, &prefix, "detect", &["python 3.11.*"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // Created by scivision.
+    let home = dir.path().join("home");
+    run_ok(
+        sv(&home)
+            .args(["env", "create", "scivision-demo-edges", "-q", "-c"])
+            .arg(channel),
+    );
+    for python in [
+        prefix.join("bin/python"),
+        home.join("envs/scivision-demo-edges/bin/python"),
+    ] {
+        let out = run(std::process::Command::new(&python)
+            .arg("-c")
+            .arg(SYSCONFIG_AND_C_EXTENSION));
+        assert_eq!(
+            out.code,
+            0,
+            "{}:\n{}\n{}",
+            python.display(),
+            out.stdout,
+            out.stderr
+        );
+        assert_eq!(out.stdout.trim(), "extension 42", "{}", python.display());
+    }
+}
+
 #[test]
 fn channel_has_all_index_files_and_demo_packages() {
     let channel = channel();
@@ -604,4 +664,24 @@ fn a_deprecated_newer_version_is_skipped_unless_asked_for_and_then_warned_about(
         "import scivision_demo_edges as m; print(m.__version__)",
     ]));
     assert_eq!(out.stdout.trim(), "0.2.0");
+}
+
+#[test]
+fn the_build_order_counts_what_converted_wheels_require() {
+    // After channel(): the wheels are in the source cache, so planning reads them offline.
+    let _ = channel();
+    let out = run_ok(scivision().args(["build", "--dry-run", "--json"]));
+    let order: Vec<String> = serde_json::from_str(&out.stdout).unwrap();
+    let at = |prefix: &str| {
+        order
+            .iter()
+            .position(|n| n.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix} in {order:?}"))
+    };
+    // pillow's recipe names no requirement: python and python_abi come from its wheel.
+    for wheel in ["pillow-", "numpy-2", "numpy-1", "flit-core-"] {
+        assert!(at("python-3") < at(wheel), "{order:?}");
+        assert!(at("python_abi-") < at(wheel), "{order:?}");
+    }
+    assert!(at("scivision-runner-") > at("pillow-"), "{order:?}");
 }

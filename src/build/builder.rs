@@ -17,7 +17,7 @@ use crate::{channel, prefix, solve};
 
 /// The version of the build logic, part of every input hash: bump it when the produced files
 /// would change for the same recipe.
-const BUILD_LOGIC_VERSION: &str = "scivision-build-3";
+const BUILD_LOGIC_VERSION: &str = "scivision-build-4";
 
 pub(super) async fn build_one(
     r: &RenderedRecipe,

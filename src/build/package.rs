@@ -81,6 +81,9 @@ pub fn write_package(
         let path = path.to_path_buf();
         move |source: std::io::Error| BuildError::Io { path, source }
     };
+    if let Some(ph) = meta.placeholder.as_deref() {
+        drop_stale_bytecode(root, ph)?;
+    }
     let files = collect_files(root, false)?;
     let paths = paths_json(root, &files, meta.placeholder.as_deref())?;
     let info = root.join("info");
@@ -189,6 +192,57 @@ fn index_json(meta: &PackageMeta) -> Value {
     let mut sorted: Vec<(String, Value)> = map.into_iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     Value::Object(sorted.into_iter().collect())
+}
+
+/// Removes the unchecked-hash `.pyc` of every module whose source holds the placeholder. The
+/// installer rewrites the source to the real prefix, but python never compares an
+/// unchecked-hash `.pyc` with its source, so it would go on serving the placeholder
+/// (`_sysconfigdata_*`: INCLUDEPY, LIBDIR, the compiler flags). Timestamp and checked-hash
+/// `.pyc` notice the rewrite themselves and stay.
+fn drop_stale_bytecode(root: &Path, placeholder: &str) -> Result<(), BuildError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source: std::io::Error| BuildError::Io { path, source }
+    };
+    for rel in collect_files(root, false)? {
+        let source = root.join(&rel);
+        if rel.extension().is_none_or(|x| x != "py") || source.is_symlink() {
+            continue;
+        }
+        let bytes = fs_err::read(&source).map_err(io(&source))?;
+        if !contains(&bytes, placeholder.as_bytes()) {
+            continue;
+        }
+        let (Some(dir), Some(stem)) = (source.parent(), source.file_stem()) else {
+            continue;
+        };
+        let cache = dir.join("__pycache__");
+        let Ok(entries) = fs_err::read_dir(&cache) else {
+            continue;
+        };
+        let prefix = format!("{}.", stem.to_string_lossy());
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix)
+                && name.ends_with(".pyc")
+                && is_unchecked_hash_pyc(&entry.path())
+            {
+                fs_err::remove_file(entry.path()).map_err(io(&entry.path()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// PEP 552: the 32-bit flags after the magic number; bit 0 set = hash-based, bit 1 = checked.
+fn is_unchecked_hash_pyc(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut header = [0u8; 8];
+    fs_err::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok_and(|()| {
+            u32::from_le_bytes([header[4], header[5], header[6], header[7]]) & 0b11 == 0b01
+        })
 }
 
 /// Every file and symlink under `root`, relative, sorted; `info/` only when asked for.
@@ -401,5 +455,51 @@ mod tests {
             digests.push(sha256_file(&file).unwrap());
         }
         assert_eq!(digests[0], digests[1]);
+    }
+
+    #[test]
+    fn unchecked_bytecode_of_a_relocated_source_is_not_shipped() {
+        let work = tempfile::tempdir().unwrap();
+        let root = work.path().join("root");
+        let cache = root.join("lib/__pycache__");
+        fs_err::create_dir_all(&cache).unwrap();
+        let ph = "/ph/placehold_placehold";
+        fs_err::write(
+            root.join("lib/_sysconfigdata.py"),
+            format!("PREFIX = '{ph}'\n"),
+        )
+        .unwrap();
+        fs_err::write(root.join("lib/plain.py"), "X = 1\n").unwrap();
+        fs_err::write(root.join("lib/checked.py"), format!("P = '{ph}'\n")).unwrap();
+        // magic, flags (1 = unchecked hash, 3 = checked hash, 0 = timestamp), 8 more bytes.
+        let pyc = |flags: u8| [&b"\xa7\r\r\n"[..], &[flags, 0, 0, 0], &[0; 8]].concat();
+        fs_err::write(cache.join("_sysconfigdata.cpython-311.pyc"), pyc(1)).unwrap();
+        fs_err::write(cache.join("plain.cpython-311.pyc"), pyc(1)).unwrap();
+        fs_err::write(cache.join("checked.cpython-311.pyc"), pyc(3)).unwrap();
+        let file = write_package(&root, &meta(), &work.path().join("out")).unwrap();
+        let extracted = work.path().join("x");
+        rattler_package_streaming::fs::extract(&file, &extracted).unwrap();
+        let paths = PathsJson::from_package_directory(&extracted).unwrap();
+        let names: Vec<String> = paths
+            .paths
+            .iter()
+            .map(|p| p.relative_path.to_string_lossy().to_string())
+            .collect();
+        assert!(
+            names.contains(&"lib/_sysconfigdata.py".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            !names.contains(&"lib/__pycache__/_sysconfigdata.cpython-311.pyc".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"lib/__pycache__/plain.cpython-311.pyc".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"lib/__pycache__/checked.cpython-311.pyc".to_string()),
+            "{names:?}"
+        );
     }
 }
