@@ -31,8 +31,35 @@ fn main() {
         );
     }
     code.push_str("];\n");
+    linked_versions(root);
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
     if let Err(e) = std::fs::write(out.join("cards.rs"), code) {
         panic!("cannot write cards.rs: {e}");
     }
+}
+
+/// The versions of the rattler and uv crates this binary links, from Cargo.lock, for
+/// `scivision --version` (`SCIVISION_LINKED`).
+fn linked_versions(root: &Path) {
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default();
+    let mut versions = std::collections::BTreeMap::new();
+    let mut name = None;
+    for line in lock.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = Some(n.trim_matches('"').to_string());
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take()) {
+            versions.insert(n, v.trim_matches('"').to_string());
+        }
+    }
+    let get = |n: &str| versions.get(n).map_or("?", String::as_str).to_string();
+    let linked = format!(
+        "rattler {} (rattler_solve {}, rattler_conda_types {}), uv {} (uv-resolver {})",
+        get("rattler"),
+        get("rattler_solve"),
+        get("rattler_conda_types"),
+        get("uv-version"),
+        get("uv-resolver")
+    );
+    println!("cargo:rustc-env=SCIVISION_LINKED={linked}");
 }

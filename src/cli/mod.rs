@@ -5,6 +5,7 @@ mod build;
 mod cache;
 mod catalog;
 mod channel;
+mod completions;
 mod convert;
 mod doctor;
 mod env;
@@ -29,6 +30,7 @@ pub const EXIT_INTERNAL: u8 = 3;
 #[command(
     name = "scivision",
     version,
+    long_version = concat!(env!("CARGO_PKG_VERSION"), "\nlinks ", env!("SCIVISION_LINKED")),
     propagate_version = true,
     after_help = "Examples:\n  scivision env create scivision-demo-edges -c ./channel\n  scivision env run scivision-demo-edges -- scivision-demo-edges\n  scivision build                      build every recipe under recipes/ into channel/\n  scivision convert numpy-2.1.3-*.whl  turn a wheel into a conda package\n  scivision channel index channel/     (re)write the channel's repodata"
 )]
@@ -40,7 +42,25 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     quiet: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+}
+
+/// What `scivision` alone prints: the commands a newcomer starts with.
+const START: &str = "\
+scivision: scientific computer-vision models, each in its own conda prefix.
+
+Start with:
+  scivision catalog list                                   the models there are
+  scivision build                                          the channel, from recipes/
+  scivision env create scivision-demo-edges -c ./channel   a model's environment
+  scivision predict scivision-demo-edges IMAGE             the model run on an image
+  scivision doctor                                         what this host offers models
+
+Every command: scivision --help; shell completions: scivision completions bash|zsh|fish";
+
+/// The command tree, for help snapshots and shell completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,13 +70,22 @@ enum Command {
     /// Convert PyPI wheels into conda packages.
     Convert(convert::Args),
     /// Index and maintain a channel on disk.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  scivision channel index channel/\n  scivision channel deprecate scivision-demo-edges==0.1.0 --reason 'wrong weights' --dir channel/"
+    )]
     Channel(channel::Command),
     /// Browse the model catalog.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  scivision catalog list\n  scivision catalog show \"StarDist Seed\"\n  scivision catalog search plant --json"
+    )]
     Catalog(catalog::Command),
     /// Create, list, run and remove model environments.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  scivision env create scivision-demo-edges -c ./channel\n  scivision env list\n  scivision env run scivision-demo-edges -- python -c 'import numpy'\n  scivision env lock scivision-demo-edges -c ./channel --platform osx-arm64 -o edges.lock"
+    )]
     Env(env::Command),
     /// Can this model run on this host? Solves without installing.
     Check(env::CheckArgs),
@@ -69,8 +98,13 @@ enum Command {
     /// Solve match specs against channels without installing anything.
     Solve(env::SolveCmdArgs),
     /// Inspect and clean the caches.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  scivision cache info\n  scivision cache clean --older-than 30"
+    )]
     Cache(cache::Command),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
 }
 
 /// Shared presentation settings.
@@ -88,6 +122,10 @@ pub fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
+    };
+    let Some(command) = cli.command else {
+        print_line(START);
+        return ExitCode::from(EXIT_OK);
     };
     init_tracing(cli.verbose);
     // Wrapped lines break grep and log parsers; wrap only for a person at a terminal.
@@ -115,7 +153,7 @@ pub fn main() -> ExitCode {
         progress: !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let result = runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Build(args) => build::execute(args, ui).await,
             Command::Convert(args) => convert::execute(args, ui).await,
             Command::Channel(cmd) => channel::execute(cmd, ui).await,
@@ -127,6 +165,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => predict::serve(args),
             Command::Solve(args) => env::solve_cmd(args, ui).await,
             Command::Cache(cmd) => cache::execute(cmd, ui).await,
+            Command::Completions(args) => completions::execute(&args),
         }
     });
     match result {
