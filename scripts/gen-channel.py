@@ -310,9 +310,15 @@ def generate(subdir):
     pyext("pyqt", [("5.12.3", 7, 9, ["qt-main >=5.15.8,<5.16.0a0"]), ("5.15.9", 8, 12, ["qt-main >=5.15.8,<5.16.0a0", "pyqt5-sip 12.12.2"])])
     pyext("pyqt5-sip", [("12.12.2", 8, 12, ["packaging", "toml"])])
     noarch("toml", [("0.10.2", "3.6", [])])
-    pyext("opencv", [("4.5.5", 7, 10, ["numpy >=1.19,<2.0a0", "ffmpeg >=6.1", "libglib >=2.80", "qt-main >=5.15.8,<5.16.0a0", "libprotobuf >=3.20.3"]),
-                     ("4.8.1", 8, 12, ["numpy >=1.21,<2.0a0", "ffmpeg >=6.1", "libglib >=2.80", "qt-main >=5.15.8,<5.16.0a0", "libprotobuf >=4.25.3"]),
-                     ("4.10.0", 9, 12, ["numpy >=1.22.4", "ffmpeg >=6.1", "libglib >=2.80", "libprotobuf >=4.25.3"])])
+    # opencv as conda-forge splits it: the C++ library, the python bindings (what PyPI calls
+    # opencv-python), and the `opencv` metapackage pinning both to one version.
+    for v, lo, hi, numpy, cdeps in [
+            ("4.5.5", 7, 10, "numpy >=1.19,<2.0a0", ["ffmpeg >=6.1", "libglib >=2.80", "qt-main >=5.15.8,<5.16.0a0", "libprotobuf >=3.20.3"]),
+            ("4.8.1", 8, 12, "numpy >=1.21,<2.0a0", ["ffmpeg >=6.1", "libglib >=2.80", "qt-main >=5.15.8,<5.16.0a0", "libprotobuf >=4.25.3"]),
+            ("4.10.0", 9, 12, "numpy >=1.22.4", ["ffmpeg >=6.1", "libglib >=2.80", "libprotobuf >=4.25.3"])]:
+        pyext("libopencv", [(v, lo, hi, cdeps)])
+        pyext("py-opencv", [(v, lo, hi, [numpy, f"libopencv =={v}"])])
+        pyext("opencv", [(v, lo, hi, [f"libopencv =={v}", f"py-opencv =={v}"])])
     pyext("onnx", [("1.14.1", 8, 11, ["numpy >=1.16.6", "protobuf >=3.20.2", "typing-extensions >=3.6.2.1"]), ("1.16.2", 9, 12, ["numpy >=1.20", "protobuf >=3.20.2"])])
     noarch("onnxconverter-common", [("1.13.0", "3.7", ["numpy", "onnx", "packaging", "protobuf"])])
     noarch("tf2onnx", [("1.16.1", "3.7", ["numpy >=1.14.1", "onnx >=1.4.1", "requests", "six", "flatbuffers >=1.12", "protobuf >=3.20,<4"])])

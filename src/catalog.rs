@@ -325,15 +325,45 @@ impl Catalog {
         }
     }
 
-    /// Finds a model by name (case-insensitive).
+    /// Finds a model by name: exactly as listed, in any case, or in its normalized form (lower
+    /// case, `-` for spaces and `_`), so `StarDist Seed`, `stardist seed` and `stardist-seed`
+    /// are one model.
     pub fn get(&self, name: &str) -> Result<&Model, CatalogError> {
+        self.find(name).ok_or_else(|| CatalogError::UnknownModel {
+            name: name.to_string(),
+            close: self.close_names(name),
+        })
+    }
+
+    fn find(&self, name: &str) -> Option<&Model> {
+        let name = name.trim();
+        let wanted = normalized_name(name);
         self.models
             .iter()
-            .find(|m| m.name.eq_ignore_ascii_case(name))
-            .ok_or_else(|| CatalogError::UnknownModel {
-                name: name.to_string(),
-                close: self.close_names(name),
+            .find(|m| m.name == name)
+            .or_else(|| {
+                self.models
+                    .iter()
+                    .find(|m| m.name.eq_ignore_ascii_case(name))
             })
+            .or_else(|| {
+                self.models
+                    .iter()
+                    .find(|m| normalized_name(&m.name) == wanted)
+            })
+    }
+
+    /// Splits `given` into a catalog name and the match-spec narrowing after it. The narrowing
+    /// starts only at an explicit operator (`==1.0`, `>=1`, `[build=cuda*]`), so a name with
+    /// spaces is never read as `NAME VERSION`.
+    fn split_name<'a>(&self, given: &'a str) -> Option<(&Model, &'a str)> {
+        if let Some(m) = self.find(given) {
+            return Some((m, ""));
+        }
+        given
+            .char_indices()
+            .filter(|(_, c)| "=<>!~[".contains(*c))
+            .find_map(|(i, _)| self.find(&given[..i]).map(|m| (m, given[i..].trim())))
     }
 
     /// Names within a small edit distance, or sharing a prefix.
@@ -391,14 +421,26 @@ impl Catalog {
             given: given.to_string(),
             reason,
         };
-        let spec = crate::solve::match_spec(given, ParseStrictness::Lenient)
-            .map_err(|e| bad(e.to_string()))?;
-        let name = match &spec.name {
-            rattler_conda_types::PackageNameMatcher::Exact(n) => n.as_source().to_string(),
-            _ => return Err(bad("the model name must be given exactly".into())),
+        let Some((model, narrowing)) = self.split_name(given) else {
+            // Not a catalog name: a match spec's name part gets the suggestions.
+            let name = crate::solve::match_spec(given, ParseStrictness::Lenient)
+                .ok()
+                .and_then(|spec| match spec.name {
+                    rattler_conda_types::PackageNameMatcher::Exact(n) => {
+                        Some(n.as_source().to_string())
+                    }
+                    _ => None,
+                })
+                .unwrap_or_else(|| given.trim().to_string());
+            return Err(self
+                .get(&name)
+                .err()
+                .unwrap_or_else(|| CatalogError::UnknownModel {
+                    close: self.close_names(given),
+                    name: given.trim().to_string(),
+                }));
         };
-        // Catalog names may hold capitals and spaces ("StarDist Seed"); match specs may not.
-        let model = self.get(&name).or_else(|_| self.get(given)).cloned()?;
+        let model = model.clone();
         let field_err = |field: &str, given: &str, reason: String| CatalogError::BadRequirement {
             name: model.name.clone(),
             field: format!("{field} (catalog {})", model.source),
@@ -407,11 +449,7 @@ impl Catalog {
         };
         let mut conda = Vec::new();
         if let Some(package) = &model.conda_package {
-            let text = if *package == name {
-                given.to_string()
-            } else {
-                given.replacen(&name, package, 1)
-            };
+            let text = format!("{package}{narrowing}");
             conda.push(
                 crate::solve::match_spec(&text, ParseStrictness::Lenient)
                     .map_err(|e| bad(e.to_string()))?,
@@ -421,7 +459,7 @@ impl Catalog {
                 name: model.name.clone(),
                 pkg_url: model.pkg_url.clone(),
             });
-        } else if given.trim() != name {
+        } else if !narrowing.is_empty() {
             return Err(bad(format!(
                 "`{}` installs from PyPI, so it cannot be narrowed with a conda match spec",
                 model.name
@@ -444,6 +482,16 @@ impl Catalog {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ModelSpec { model, conda, pypi })
     }
+}
+
+/// A catalog name's normalized form: lower case, `-` for runs of spaces, `_` and `-`.
+pub fn normalized_name(name: &str) -> String {
+    name.trim()
+        .to_lowercase()
+        .split(|c: char| c.is_whitespace() || c == '_' || c == '-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// Levenshtein distance (small inputs).

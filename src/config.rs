@@ -80,13 +80,19 @@ pub struct ConfigFile {
     pub scivision_channel: Option<String>,
     /// PyPI index options (`index-url`, `extra-index-url`, `find-links`, `no-index`).
     pub pypi: Option<crate::pypi::IndexOptions>,
+    /// Where conda-forge's conda → PyPI name mapping comes from: a URL (refreshed daily into
+    /// the cache), a file, or `embedded`.
+    pub conda_pypi_mapping: Option<String>,
+    /// Channels that mirror conda-forge, whose packages are named by its mapping (channels
+    /// whose last path segment is `conda-forge` are without saying).
+    pub conda_forge_mirrors: Option<Vec<String>>,
 }
 
 /// A config file that could not be read.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("cannot read config {}: {reason}", path.display())]
 #[diagnostic(help(
-    "the config file is TOML with `channels = [...]`, `scivision-channel = \"...\"` and a `[pypi]` table (`index-url`, `extra-index-url`, `find-links`, `no-index`)"
+    "the config file is TOML with `channels = [...]`, `scivision-channel = \"...\"`, `conda-pypi-mapping = \"URL|FILE|embedded\"`, `conda-forge-mirrors = [...]` and a `[pypi]` table (`index-url`, `extra-index-url`, `find-links`, `no-index`)"
 ))]
 pub struct ConfigError {
     /// The file.
@@ -96,16 +102,22 @@ pub struct ConfigError {
 }
 
 impl ConfigFile {
-    /// Reads the config file; a missing file is an empty config.
-    pub fn load() -> Result<Self, ConfigError> {
-        let path = std::env::var_os("SCIVISION_CONFIG")
+    /// Where the config file is read from: `SCIVISION_CONFIG`, else
+    /// `$XDG_CONFIG_HOME/scivision/config.toml`.
+    pub fn path() -> PathBuf {
+        std::env::var_os("SCIVISION_CONFIG")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
                 dirs::config_dir()
                     .unwrap_or_else(std::env::temp_dir)
                     .join("scivision")
                     .join("config.toml")
-            });
+            })
+    }
+
+    /// Reads the config file; a missing file is an empty config.
+    pub fn load() -> Result<Self, ConfigError> {
+        let path = Self::path();
         if !path.is_file() {
             return Ok(Self::default());
         }

@@ -178,6 +178,11 @@ pub struct Request {
     /// PyPI names whose requirements conda's packages satisfy whatever the metadata asks (a
     /// card's `pypi_overrides`).
     pub pypi_overrides: Vec<String>,
+    /// Which PyPI names conda's packages provide.
+    pub mapping: crate::mapping::PypiMapping,
+    /// The conda package that is the model, when it is one: its `info/about.json` may add PyPI
+    /// requirements. A card's model from PyPI has none.
+    pub package: Option<String>,
 }
 
 /// The result of a solve.
@@ -568,13 +573,13 @@ impl Envs {
         package_cache: &Path,
     ) -> Result<Vec<crate::pypi::PypiRequirement>, EnvError> {
         let mut requirements = request.pypi.clone();
-        let Some(name) = request.specs.first().and_then(|s| s.name.as_exact()) else {
+        let Some(name) = &request.package else {
             return Ok(requirements);
         };
         let Some(record) = solution
             .records
             .iter()
-            .find(|r| &r.package_record.name == name)
+            .find(|r| r.package_record.name.as_normalized() == name)
         else {
             return Ok(requirements);
         };
@@ -625,7 +630,8 @@ impl Envs {
                 .into(),
         })?;
         let interpreter = crate::pypi::resolve::interpreter(&host_python, &ctx)?;
-        let mut conda = crate::pypi::CondaPythonPackages::from_records(&solution.records);
+        let mut conda =
+            crate::pypi::CondaPythonPackages::from_records(&solution.records, &request.mapping);
         conda.override_requirements(&request.pypi_overrides);
         let packages =
             crate::pypi::resolve(&ctx, &target, &requirements, &conda, &interpreter).await?;
@@ -667,7 +673,10 @@ impl Envs {
         let half = match &solution.pypi {
             Some(locked) => locked.clone(),
             None => {
-                let mut conda = crate::pypi::CondaPythonPackages::from_records(&solution.records);
+                let mut conda = crate::pypi::CondaPythonPackages::from_records(
+                    &solution.records,
+                    &request.mapping,
+                );
                 conda.add_site_packages(&crate::pypi::install::site_packages(&staging, &target));
                 conda.override_requirements(&request.pypi_overrides);
                 let packages =

@@ -18,6 +18,7 @@ pub mod http;
 pub mod integrity;
 pub mod kernel;
 pub mod lock;
+pub mod mapping;
 pub mod pack;
 pub mod prefix;
 pub mod pypi;

@@ -63,6 +63,16 @@ pub fn http_timeout_secs() -> u64 {
 /// The HTTP client, or with `offline` one that refuses every request (rattler's
 /// `OfflineMiddleware`): local `file://` channels and the caches still work.
 pub fn http_client_for(offline: bool) -> reqwest_middleware::ClientWithMiddleware {
+    client_with(offline, true)
+}
+
+/// An HTTP client that tries each request once: for what may fail without harm (the daily
+/// refresh of the conda → PyPI mapping), where retries would only delay the command.
+pub fn http_client_without_retries() -> reqwest_middleware::ClientWithMiddleware {
+    client_with(false, false)
+}
+
+fn client_with(offline: bool, retry: bool) -> reqwest_middleware::ClientWithMiddleware {
     let read = http_timeout_secs();
     let client = reqwest::Client::builder()
         .user_agent(concat!("scivision/", env!("CARGO_PKG_VERSION")))
@@ -74,7 +84,9 @@ pub fn http_client_for(offline: bool) -> reqwest_middleware::ClientWithMiddlewar
     if offline {
         builder = builder.with(rattler_networking::OfflineMiddleware);
     }
-    builder = builder.with(crate::http::Retry::new());
+    if retry {
+        builder = builder.with(crate::http::Retry::new());
+    }
     // Credentials from rattler's authentication storage (RATTLER_AUTH_FILE, netrc), as pixi
     // reads them: locks hold channel URLs without secrets, and installing one from a private
     // channel finds them there.

@@ -37,8 +37,10 @@ pub enum SolveError {
         reason: String,
     },
     /// Repodata could not be fetched or read.
-    #[error("cannot read repodata: {reason}")]
+    #[error("cannot read the repodata{}: {reason}", channel.as_ref().map(|c| format!(" of channel {c}")).unwrap_or_default())]
     Gateway {
+        /// The channel that failed (`name (url)`), when the error names one.
+        channel: Option<String>,
         /// The chain of causes.
         reason: String,
         /// What to do, judged from the failure.
@@ -64,10 +66,25 @@ const GATEWAY_HELP: &str = "check that the channel exists and has been indexed \
     already cached";
 
 impl SolveError {
-    /// A repodata failure, with help that fits it (a server error, a timeout, damaged data).
-    pub fn gateway(e: &(dyn std::error::Error + 'static)) -> Self {
+    /// A repodata failure of one of `channels`, with help that fits it (a server error, a
+    /// timeout, damaged data).
+    pub fn gateway(e: &(dyn std::error::Error + 'static), channels: &[Channel]) -> Self {
+        let reason = crate::prefix::error_chain(e);
+        let channel = channels
+            .iter()
+            .find(|c| reason.contains(c.base_url.as_str()))
+            .map(|c| {
+                let url = c.base_url.as_str();
+                let name = c.name();
+                if url.trim_end_matches('/') == name.trim_end_matches('/') {
+                    url.to_string()
+                } else {
+                    format!("{name} ({url})")
+                }
+            });
         Self::Gateway {
-            reason: crate::prefix::error_chain(e),
+            channel,
+            reason,
             help: crate::http::help_for(e).unwrap_or_else(|| GATEWAY_HELP.to_string()),
         }
     }
@@ -186,7 +203,7 @@ impl Loaded {
             .recursive(true)
             .execute()
             .await
-            .map_err(|e| SolveError::gateway(&e))?;
+            .map_err(|e| SolveError::gateway(&e, channels))?;
         Ok(Self {
             repodata: repodata.repodata,
         })
@@ -245,7 +262,7 @@ pub async fn solve_with(
         .recursive(true)
         .execute()
         .await
-        .map_err(|e| SolveError::gateway(&e))?;
+        .map_err(|e| SolveError::gateway(&e, channels))?;
     let shown = specs
         .iter()
         .map(ToString::to_string)
@@ -266,6 +283,7 @@ pub async fn solve_with(
     })
     .await
     .map_err(|e| SolveError::Gateway {
+        channel: None,
         reason: format!("solver task failed: {e}"),
         help: GATEWAY_HELP.to_string(),
     })?;

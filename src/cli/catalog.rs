@@ -183,10 +183,10 @@ async fn versions(
         .next()
         .ok_or_else(|| miette::miette!("no package name given"))?;
     let records: Vec<rattler_conda_types::RepoDataRecord> = crate::prefix::gateway()
-        .query(channels, [platform, Subdir::NoArch], [spec])
+        .query(channels.iter().cloned(), [platform, Subdir::NoArch], [spec])
         .execute()
         .await
-        .map_err(|e| crate::solve::SolveError::gateway(&e))?
+        .map_err(|e| crate::solve::SolveError::gateway(&e, &channels))?
         .iter()
         .flat_map(|r| r.iter().cloned())
         .collect();

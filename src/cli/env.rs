@@ -196,7 +196,7 @@ pub struct CheckArgs {
     json: bool,
 }
 
-fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
+async fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
     let catalog = Catalog::load()?;
     let spec = catalog.resolve(model)?;
     if let Some(card) = &spec.model.card {
@@ -268,17 +268,111 @@ fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
         entry: spec.model.entry.clone(),
         model: spec.model.name,
         specs,
-        channels,
         platform,
         virtual_packages,
         offline: args.offline.then(|| Dirs::from_env().packages),
         pypi,
         index,
         pypi_overrides: spec.model.pypi_overrides.clone(),
+        mapping: pypi_mapping(&config, &channels, args.offline).await?,
+        package: spec.model.conda_package.clone(),
+        channels,
     })
 }
 
+/// The conda → PyPI mapping for this command: conda-forge's (from `SCIVISION_CONDA_PYPI_MAPPING`
+/// or the config's `conda-pypi-mapping`: a URL refreshed into the cache, a file, or `embedded`;
+/// by default the public parselmouth file, refreshed when online), applied to conda-forge and to
+/// the config's `conda-forge-mirrors`.
+async fn pypi_mapping(
+    config: &ConfigFile,
+    channels: &[rattler_conda_types::Channel],
+    offline: bool,
+) -> miette::Result<crate::mapping::PypiMapping> {
+    use crate::mapping::{MappingSource, NameMap, PypiMapping, CONDA_FORGE_MAPPING_URL};
+    let cwd = std::env::current_dir().into_diagnostic()?;
+    let mirrors: Vec<url::Url> = crate::solve::parse_channels(
+        config.conda_forge_mirrors.as_deref().unwrap_or_default(),
+        cwd,
+    )?
+    .iter()
+    .filter_map(|c| url::Url::parse(c.base_url.as_str()).ok())
+    .collect();
+    // Only records of conda-forge and its mirrors are named by the map: without such a channel
+    // there is nothing to load or refresh.
+    let probe = PypiMapping::new(NameMap::embedded(), mirrors.clone());
+    if !channels
+        .iter()
+        .any(|c| probe.applies_to(c.base_url.as_str()))
+    {
+        return Ok(probe);
+    }
+    let (location, field) = match std::env::var("SCIVISION_CONDA_PYPI_MAPPING") {
+        Ok(v) if !v.is_empty() => (v, "SCIVISION_CONDA_PYPI_MAPPING"),
+        _ => (
+            config
+                .conda_pypi_mapping
+                .clone()
+                .unwrap_or_else(|| CONDA_FORGE_MAPPING_URL.to_string()),
+            "conda-pypi-mapping (config file)",
+        ),
+    };
+    let help =
+        "give the URL of a parselmouth-style mapping (https://…), a JSON file, or `embedded`";
+    let map = if location == "embedded" {
+        NameMap::embedded()
+    } else if location.starts_with("https://") || location.starts_with("http://") {
+        let url = url::Url::parse(&location)
+            .map_err(|e| miette::miette!(help = help, "{field} `{location}`: {e}"))?;
+        let source = MappingSource {
+            url: Some(url),
+            cache_dir: Dirs::from_env().cache.join("conda-pypi-mapping"),
+            offline,
+        };
+        crate::mapping::conda_forge_map(&source, &crate::prefix::http_client_without_retries())
+            .await
+    } else {
+        let path = location.strip_prefix("file://").unwrap_or(&location);
+        let text = fs_err::read_to_string(path)
+            .map_err(|e| miette::miette!(help = help, "{field} `{location}`: {e}"))?;
+        std::sync::Arc::new(NameMap::parse(&text, path).map_err(|e| {
+            miette::miette!(
+                help = "the file maps conda names to lists of PyPI names: {\"pytorch\": [\"torch\"], \"libzlib\": null}",
+                "{field} `{location}` is not a conda → PyPI mapping: {e}"
+            )
+        })?)
+    };
+    Ok(PypiMapping::new(map, mirrors))
+}
+
 use std::str::FromStr;
+
+/// A repodata failure of a default channel (no `-c` given: conda-forge, most often, on a machine
+/// that cannot reach it) says which channel failed and how to name the local one instead.
+fn on_default_channels(e: crate::env::EnvError, args: &SolveArgs) -> miette::Report {
+    use crate::env::EnvError;
+    use crate::solve::SolveError;
+    match e {
+        EnvError::Solve(SolveError::Gateway {
+            channel: Some(channel),
+            reason,
+            ..
+        }) if args.channels.is_empty() => {
+            let defaults = ConfigFile::load()
+                .map(|c| crate::config::default_channels(&c))
+                .unwrap_or_default();
+            miette::miette!(
+                help = format!(
+                    "without -c, scivision uses its default channels ({}); to work from the channel built from recipes/ alone, name it: `-c ./channel` (or set `channels = [\"/path/to/channel\"]` in {}); `--offline` uses what is cached",
+                    defaults.join(", "),
+                    ConfigFile::path().display()
+                ),
+                "cannot read the repodata of the default channel {channel}: {reason}"
+            )
+        }
+        other => other.into(),
+    }
+}
 
 /// What `want` adds to `have` and what it drops, as sets; `None` when they are equal.
 fn drift(mut want: Vec<String>, mut have: Vec<String>) -> Option<(Vec<String>, Vec<String>)> {
@@ -292,11 +386,16 @@ fn drift(mut want: Vec<String>, mut have: Vec<String>) -> Option<(Vec<String>, V
     Some((added, gone))
 }
 
-fn records_json(records: &[rattler_conda_types::RepoDataRecord]) -> serde_json::Value {
+/// The records as `--json` lists them, each with the PyPI names it provides and what named them.
+fn records_json(
+    records: &[rattler_conda_types::RepoDataRecord],
+    mapping: &crate::mapping::PypiMapping,
+) -> serde_json::Value {
     serde_json::Value::Array(
         crate::lock::sorted(records)
             .iter()
             .map(|r| {
+                let provided = mapping.provides(r);
                 serde_json::json!({
                     "name": r.package_record.name.as_normalized(),
                     "version": r.package_record.version.to_string(),
@@ -304,6 +403,7 @@ fn records_json(records: &[rattler_conda_types::RepoDataRecord]) -> serde_json::
                     "subdir": r.package_record.subdir,
                     "channel": r.channel,
                     "url": r.url.to_string(),
+                    "pypi": (!provided.names.is_empty()).then_some(&provided),
                 })
             })
             .collect(),
@@ -362,7 +462,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             lock,
             json,
         } => {
-            let mut request = request(&model, &solve)?;
+            let mut request = request(&model, &solve).await?;
             if kernel {
                 request.specs.push(
                     MatchSpec::from_str("ipykernel", ParseStrictness::Lenient).into_diagnostic()?,
@@ -415,7 +515,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 if let Some(b) = bar {
                     b.finish_and_clear();
                 }
-                solution?
+                solution.map_err(|e| on_default_channels(e, &solve))?
             };
             if locked {
                 let own = crate::lock::read(&own_lock, request.platform)?;
@@ -515,7 +615,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                     "dry_run": dry_run,
                     "status": status,
                     "virtual_packages": system::describe(&request.virtual_packages),
-                    "packages": records_json(&solution.records),
+                    "packages": records_json(&solution.records, &request.mapping),
                     "pypi": pypi_report,
                     "deprecated": deprecated,
                     "seconds": started.elapsed().as_secs_f64(),
@@ -676,6 +776,8 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 index: crate::pypi::IndexOptions::default(),
                 entry: None,
                 pypi_overrides: Vec::new(),
+                mapping: crate::mapping::PypiMapping::default(),
+                package: None,
             };
             let _guard = envs.lock(&request.model).await?;
             let solution = crate::env::Solution {
@@ -703,13 +805,13 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             solve,
             output,
         } => {
-            let request = request(&model, &solve)?;
+            let request = request(&model, &solve).await?;
             let bar = spinner(ui.progress, "solving");
             let solution = envs.solve(&request).await;
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
-            let solution = solution?;
+            let solution = solution.map_err(|e| on_default_channels(e, &solve))?;
             let pypi = envs
                 .resolve_pypi(&request, &solution, &dirs.packages, &dirs.cache)
                 .await?;
@@ -743,12 +845,16 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
 pub async fn check(args: CheckArgs, ui: Ui) -> miette::Result<()> {
     let dirs = Dirs::from_env();
     let envs = Envs::new(&dirs.home);
-    let request = request(&args.model, &args.solve)?;
+    let request = request(&args.model, &args.solve).await?;
     let bar = spinner(ui.progress && !args.json, "solving");
     let result = envs.solve(&request).await;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    let result = match result {
+        Err(e @ crate::env::EnvError::Solve(_)) => return Err(on_default_channels(e, &args.solve)),
+        other => other,
+    };
     match result {
         Ok(solution) => {
             if args.json {
@@ -818,6 +924,8 @@ pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
         index: crate::pypi::IndexOptions::default(),
         entry: None,
         pypi_overrides: Vec::new(),
+        mapping: crate::mapping::PypiMapping::default(),
+        package: None,
     };
     let started = std::time::Instant::now();
     let envs = Envs::new(&Dirs::from_env().home);
@@ -825,7 +933,7 @@ pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
         super::print_json(
-            &serde_json::json!({"seconds": seconds, "packages": records_json(&solution.records)}),
+            &serde_json::json!({"seconds": seconds, "packages": records_json(&solution.records, &request.mapping)}),
         );
     } else {
         print_records(&solution.records);

@@ -1,5 +1,8 @@
-//! The python packages conda installed, seen from PyPI: their names (from the records' purls, or
-//! the conda name) and versions. The resolver takes them as installed and fixed.
+//! The python packages conda installed, seen from PyPI: their names (the records' purls, the
+//! channel's conda → PyPI mapping, or the conda name: see `crate::mapping`) and versions. The
+//! resolver takes them as installed and fixed. This is the one place that decides whether a
+//! PyPI requirement is already provided by conda: resolve, lock, dry runs, `--platform` locks
+//! and `--locked` drift checks all see conda through it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,6 +21,8 @@ pub struct CondaPython {
     pub record: String,
     /// The conda package's name.
     pub conda_name: String,
+    /// What gave its PyPI name.
+    pub source: crate::mapping::NameSource,
 }
 
 /// Conda's python packages by PyPI name.
@@ -31,10 +36,9 @@ pub struct CondaPythonPackages {
 }
 
 impl CondaPythonPackages {
-    /// From solved records: a record with `pypi` purls provides those names (CEP 63, what
-    /// conda-forge publishes); a record without purls that depends on python is taken to provide
-    /// its own name, as conda-forge names most python packages after their PyPI names.
-    pub fn from_records(records: &[RepoDataRecord]) -> Self {
+    /// From solved records, each providing the PyPI names `mapping` gives it (purls, then its
+    /// channel's mapping, then its conda name when it depends on python).
+    pub fn from_records(records: &[RepoDataRecord], mapping: &crate::mapping::PypiMapping) -> Self {
         let mut by_name = BTreeMap::new();
         for r in records {
             let p = &r.package_record;
@@ -45,23 +49,26 @@ impl CondaPythonPackages {
             let Ok(version) = Version::from_str(&p.version.to_string()) else {
                 continue;
             };
-            let entry = CondaPython {
-                version,
-                record: format!("{}-{}-{}", conda_name, p.version, p.build),
-                conda_name: conda_name.to_string(),
-            };
-            let names: Vec<String> = match &p.purls {
-                Some(purls) => purls
-                    .iter()
-                    .filter(|u| u.package_type() == "pypi")
-                    .map(|u| u.name().to_string())
-                    .collect(),
-                None if depends_on_python(r) => vec![conda_name.to_string()],
-                None => Vec::new(),
-            };
-            for n in names {
-                if let Ok(name) = PackageName::from_str(&n) {
-                    by_name.insert(name, entry.clone());
+            let provided = mapping.provides(r);
+            let record = format!("{}-{}-{}", conda_name, p.version, p.build);
+            if !provided.names.is_empty() {
+                tracing::info!(
+                    "conda's {record} provides PyPI {} (named by {})",
+                    provided.names.join(", "),
+                    provided.source
+                );
+            }
+            for n in &provided.names {
+                if let Ok(name) = PackageName::from_str(n) {
+                    by_name.insert(
+                        name,
+                        CondaPython {
+                            version: version.clone(),
+                            record: record.clone(),
+                            conda_name: conda_name.to_string(),
+                            source: provided.source.clone(),
+                        },
+                    );
                 }
             }
         }
@@ -98,6 +105,7 @@ impl CondaPythonPackages {
                     version,
                     record: format!("the conda prefix's {file:?}", file = file),
                     conda_name: name.to_string(),
+                    source: crate::mapping::NameSource::SitePackages,
                 });
             }
         }
@@ -143,16 +151,6 @@ impl CondaPythonPackages {
     }
 }
 
-fn depends_on_python(r: &RepoDataRecord) -> bool {
-    r.package_record.depends.iter().any(|d| {
-        let name = d
-            .split([' ', '=', '<', '>', '!'])
-            .next()
-            .unwrap_or_default();
-        name == "python" || name == "python_abi"
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,7 +184,8 @@ mod tests {
             ),
             record("libzlib", "1.3", &[], None),
         ];
-        let c = CondaPythonPackages::from_records(&records);
+        let c =
+            CondaPythonPackages::from_records(&records, &crate::mapping::PypiMapping::default());
         assert_eq!(c.len(), 2);
         assert_eq!(
             c.get(&PackageName::from_str("numpy").unwrap())

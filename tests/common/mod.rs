@@ -62,6 +62,8 @@ pub fn scivision() -> Command {
         .env("RATTLER_CACHE_DIR", cache.join("rattler"))
         .env("SCIVISION_FIND_LINKS", pypi_wheels())
         .env("SCIVISION_NO_INDEX", "1")
+        // conda → PyPI names from the copy compiled in, never refreshed from the network.
+        .env("SCIVISION_CONDA_PYPI_MAPPING", "embedded")
         .env_remove("RUST_LOG")
         .current_dir(repo());
     cmd

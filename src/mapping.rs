@@ -1,0 +1,508 @@
+//! conda → PyPI names: which PyPI distributions a conda package provides, so that the PyPI half
+//! of an environment never installs again what conda installed under another name (`pytorch` is
+//! `torch`, `matplotlib-base` is `matplotlib`, `py-opencv` is `opencv-python`).
+//!
+//! Precedence, as pixi decides it: the record's own `purls` (CEP 63); else the name mapping of
+//! the record's channel (prefix.dev's parselmouth mapping for conda-forge and the channels
+//! configured as its mirrors); else the conda name itself, for a package that depends on python.
+//! The conda-forge mapping is embedded (the offline default) and, when online, refreshed at most
+//! once a day into the cache, revalidated with its ETag; a failed refresh never fails a command.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use rattler_conda_types::RepoDataRecord;
+
+const EMBEDDED: &str = include_str!("../data/conda-pypi-mapping/conda-forge.json");
+/// Where the embedded copy comes from (data/conda-pypi-mapping/README.md).
+const EMBEDDED_ORIGIN: &str = "embedded, parselmouth 345e9bf of 2026-08-19";
+/// The mapping's public location, the one pixi reads.
+pub const CONDA_FORGE_MAPPING_URL: &str =
+    "https://raw.githubusercontent.com/prefix-dev/parselmouth/main/files/v0/conda-forge/compressed_mapping.json";
+/// A fetched mapping is asked for again (conditionally) after this long.
+const REFRESH_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// A failed refresh is not tried again for this long: an unreachable host costs once an hour.
+const RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// A refresh that takes longer is given up (the cached or embedded copy serves).
+const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One channel's conda name → PyPI names.
+#[derive(Debug)]
+pub struct NameMap {
+    names: HashMap<String, Option<Vec<String>>>,
+    origin: String,
+}
+
+impl NameMap {
+    /// Parses parselmouth's format: `{"conda-name": ["pypi-name", …] | null, …}`.
+    pub fn parse(text: &str, origin: impl Into<String>) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            names: serde_json::from_str(text)?,
+            origin: origin.into(),
+        })
+    }
+
+    /// The copy compiled into scivision, parsed once.
+    pub fn embedded() -> Arc<Self> {
+        static MAP: OnceLock<Arc<NameMap>> = OnceLock::new();
+        MAP.get_or_init(|| {
+            Arc::new(
+                Self::parse(EMBEDDED, EMBEDDED_ORIGIN).unwrap_or_else(|_| Self {
+                    names: HashMap::new(),
+                    origin: format!("{EMBEDDED_ORIGIN} (unreadable)"),
+                }),
+            )
+        })
+        .clone()
+    }
+
+    /// What the map says of `conda_name`: `Some(names)` when it knows the package (empty when
+    /// the package provides no PyPI distribution), `None` when it does not know it.
+    pub fn get(&self, conda_name: &str) -> Option<&[String]> {
+        self.names
+            .get(conda_name)
+            .map(|n| n.as_deref().unwrap_or_default())
+    }
+
+    /// Where this copy comes from, for `-v` and `--json`.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// How many conda names it knows.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether it knows none.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// What named the PyPI side of a conda package.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "from")]
+pub enum NameSource {
+    /// The record's `purls`.
+    Purl,
+    /// A channel's name mapping (its origin).
+    Mapping(String),
+    /// The conda name, for want of a purl or a mapping entry.
+    CondaName,
+    /// A `.dist-info` conda's files left in the prefix.
+    SitePackages,
+}
+
+impl std::fmt::Display for NameSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Purl => f.write_str("the record's purls"),
+            Self::Mapping(origin) => write!(f, "the conda-forge mapping ({origin})"),
+            Self::CondaName => f.write_str("its conda name"),
+            Self::SitePackages => f.write_str("its .dist-info in the prefix"),
+        }
+    }
+}
+
+/// The PyPI names a conda record provides, and what says so.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Provided {
+    /// PyPI distribution names, as the source spells them.
+    pub names: Vec<String>,
+    /// What named them.
+    pub source: NameSource,
+}
+
+/// The mappings in force for one command: conda-forge's, and which channels it applies to.
+#[derive(Debug, Clone)]
+pub struct PypiMapping {
+    conda_forge: Arc<NameMap>,
+    /// Base URLs (with a trailing `/`) of channels read as conda-forge mirrors, besides every
+    /// channel whose last path segment is `conda-forge`.
+    mirrors: Vec<String>,
+}
+
+impl Default for PypiMapping {
+    fn default() -> Self {
+        Self::new(NameMap::embedded(), Vec::new())
+    }
+}
+
+impl PypiMapping {
+    /// conda-forge's map, applied to conda-forge and to the channels at `mirrors` (base URLs).
+    pub fn new(conda_forge: Arc<NameMap>, mirrors: Vec<url::Url>) -> Self {
+        Self {
+            conda_forge,
+            mirrors: mirrors.iter().map(with_slash).collect(),
+        }
+    }
+
+    /// The conda-forge map in use.
+    pub fn conda_forge(&self) -> &NameMap {
+        &self.conda_forge
+    }
+
+    /// Whether the channel at `base_url` is named by conda-forge's map: conda-forge itself (or
+    /// any channel whose last path segment is `conda-forge`) and the configured mirrors.
+    pub fn applies_to(&self, base_url: &str) -> bool {
+        let base = format!("{}/", base_url.trim_end_matches('/'));
+        let named_conda_forge = base
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last == "conda-forge");
+        named_conda_forge || self.mirrors.iter().any(|m| base.starts_with(m.as_str()))
+    }
+
+    /// The map of the channel `record` comes from, if that channel has one.
+    fn map_for(&self, record: &RepoDataRecord) -> Option<&NameMap> {
+        let base = channel_base(record)?;
+        self.applies_to(&base).then_some(&*self.conda_forge)
+    }
+
+    /// The PyPI distributions `record` provides: its purls, else its channel's mapping, else
+    /// its conda name when it depends on python (a plain library provides none).
+    pub fn provides(&self, record: &RepoDataRecord) -> Provided {
+        let p = &record.package_record;
+        if let Some(purls) = &p.purls {
+            return Provided {
+                names: purls
+                    .iter()
+                    .filter(|u| u.package_type() == "pypi")
+                    .map(|u| u.name().to_string())
+                    .collect(),
+                source: NameSource::Purl,
+            };
+        }
+        let conda_name = p.name.as_normalized();
+        if let Some(map) = self.map_for(record) {
+            if let Some(names) = map.get(conda_name) {
+                return Provided {
+                    names: names.to_vec(),
+                    source: NameSource::Mapping(map.origin().to_string()),
+                };
+            }
+        }
+        Provided {
+            names: if depends_on_python(record) {
+                vec![conda_name.to_string()]
+            } else {
+                Vec::new()
+            },
+            source: NameSource::CondaName,
+        }
+    }
+}
+
+/// The base URL of the channel a record comes from, with a trailing `/`: its `channel` when
+/// that is a URL, else its file URL less `subdir/file`.
+fn channel_base(record: &RepoDataRecord) -> Option<String> {
+    if let Some(url) = record
+        .channel
+        .as_deref()
+        .and_then(|c| url::Url::parse(c).ok())
+    {
+        return Some(with_slash(&url));
+    }
+    let mut url = record.url.clone();
+    url.path_segments_mut().ok()?.pop().pop();
+    Some(with_slash(&url))
+}
+
+fn with_slash(url: &url::Url) -> String {
+    let text = url.as_str().trim_end_matches('/');
+    format!("{text}/")
+}
+
+fn depends_on_python(r: &RepoDataRecord) -> bool {
+    r.package_record.depends.iter().any(|d| {
+        let name = d
+            .split([' ', '=', '<', '>', '!'])
+            .next()
+            .unwrap_or_default();
+        name == "python" || name == "python_abi"
+    })
+}
+
+/// Where the conda-forge mapping is refreshed from, and whether it may be.
+#[derive(Debug, Clone)]
+pub struct MappingSource {
+    /// The mapping's URL; `None` never refreshes (the cached or embedded copy serves).
+    pub url: Option<url::Url>,
+    /// The folder the fetched copy is kept in.
+    pub cache_dir: PathBuf,
+    /// Make no request at all.
+    pub offline: bool,
+}
+
+/// Metadata of the cached copy.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct CacheMeta {
+    url: String,
+    etag: Option<String>,
+    /// Unix seconds of the last successful fetch or revalidation.
+    checked: u64,
+    /// Unix seconds of the last failed refresh.
+    failed: Option<u64>,
+}
+
+/// The conda-forge mapping to use now: a fresh cached copy, a refreshed one, or, offline or
+/// when the refresh fails, the cached or embedded copy. Never an error: names fall back to the
+/// embedded copy, which is what an offline run gets anyway.
+pub async fn conda_forge_map(
+    source: &MappingSource,
+    client: &reqwest_middleware::ClientWithMiddleware,
+) -> Arc<NameMap> {
+    let file = source.cache_dir.join("conda-forge.json");
+    let meta_file = source.cache_dir.join("conda-forge.meta.json");
+    let meta: CacheMeta = fs_err::read_to_string(&meta_file)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let url = source.url.as_ref().map(url::Url::to_string);
+    let wanted = url.clone();
+    // A copy fetched from another URL is not this URL's.
+    let cached = || -> Option<Arc<NameMap>> {
+        if wanted.as_deref().is_some_and(|u| u != meta.url) {
+            return None;
+        }
+        let text = fs_err::read_to_string(&file).ok()?;
+        let origin = format!("fetched {}, checked {}", meta.url, day(meta.checked));
+        NameMap::parse(&text, origin).ok().map(Arc::new)
+    };
+    let Some(url) = url.filter(|_| !source.offline) else {
+        return cached().unwrap_or_else(NameMap::embedded);
+    };
+    let now = unix_now();
+    let fresh = meta.url == url && now.saturating_sub(meta.checked) < REFRESH_AFTER.as_secs();
+    let failed_lately = meta
+        .failed
+        .is_some_and(|f| meta.url == url && now.saturating_sub(f) < RETRY_AFTER.as_secs());
+    if fresh || failed_lately {
+        return cached().unwrap_or_else(NameMap::embedded);
+    }
+    let have = cached();
+    let etag = have.as_ref().and(meta.etag.clone());
+    match fetch(client, &url, etag.as_deref(), &source.cache_dir).await {
+        Ok(Fetched::NotModified) => {
+            write_meta(
+                &meta_file,
+                &CacheMeta {
+                    url,
+                    etag,
+                    checked: now,
+                    failed: None,
+                },
+            );
+            cached().or(have).unwrap_or_else(NameMap::embedded)
+        }
+        Ok(Fetched::New { text, etag }) => {
+            let origin = format!("fetched {url}, checked {}", day(now));
+            match NameMap::parse(&text, origin) {
+                Ok(map) => {
+                    if let Err(e) = crate::atomic::write(&file, text.as_bytes()) {
+                        tracing::info!("conda-pypi mapping: cannot cache {}: {e}", file.display());
+                    }
+                    write_meta(
+                        &meta_file,
+                        &CacheMeta {
+                            url,
+                            etag,
+                            checked: now,
+                            failed: None,
+                        },
+                    );
+                    Arc::new(map)
+                }
+                Err(e) => {
+                    tracing::info!("conda-pypi mapping from {url} is not a mapping ({e}); keeping the previous copy");
+                    write_meta(
+                        &meta_file,
+                        &CacheMeta {
+                            failed: Some(now),
+                            ..meta
+                        },
+                    );
+                    have.unwrap_or_else(NameMap::embedded)
+                }
+            }
+        }
+        Err(e) => {
+            tracing::info!(
+                "conda-pypi mapping not refreshed from {url}: {e}; using the {} copy",
+                if have.is_some() { "cached" } else { "embedded" }
+            );
+            write_meta(
+                &meta_file,
+                &CacheMeta {
+                    url,
+                    failed: Some(now),
+                    ..meta
+                },
+            );
+            have.unwrap_or_else(NameMap::embedded)
+        }
+    }
+}
+
+enum Fetched {
+    NotModified,
+    New { text: String, etag: Option<String> },
+}
+
+async fn fetch(
+    client: &reqwest_middleware::ClientWithMiddleware,
+    url: &str,
+    etag: Option<&str>,
+    cache_dir: &Path,
+) -> Result<Fetched, String> {
+    fs_err::create_dir_all(cache_dir).map_err(|e| e.to_string())?;
+    let mut request = client.get(url).timeout(FETCH_TIMEOUT);
+    if let Some(etag) = etag {
+        request = request.header(http::header::IF_NONE_MATCH, etag);
+    }
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    if response.status() == http::StatusCode::NOT_MODIFIED {
+        return Ok(Fetched::NotModified);
+    }
+    let response = response.error_for_status().map_err(|e| e.to_string())?;
+    let etag = response
+        .headers()
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    Ok(Fetched::New { text, etag })
+}
+
+fn write_meta(path: &Path, meta: &CacheMeta) {
+    let text = serde_json::to_string_pretty(meta).unwrap_or_default();
+    if let Err(e) = crate::atomic::write(path, text.as_bytes()) {
+        tracing::info!("conda-pypi mapping: cannot write {}: {e}", path.display());
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn day(unix: u64) -> String {
+    jiff::Timestamp::from_second(i64::try_from(unix).unwrap_or(0))
+        .map_or_else(|_| unix.to_string(), |t| t.strftime("%Y-%m-%d").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(channel: &str, name: &str, depends: &[&str], purl: Option<&str>) -> RepoDataRecord {
+        let json = serde_json::json!({
+            "name": name, "version": "1.0", "build": "0", "build_number": 0,
+            "depends": depends, "subdir": "linux-64",
+            "purls": purl.map(|p| vec![p]),
+        });
+        RepoDataRecord {
+            package_record: serde_json::from_value(json).unwrap(),
+            identifier: format!("{name}-1.0-0.conda").parse().unwrap(),
+            url: format!("{channel}/linux-64/{name}-1.0-0.conda")
+                .parse()
+                .unwrap(),
+            channel: Some(channel.to_string()),
+        }
+    }
+
+    #[test]
+    fn conda_forge_names_map_to_their_pypi_distributions() {
+        let mapping = PypiMapping::default();
+        let forge = "https://conda.anaconda.org/conda-forge";
+        let py = &["python >=3.9"];
+        let table: &[(&str, &[&str], &[&str])] = &[
+            ("pytorch", py, &["torch"]),
+            ("pytorch-cpu", &[], &["torch"]),
+            ("matplotlib-base", py, &["matplotlib"]),
+            (
+                "py-opencv",
+                py,
+                &["opencv-python", "opencv-python-headless"],
+            ),
+            (
+                "libopencv",
+                &[],
+                &["opencv-python", "opencv-python-headless"],
+            ),
+            (
+                "pyqt",
+                py,
+                &["pyqt5", "pyqt5-sip", "pyqtchart", "pyqtwebengine"],
+            ),
+            ("numpy", py, &["numpy"]),
+            // The mapping says these provide no PyPI distribution, python dependency or not.
+            ("libtorch", py, &[]),
+            ("opencv", py, &[]),
+        ];
+        for (conda, depends, pypi) in table {
+            let got = mapping.provides(&record(forge, conda, depends, None));
+            assert_eq!(got.names, *pypi, "{conda}");
+            assert!(
+                matches!(got.source, NameSource::Mapping(_)),
+                "{conda}: {:?}",
+                got.source
+            );
+        }
+    }
+
+    #[test]
+    fn purls_come_first_and_unmapped_channels_keep_conda_names() {
+        let mapping = PypiMapping::default();
+        let forge = "https://prefix.dev/conda-forge";
+        let purl = mapping.provides(&record(forge, "pytorch", &[], Some("pkg:pypi/torch-fork")));
+        assert_eq!(
+            (purl.names, purl.source),
+            (vec!["torch-fork".to_string()], NameSource::Purl)
+        );
+        // Our own channel: no mapping; a python package keeps its name, a library has none.
+        let ours = "file:///srv/scivision/channel";
+        let own = mapping.provides(&record(ours, "pytorch", &["python"], None));
+        assert_eq!(own.names, ["pytorch"]);
+        assert_eq!(own.source, NameSource::CondaName);
+        assert!(mapping
+            .provides(&record(ours, "libzlib", &[], None))
+            .names
+            .is_empty());
+        // A name the mapping does not know falls back to the conda name.
+        let unknown = mapping.provides(&record(forge, "scivision-demo-x", &["python"], None));
+        assert_eq!(unknown.names, ["scivision-demo-x"]);
+        assert_eq!(unknown.source, NameSource::CondaName);
+    }
+
+    #[test]
+    fn a_configured_mirror_reads_as_conda_forge() {
+        let mirror: url::Url = "file:///data/forge-mirror".parse().unwrap();
+        let mapping = PypiMapping::new(NameMap::embedded(), vec![mirror]);
+        let got = mapping.provides(&record(
+            "file:///data/forge-mirror",
+            "matplotlib-base",
+            &["python"],
+            None,
+        ));
+        assert_eq!(got.names, ["matplotlib"]);
+        // Without the channel's URL in the record, its file URL tells the channel.
+        let mut r = record("file:///data/forge-mirror", "pytorch", &[], None);
+        r.channel = None;
+        assert_eq!(mapping.provides(&r).names, ["torch"]);
+    }
+
+    #[test]
+    fn the_embedded_copy_is_the_whole_mapping() {
+        let map = NameMap::embedded();
+        assert_eq!(map.len(), 33_909);
+        assert_eq!(map.get("pytorch"), Some(&["torch".to_string()][..]));
+        assert_eq!(map.get("python"), Some(&[][..]));
+        assert_eq!(map.get("no-such-conda-package"), None);
+    }
+}
