@@ -239,12 +239,12 @@ pub struct MappingSource {
 }
 
 /// Metadata of the cached copy.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct CacheMeta {
     url: String,
     etag: Option<String>,
-    /// Unix seconds of the last successful fetch or revalidation.
-    checked: u64,
+    /// Unix seconds of the last successful fetch or revalidation; none before the first.
+    checked: Option<u64>,
     /// Unix seconds of the last failed refresh.
     failed: Option<u64>,
 }
@@ -258,93 +258,79 @@ pub async fn conda_forge_map(
 ) -> Arc<NameMap> {
     let file = source.cache_dir.join("conda-forge.json");
     let meta_file = source.cache_dir.join("conda-forge.meta.json");
-    let meta: CacheMeta = fs_err::read_to_string(&meta_file)
+    let Some(url) = source.url.as_ref().map(url::Url::to_string) else {
+        return NameMap::embedded();
+    };
+    // What the cache knows of this URL; a copy fetched from another URL is not this one's.
+    let meta = fs_err::read_to_string(&meta_file)
         .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    let url = source.url.as_ref().map(url::Url::to_string);
-    let wanted = url.clone();
-    // A copy fetched from another URL is not this URL's.
-    let cached = || -> Option<Arc<NameMap>> {
-        if wanted.as_deref().is_some_and(|u| u != meta.url) {
-            return None;
-        }
+        .and_then(|t| serde_json::from_str::<CacheMeta>(&t).ok())
+        .filter(|m| m.url == url)
+        .unwrap_or_else(|| CacheMeta {
+            url: url.clone(),
+            ..CacheMeta::default()
+        });
+    let cached = |meta: &CacheMeta| -> Option<Arc<NameMap>> {
+        let checked = meta.checked?;
         let text = fs_err::read_to_string(&file).ok()?;
-        let origin = format!("fetched {}, checked {}", meta.url, day(meta.checked));
+        let origin = format!("fetched {}, checked {}", meta.url, day(checked));
         NameMap::parse(&text, origin).ok().map(Arc::new)
     };
-    let Some(url) = url.filter(|_| !source.offline) else {
-        return cached().unwrap_or_else(NameMap::embedded);
-    };
     let now = unix_now();
-    let fresh = meta.url == url && now.saturating_sub(meta.checked) < REFRESH_AFTER.as_secs();
+    let fresh = meta
+        .checked
+        .is_some_and(|c| now.saturating_sub(c) < REFRESH_AFTER.as_secs());
     let failed_lately = meta
         .failed
-        .is_some_and(|f| meta.url == url && now.saturating_sub(f) < RETRY_AFTER.as_secs());
-    if fresh || failed_lately {
-        return cached().unwrap_or_else(NameMap::embedded);
+        .is_some_and(|f| now.saturating_sub(f) < RETRY_AFTER.as_secs());
+    if source.offline || fresh || failed_lately {
+        return cached(&meta).unwrap_or_else(NameMap::embedded);
     }
-    let have = cached();
+    let have = cached(&meta);
     let etag = have.as_ref().and(meta.etag.clone());
+    let refreshed = |etag: Option<String>| CacheMeta {
+        url: url.clone(),
+        etag,
+        checked: Some(now),
+        failed: None,
+    };
+    let failure = |reason: String| {
+        tracing::info!(
+            "conda-pypi mapping not refreshed from {url}: {reason}; using the {} copy",
+            if have.is_some() { "cached" } else { "embedded" }
+        );
+        write_meta(
+            &meta_file,
+            &CacheMeta {
+                failed: Some(now),
+                ..meta.clone()
+            },
+        );
+        have.clone().unwrap_or_else(NameMap::embedded)
+    };
     match fetch(client, &url, etag.as_deref(), &source.cache_dir).await {
         Ok(Fetched::NotModified) => {
-            write_meta(
-                &meta_file,
-                &CacheMeta {
-                    url,
-                    etag,
-                    checked: now,
-                    failed: None,
-                },
-            );
-            cached().or(have).unwrap_or_else(NameMap::embedded)
+            let meta = refreshed(etag);
+            write_meta(&meta_file, &meta);
+            cached(&meta).unwrap_or_else(NameMap::embedded)
         }
         Ok(Fetched::New { text, etag }) => {
             let origin = format!("fetched {url}, checked {}", day(now));
             match NameMap::parse(&text, origin) {
                 Ok(map) => {
-                    if let Err(e) = crate::atomic::write(&file, text.as_bytes()) {
-                        tracing::info!("conda-pypi mapping: cannot cache {}: {e}", file.display());
+                    match crate::atomic::write(&file, text.as_bytes()) {
+                        Ok(()) => write_meta(&meta_file, &refreshed(etag)),
+                        Err(e) => tracing::info!(
+                            "conda-pypi mapping: cannot cache {}: {e}",
+                            file.display()
+                        ),
                     }
-                    write_meta(
-                        &meta_file,
-                        &CacheMeta {
-                            url,
-                            etag,
-                            checked: now,
-                            failed: None,
-                        },
-                    );
                     Arc::new(map)
                 }
-                Err(e) => {
-                    tracing::info!("conda-pypi mapping from {url} is not a mapping ({e}); keeping the previous copy");
-                    write_meta(
-                        &meta_file,
-                        &CacheMeta {
-                            failed: Some(now),
-                            ..meta
-                        },
-                    );
-                    have.unwrap_or_else(NameMap::embedded)
-                }
+                Err(e) => failure(format!("the file is not a mapping ({e})")),
             }
         }
-        Err(e) => {
-            tracing::info!(
-                "conda-pypi mapping not refreshed from {url}: {e}; using the {} copy",
-                if have.is_some() { "cached" } else { "embedded" }
-            );
-            write_meta(
-                &meta_file,
-                &CacheMeta {
-                    url,
-                    failed: Some(now),
-                    ..meta
-                },
-            );
-            have.unwrap_or_else(NameMap::embedded)
-        }
+        Err(reason) => failure(reason),
     }
 }
 

@@ -6,27 +6,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use common::*;
-
-/// The generated conda-forge-shaped channel, once per test binary.
-fn forge() -> &'static Path {
-    static FORGE: OnceLock<PathBuf> = OnceLock::new();
-    FORGE.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("scivision-forge-")
-            .tempdir()
-            .unwrap()
-            .keep();
-        let out = run(std::process::Command::new(peer_python())
-            .arg(repo().join("scripts/gen-channel.py"))
-            .arg(&dir));
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        dir
-    })
-}
 
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))

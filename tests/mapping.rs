@@ -8,64 +8,16 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use common::*;
-
-/// The conda-forge-shaped channel (scripts/gen-channel.py), in a folder named `conda-forge` as a
-/// local mirror of it would be, once per test binary.
-fn forge() -> &'static Path {
-    static FORGE: OnceLock<PathBuf> = OnceLock::new();
-    FORGE.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("scivision-mirror-")
-            .tempdir()
-            .unwrap()
-            .keep()
-            .join("conda-forge");
-        let out = run(Command::new(peer_python())
-            .arg(repo().join("scripts/gen-channel.py"))
-            .arg(&dir));
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        dir
-    })
-}
-
-/// A committed flit project `name` whose metadata requires `deps`; returns its requirement.
-fn git_model(dir: &Path, name: &str, deps: &str) -> String {
-    let repo = dir.join(format!("{name}-repo"));
-    std::fs::create_dir_all(repo.join(name)).unwrap();
-    std::fs::write(
-        repo.join("pyproject.toml"),
-        format!(
-            "[build-system]\nrequires = [\"flit_core >=3.2,<4\"]\nbuild-backend = \"flit_core.buildapi\"\n\n[project]\nname = \"{name}\"\nversion = \"0.3.0\"\ndescription = \"a model needing conda's frameworks\"\ndependencies = [{deps}]\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        repo.join(name).join("__init__.py"),
-        "class Model:\n    def predict(self, X):\n        return X\n",
-    )
-    .unwrap();
-    let git = |args: &[&str]| {
-        run_ok(
-            Command::new("git")
-                .args(["-c", "user.email=t@example.invalid", "-c", "user.name=t"])
-                .args(args)
-                .current_dir(&repo),
-        )
-    };
-    git(&["init", "-q"]);
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "model"]);
-    let rev = git(&["rev-parse", "HEAD"]).stdout.trim().to_string();
-    format!("{name} @ git+file://{}@{rev}", repo.display())
-}
 
 /// A catalog with one card: conda's pytorch and matplotlib-base, and the model from git, whose
 /// metadata asks for torch and matplotlib by their PyPI names.
 fn torch_card(dir: &Path) -> PathBuf {
-    let requirement = git_model(dir, "torchdemo", "\"torch >=1.10\", \"matplotlib >=3.5\"");
+    let body = "class Model:\n    def predict(self, X):\n        return X\n";
+    let deps = "\"torch >=1.10\", \"matplotlib >=3.5\"";
+    let (repo, rev) = git_flit_project(dir, "torchdemo", "0.3.0", body, deps);
+    let requirement = format!("torchdemo @ git+file://{}@{rev}", repo.display());
     let path = dir.join("catalog.json");
     let card = serde_json::json!({"entries": [{
         "name": "torchdemo",
@@ -247,7 +199,7 @@ fn the_mapping_is_refreshed_over_http_at_most_daily_and_never_offline() {
     let meta_file = cache.join("conda-pypi-mapping/conda-forge.meta.json");
     let mut meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&meta_file).unwrap()).unwrap();
-    meta["checked"] = serde_json::json!(0);
+    meta["checked"] = serde_json::json!(two_days_ago());
     std::fs::write(&meta_file, meta.to_string()).unwrap();
     assert!(dry_run(&[]).starts_with(&format!("fetched {url}")));
     assert_eq!(
@@ -262,12 +214,21 @@ fn the_mapping_is_refreshed_over_http_at_most_daily_and_never_offline() {
     drop(nginx);
     let mut meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&meta_file).unwrap()).unwrap();
-    meta["checked"] = serde_json::json!(0);
+    meta["checked"] = serde_json::json!(two_days_ago());
     std::fs::write(&meta_file, meta.to_string()).unwrap();
     assert!(dry_run(&[]).starts_with(&format!("fetched {url}")));
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&meta_file).unwrap()).unwrap();
     assert!(meta["failed"].as_u64().is_some(), "{meta}");
+}
+
+/// Unix seconds two days back: a cached mapping "checked" then is due for revalidation.
+fn two_days_ago() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 2 * 24 * 3600
 }
 
 /// A git config pointing the upstream GitHub URLs at the mirrors in `../shared/upstream`, where

@@ -34,29 +34,7 @@ fn staging_leftovers(home: &Path) -> Vec<String> {
 
 /// A python package repository with flit metadata, committed; returns (repo, revision).
 fn git_model(dir: &Path, name: &str, body: &str, deps: &str) -> (PathBuf, String) {
-    let repo = dir.join(format!("{name}-repo"));
-    std::fs::create_dir_all(repo.join(name)).unwrap();
-    std::fs::write(
-        repo.join("pyproject.toml"),
-        format!(
-            "[build-system]\nrequires = [\"flit_core >=3.2,<4\"]\nbuild-backend = \"flit_core.buildapi\"\n\n[project]\nname = \"{name}\"\nversion = \"0.2.0\"\ndescription = \"a model from git\"\ndependencies = [{deps}]\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(repo.join(name).join("__init__.py"), body).unwrap();
-    let git = |args: &[&str]| {
-        run_ok(
-            Command::new("git")
-                .args(["-c", "user.email=t@example.invalid", "-c", "user.name=t"])
-                .args(args)
-                .current_dir(&repo),
-        )
-    };
-    git(&["init", "-q"]);
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "model"]);
-    let rev = git(&["rev-parse", "HEAD"]).stdout.trim().to_string();
-    (repo, rev)
+    git_flit_project(dir, name, "0.2.0", body, deps)
 }
 
 /// A catalog file with one card installing `requirement` from PyPI beside conda's python and numpy.

@@ -210,6 +210,59 @@ pub fn tree_digest(dir: &Path) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
+/// A committed flit project `name` (`name/__init__.py` holding `body`) whose metadata requires
+/// `deps` (a TOML list body); returns (repository, revision).
+pub fn git_flit_project(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    body: &str,
+    deps: &str,
+) -> (PathBuf, String) {
+    let repo = dir.join(format!("{name}-repo"));
+    std::fs::create_dir_all(repo.join(name)).unwrap();
+    std::fs::write(
+        repo.join("pyproject.toml"),
+        format!(
+            "[build-system]\nrequires = [\"flit_core >=3.2,<4\"]\nbuild-backend = \"flit_core.buildapi\"\n\n[project]\nname = \"{name}\"\nversion = \"{version}\"\ndescription = \"a model from git\"\ndependencies = [{deps}]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(repo.join(name).join("__init__.py"), body).unwrap();
+    let git = |args: &[&str]| {
+        run_ok(
+            Command::new("git")
+                .args(["-c", "user.email=t@example.invalid", "-c", "user.name=t"])
+                .args(args)
+                .current_dir(&repo),
+        )
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "model"]);
+    let rev = git(&["rev-parse", "HEAD"]).stdout.trim().to_string();
+    (repo, rev)
+}
+
+/// The conda-forge-shaped channel (scripts/gen-channel.py: repodata only), in a folder named
+/// `conda-forge` as a local mirror of it would be, once per test binary.
+pub fn forge() -> &'static Path {
+    static FORGE: OnceLock<PathBuf> = OnceLock::new();
+    FORGE.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("scivision-mirror-")
+            .tempdir()
+            .unwrap()
+            .keep()
+            .join("conda-forge");
+        let out = run(Command::new(peer_python())
+            .arg(repo().join("scripts/gen-channel.py"))
+            .arg(&dir));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        dir
+    })
+}
+
 /// An nginx (Debian's) serving a folder on 127.0.0.1, stopped on drop. nginx sends ETags, which
 /// the gateway's revalidation needs (python's http.server does not).
 pub struct Nginx {
