@@ -422,6 +422,18 @@ impl Catalog {
             reason,
         };
         let Some((model, narrowing)) = self.split_name(given) else {
+            // `NAME 1.0`: a name, then a version after a space, which is no narrowing here.
+            let spaced = given
+                .char_indices()
+                .filter(|(_, c)| c.is_whitespace())
+                .find_map(|(i, _)| self.find(&given[..i]).map(|m| (m, given[i..].trim())))
+                .filter(|(_, rest)| rest.starts_with(|c: char| c.is_ascii_digit()));
+            if let Some((m, rest)) = spaced {
+                return Err(bad(format!(
+                    "a version after a space does not narrow a model; write `{}=={rest}`",
+                    m.name
+                )));
+            }
             // Not a catalog name: a match spec's name part gets the suggestions.
             let name = crate::solve::match_spec(given, ParseStrictness::Lenient)
                 .ok()

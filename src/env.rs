@@ -573,13 +573,15 @@ impl Envs {
         package_cache: &Path,
     ) -> Result<Vec<crate::pypi::PypiRequirement>, EnvError> {
         let mut requirements = request.pypi.clone();
-        let Some(name) = &request.package else {
+        let Some(name) = request.package.as_deref().and_then(|n| {
+            <rattler_conda_types::PackageName as std::str::FromStr>::from_str(n).ok()
+        }) else {
             return Ok(requirements);
         };
         let Some(record) = solution
             .records
             .iter()
-            .find(|r| r.package_record.name.as_normalized() == name)
+            .find(|r| r.package_record.name == name)
         else {
             return Ok(requirements);
         };

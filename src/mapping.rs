@@ -120,8 +120,8 @@ pub struct Provided {
 #[derive(Debug, Clone)]
 pub struct PypiMapping {
     conda_forge: Arc<NameMap>,
-    /// Base URLs (with a trailing `/`) of channels read as conda-forge mirrors, besides every
-    /// channel whose last path segment is `conda-forge`.
+    /// Base URLs (without credentials, with a trailing `/`) of channels read as conda-forge
+    /// mirrors, besides every channel whose last path segment is `conda-forge`.
     mirrors: Vec<String>,
 }
 
@@ -136,7 +136,7 @@ impl PypiMapping {
     pub fn new(conda_forge: Arc<NameMap>, mirrors: Vec<url::Url>) -> Self {
         Self {
             conda_forge,
-            mirrors: mirrors.iter().map(with_slash).collect(),
+            mirrors: mirrors.iter().map(|m| comparable(m.as_str())).collect(),
         }
     }
 
@@ -146,15 +146,16 @@ impl PypiMapping {
     }
 
     /// Whether the channel at `base_url` is named by conda-forge's map: conda-forge itself (or
-    /// any channel whose last path segment is `conda-forge`) and the configured mirrors.
+    /// any channel whose last path segment is `conda-forge`) and the configured mirrors, each
+    /// compared whole and without credentials (a token in either URL does not count).
     pub fn applies_to(&self, base_url: &str) -> bool {
-        let base = format!("{}/", base_url.trim_end_matches('/'));
+        let base = comparable(base_url);
         let named_conda_forge = base
             .trim_end_matches('/')
             .rsplit('/')
             .next()
             .is_some_and(|last| last == "conda-forge");
-        named_conda_forge || self.mirrors.iter().any(|m| base.starts_with(m.as_str()))
+        named_conda_forge || self.mirrors.contains(&base)
     }
 
     /// The map of the channel `record` comes from, if that channel has one.
@@ -164,7 +165,8 @@ impl PypiMapping {
     }
 
     /// The PyPI distributions `record` provides: its purls, else its channel's mapping, else
-    /// its conda name when it depends on python (a plain library provides none).
+    /// its conda name. Without purls only a package that depends on python provides any: a
+    /// C++ library the mapping lists (`libopencv`) holds no importable module.
     pub fn provides(&self, record: &RepoDataRecord) -> Provided {
         let p = &record.package_record;
         if let Some(purls) = &p.purls {
@@ -178,16 +180,17 @@ impl PypiMapping {
             };
         }
         let conda_name = p.name.as_normalized();
+        let python = depends_on_python(record);
         if let Some(map) = self.map_for(record) {
             if let Some(names) = map.get(conda_name) {
                 return Provided {
-                    names: names.to_vec(),
+                    names: if python { names.to_vec() } else { Vec::new() },
                     source: NameSource::Mapping(map.origin().to_string()),
                 };
             }
         }
         Provided {
-            names: if depends_on_python(record) {
+            names: if python {
                 vec![conda_name.to_string()]
             } else {
                 Vec::new()
@@ -210,6 +213,12 @@ fn channel_base(record: &RepoDataRecord) -> Option<String> {
     let mut url = record.url.clone();
     url.path_segments_mut().ok()?.pop().pop();
     Some(with_slash(&url))
+}
+
+/// A channel URL as compared: no credentials, one trailing `/`.
+fn comparable(url: &str) -> String {
+    let stripped = crate::redact::for_file_str(url);
+    format!("{}/", stripped.trim_end_matches('/'))
 }
 
 fn with_slash(url: &url::Url) -> String {
@@ -283,10 +292,11 @@ pub async fn conda_forge_map(
     let failed_lately = meta
         .failed
         .is_some_and(|f| now.saturating_sub(f) < RETRY_AFTER.as_secs());
-    if source.offline || fresh || failed_lately {
-        return cached(&meta).unwrap_or_else(NameMap::embedded);
-    }
     let have = cached(&meta);
+    // A fresh check whose file is gone or damaged is no reason to wait a day.
+    if source.offline || (fresh && have.is_some()) || failed_lately {
+        return have.unwrap_or_else(NameMap::embedded);
+    }
     let etag = have.as_ref().and(meta.etag.clone());
     let refreshed = |etag: Option<String>| CacheMeta {
         url: url.clone(),
@@ -409,7 +419,6 @@ mod tests {
         let py = &["python >=3.9"];
         let table: &[(&str, &[&str], &[&str])] = &[
             ("pytorch", py, &["torch"]),
-            ("pytorch-cpu", &[], &["torch"]),
             ("matplotlib-base", py, &["matplotlib"]),
             (
                 "py-opencv",
@@ -418,9 +427,13 @@ mod tests {
             ),
             (
                 "libopencv",
-                &[],
+                py,
                 &["opencv-python", "opencv-python-headless"],
             ),
+            // Listed, but without python there is nothing to import: the metapackage's pytorch
+            // or the C++ library's py-opencv provides the module.
+            ("pytorch-cpu", &[], &[]),
+            ("libopencv", &["libgcc-ng >=12"], &[]),
             (
                 "pyqt",
                 py,
@@ -477,8 +490,16 @@ mod tests {
             None,
         ));
         assert_eq!(got.names, ["matplotlib"]);
+        // Only the mirror itself, not a channel below it.
+        let below = record(
+            "file:///data/forge-mirror/bioconda",
+            "pytorch",
+            &["python"],
+            None,
+        );
+        assert_eq!(mapping.provides(&below).names, ["pytorch"]);
         // Without the channel's URL in the record, its file URL tells the channel.
-        let mut r = record("file:///data/forge-mirror", "pytorch", &[], None);
+        let mut r = record("file:///data/forge-mirror", "pytorch", &["python"], None);
         r.channel = None;
         assert_eq!(mapping.provides(&r).names, ["torch"]);
     }

@@ -70,9 +70,11 @@ impl SolveError {
     /// timeout, damaged data).
     pub fn gateway(e: &(dyn std::error::Error + 'static), channels: &[Channel]) -> Self {
         let reason = crate::prefix::error_chain(e);
+        // The longest base URL in the error: `…/a/` is a prefix of `…/a/b/` too.
         let channel = channels
             .iter()
-            .find(|c| reason.contains(c.base_url.as_str()))
+            .filter(|c| reason.contains(c.base_url.as_str()))
+            .max_by_key(|c| c.base_url.as_str().len())
             .map(|c| {
                 let url = c.base_url.as_str();
                 let name = c.name();

@@ -6,7 +6,6 @@
 
 mod common;
 
-
 use common::*;
 
 fn json(out: &Output) -> serde_json::Value {

@@ -174,10 +174,7 @@ pub(super) async fn build_one(
     .map_err(|e| env_error("build")(Box::new(e)))?;
 
     let python_version = python_version_of(&host_records);
-    let wheel_source = resolved.iter().find_map(|(_, res)| match res {
-        Resolved::File(f) if f.extension().is_some_and(|e| e == "whl") => Some(f.clone()),
-        _ => None,
-    });
+    let wheel_source = source::wheel_of(resolved.iter().map(|(_, res)| res));
     let mut meta;
     if r.recipe.build.script.is_empty() && r.recipe.source.is_empty() {
         // Nothing to build: a metapackage (python_abi, mutexes) carries only its metadata.

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use super::source::{self, Resolved, SourceCache};
 use super::wheel::{self, ConvertOptions};
@@ -52,42 +53,39 @@ fn depends_come_from_wheel(r: &RenderedRecipe) -> bool {
         && r.recipe.requirements.run.is_empty()
 }
 
-/// Package names the built package will require that the recipe does not spell out.
+/// Package names the built package will require that the recipe does not spell out: those of
+/// the wheel it is converted from, or for a PEP 517 build python and the project's static
+/// `dependencies`. Sources are resolved as the build resolves them (a download lands in the
+/// source cache, where the build finds it again).
 async fn implied_requirements(
     r: &RenderedRecipe,
     config: &BuildConfig,
 ) -> Result<BTreeSet<String>, BuildError> {
-    let mut specs: Vec<String> = Vec::new();
-    if depends_come_from_wheel(r) {
-        let options = ConvertOptions::default();
-        let cache = SourceCache::new(config.cache_dir.join("sources"));
-        let client = crate::prefix::http_client();
-        for s in &r.recipe.source {
-            let is_wheel = [&s.url, &s.path, &s.file_name]
-                .into_iter()
-                .flatten()
-                .any(|p| p.ends_with(".whl"));
-            if is_wheel {
-                if let Resolved::File(whl) = source::resolve(&cache, &client, &r.dir, s).await? {
-                    specs.extend(wheel::declared_depends(&whl, &options)?);
-                }
-            } else if let (Some(path), None) = (&s.path, &s.target_directory) {
-                // A project built with PEP 517: python, and its static `dependencies`.
-                specs.push("python".into());
-                specs.extend(pyproject_dependencies(&r.dir.join(path), &options));
-            } else {
-                specs.push("python".into());
-            }
-        }
+    if !depends_come_from_wheel(r) {
+        return Ok(BTreeSet::new());
     }
-    Ok(specs
-        .iter()
-        .filter_map(|s| s.split_whitespace().next().map(str::to_string))
-        .collect())
+    let options = ConvertOptions::default();
+    let cache = SourceCache::new(config.cache_dir.join("sources"));
+    let client = crate::prefix::http_client();
+    let mut resolved = Vec::new();
+    for s in &r.recipe.source {
+        resolved.push((s, source::resolve(&cache, &client, &r.dir, s).await?));
+    }
+    if let Some(whl) = source::wheel_of(resolved.iter().map(|(_, res)| res)) {
+        return wheel::requirement_names(&whl, &options);
+    }
+    // A PEP 517 build: the project is the source laid out at the top of the work folder.
+    let mut names = BTreeSet::from(["python".to_string()]);
+    if let Some((_, Resolved::Dir(dir))) =
+        resolved.iter().find(|(s, _)| s.target_directory.is_none())
+    {
+        names.extend(pyproject_dependencies(dir, &options));
+    }
+    Ok(names)
 }
 
-/// `[project].dependencies` of `dir/pyproject.toml` as conda names; none when the file is
-/// missing, unreadable or declares them dynamic (then only the built wheel can tell).
+/// `[project].dependencies` of `dir/pyproject.toml` (outside extras) as conda names; none when
+/// the file is missing or unreadable or declares them dynamic (only the built wheel can tell).
 fn pyproject_dependencies(dir: &Path, options: &ConvertOptions) -> Vec<String> {
     let Ok(text) = fs_err::read_to_string(dir.join("pyproject.toml")) else {
         return Vec::new();
@@ -102,13 +100,9 @@ fn pyproject_dependencies(dir: &Path, options: &ConvertOptions) -> Vec<String> {
     deps.into_iter()
         .flatten()
         .filter_map(toml::Value::as_str)
-        .filter_map(|req| {
-            let end = req
-                .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
-                .unwrap_or(req.len());
-            let name = req[..end].trim();
-            (!name.is_empty()).then(|| wheel::conda_name(name, &options.name_map))
-        })
+        .filter_map(|text| uv_pep508::Requirement::<uv_pep508::VerbatimUrl>::from_str(text).ok())
+        .filter(|req| req.marker.top_level_extra().is_none())
+        .map(|req| wheel::conda_name(req.name.as_ref(), &options.name_map))
         .collect()
 }
 

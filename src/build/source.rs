@@ -180,6 +180,14 @@ pub enum Resolved {
     },
 }
 
+/// The wheel a recipe is converted from: its first source that resolved to a `.whl` file.
+pub fn wheel_of<'a>(resolved: impl IntoIterator<Item = &'a Resolved>) -> Option<PathBuf> {
+    resolved.into_iter().find_map(|res| match res {
+        Resolved::File(f) if f.extension().is_some_and(|e| e == "whl") => Some(f.clone()),
+        _ => None,
+    })
+}
+
 /// Finds (downloading if needed) one source of a recipe in `recipe_dir`.
 pub async fn resolve(
     cache: &SourceCache,

@@ -166,9 +166,15 @@ impl WheelTags {
     }
 }
 
-/// The conda run requirements the package converted from `wheel` will have, read from its
-/// file name, WHEEL and METADATA without unpacking it (the build planner orders by them).
-pub fn declared_depends(wheel: &Path, options: &ConvertOptions) -> Result<Vec<String>, BuildError> {
+/// The conda package names the package converted from `wheel` may require, read from its file
+/// name, WHEEL and METADATA without unpacking it, for the build planner: python (and
+/// python_abi for a platform wheel) and every `Requires-Dist` outside an extra, whatever its
+/// other markers (the target python is not known before the host is solved; ordering by a
+/// superset is safe).
+pub fn requirement_names(
+    wheel: &Path,
+    options: &ConvertOptions,
+) -> Result<std::collections::BTreeSet<String>, BuildError> {
     let bad = |reason: String| BuildError::BadWheel {
         wheel: wheel.to_path_buf(),
         reason,
@@ -199,10 +205,21 @@ pub fn declared_depends(wheel: &Path, options: &ConvertOptions) -> Result<Vec<St
     let purelib = parse_headers(&read("/WHEEL")?)
         .iter()
         .any(|(k, v)| k == "Root-Is-Purelib" && v.eq_ignore_ascii_case("true"));
-    let headers = parse_headers(&read("/METADATA")?);
-    let pure = tags.is_pure(purelib);
-    let py_mm = tags.target_python(pure, options).map_err(&bad)?;
-    depends_from_metadata(&headers, pure, &py_mm, options).map_err(bad)
+    let mut names = std::collections::BTreeSet::from(["python".to_string()]);
+    if !tags.is_pure(purelib) {
+        names.insert("python_abi".into());
+    }
+    for (key, value) in parse_headers(&read("/METADATA")?) {
+        if !key.eq_ignore_ascii_case("Requires-Dist") {
+            continue;
+        }
+        let req = Requirement::<uv_pep508::VerbatimUrl>::from_str(&value)
+            .map_err(|e| bad(format!("Requires-Dist `{value}`: {e}")))?;
+        if req.marker.top_level_extra().is_none() {
+            names.insert(conda_name(req.name.as_ref(), &options.name_map));
+        }
+    }
+    Ok(names)
 }
 
 /// python (a range for pure wheels, the exact minor and ABI otherwise) and every

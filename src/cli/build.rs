@@ -32,7 +32,8 @@ pub struct Args {
     /// Keep work folders (sources, prefixes, logs) after a successful build.
     #[arg(long)]
     keep_work: bool,
-    /// Render and order the recipes, print the build order, build nothing.
+    /// Render and order the recipes and print the build order, building nothing (wheel sources
+    /// whose metadata decides the order are fetched into the source cache).
     #[arg(long)]
     dry_run: bool,
     /// Print the outcome as JSON.
