@@ -374,18 +374,6 @@ fn on_default_channels(e: crate::env::EnvError, args: &SolveArgs) -> miette::Rep
     }
 }
 
-/// What `want` adds to `have` and what it drops, as sets; `None` when they are equal.
-fn drift(mut want: Vec<String>, mut have: Vec<String>) -> Option<(Vec<String>, Vec<String>)> {
-    want.sort();
-    have.sort();
-    if want == have {
-        return None;
-    }
-    let added = want.iter().filter(|u| !have.contains(u)).cloned().collect();
-    let gone = have.iter().filter(|u| !want.contains(u)).cloned().collect();
-    Some((added, gone))
-}
-
 /// The records as `--json` lists them, each with the PyPI names it provides and what named them.
 fn records_json(
     records: &[rattler_conda_types::RepoDataRecord],
@@ -408,6 +396,103 @@ fn records_json(
             })
             .collect(),
     )
+}
+
+/// `env create`'s outcome, as JSON or for a person.
+fn print_created(request: &Request, outcome: &crate::env::CreateOutcome, json: bool) {
+    let records = &outcome.records;
+    if json {
+        super::print_json(&serde_json::json!({
+            "model": request.model,
+            "prefix": outcome.prefix,
+            "kernel_spec": outcome.kernel_spec,
+            "platform": request.platform.to_string(),
+            "dry_run": outcome.status.is_none(),
+            "status": outcome.status,
+            "virtual_packages": system::describe(&request.virtual_packages),
+            "packages": records_json(records, &request.mapping),
+            "pypi": outcome.pypi,
+            "deprecated": outcome.deprecated,
+            "seconds": outcome.seconds,
+        }));
+        return;
+    }
+    match &outcome.status {
+        None => {
+            print_records(records);
+            for p in &outcome.pypi.packages {
+                super::print_line(&format!("  {p:<43} (PyPI)"));
+            }
+            super::print_line(&format!(
+                "dry run: {} packages for {} ({}); nothing installed",
+                records.len(),
+                request.model,
+                request.platform
+            ));
+        }
+        Some(CreateStatus::UpToDate) => super::print_line(&format!(
+            "{} is up to date ({}), nothing to do",
+            request.model,
+            outcome.prefix.display()
+        )),
+        Some(s) => super::print_line(&format!(
+            "{} {} with {} packages{} in {:.1}s: {}",
+            if *s == CreateStatus::Created {
+                "created"
+            } else {
+                "updated"
+            },
+            request.model,
+            records.len(),
+            if outcome.pypi.packages.is_empty() {
+                String::new()
+            } else {
+                format!(" and {} from PyPI", outcome.pypi.packages.len())
+            },
+            outcome.seconds,
+            outcome.prefix.display()
+        )),
+    }
+    if let Some(spec) = &outcome.kernel_spec {
+        super::print_line(&format!(
+            "Jupyter kernel \"Python (scivision: {})\": {}",
+            request.model,
+            spec.display()
+        ));
+    }
+}
+
+/// A create's progress: a spinner while solving, rattler's bars while installing.
+struct Progress {
+    enabled: bool,
+    spinner: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            spinner: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl crate::env::CreateReporter for Progress {
+    fn solving(&self) {
+        if let Ok(mut s) = self.spinner.lock() {
+            *s = spinner(self.enabled, "solving");
+        }
+    }
+
+    fn solved(&self) {
+        if let Some(bar) = self.spinner.lock().ok().and_then(|mut s| s.take()) {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn installer(&self, installer: rattler::install::Installer) -> rattler::install::Installer {
+        install_progress(self.enabled)(installer)
+    }
 }
 
 /// rattler's per-phase progress bars on the installer, when progress is shown.
@@ -468,94 +553,22 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                     MatchSpec::from_str("ipykernel", ParseStrictness::Lenient).into_diagnostic()?,
                 );
             }
-            let host = Subdir::current().unwrap_or(Subdir::Linux64);
-            if !dry_run && request.platform != host && request.platform != Subdir::NoArch {
-                let platform = request.platform;
-                return Err(miette::miette!(
-                    help = format!("`scivision env lock --platform {platform}` writes a lock for that machine; create it there"),
-                    "cannot install {platform} packages on this {host} host"
-                ));
-            }
-            let started = std::time::Instant::now();
-            // One create of a model at a time; others wait here.
-            let _guard = if dry_run {
-                None
-            } else {
-                Some(envs.lock(&request.model).await?)
+            let options = crate::env::CreateOptions {
+                dry_run,
+                kernel,
+                frozen: frozen.then_some(lock),
+                locked,
             };
-            let prefix = envs.prefix(&request.model);
-            let own_lock = prefix.join(crate::env::LOCK_FILE);
-            let mut solution = if frozen {
-                // Exactly the lock: no repodata, no solve.
-                let path = lock.clone().unwrap_or_else(|| own_lock.clone());
-                let crate::lock::Locked { records, pypi } =
-                    crate::lock::read(&path, request.platform)?;
-                if let Some(cache) = &request.offline {
-                    let missing: Vec<String> = records
-                        .iter()
-                        .filter(|r| r.url.scheme() != "file" && !crate::prefix::is_cached(r, cache))
-                        .map(|r| r.url.to_string())
-                        .collect();
-                    if !missing.is_empty() {
-                        return Err(miette::miette!(
-                            help = "run the same command once online, or copy the package cache (RATTLER_CACHE_DIR) from a machine that has them",
-                            "offline, and {} locked packages are not in the local package cache:\n  {}",
-                            missing.len(),
-                            missing.join("\n  ")
-                        ));
-                    }
-                }
-                crate::env::Solution {
-                    records,
-                    pypi: Some(pypi),
-                }
-            } else {
-                let bar = spinner(ui.progress && !json, "solving");
-                let solution = envs.solve(&request).await;
-                if let Some(b) = bar {
-                    b.finish_and_clear();
-                }
-                solution.map_err(|e| on_default_channels(e, &solve))?
+            let create_dirs = crate::env::CreateDirs {
+                packages: dirs.packages.clone(),
+                cache: dirs.cache.clone(),
+                home: dirs.home.clone(),
             };
-            if locked {
-                let own = crate::lock::read(&own_lock, request.platform)?;
-                let key = |r: &rattler_conda_types::RepoDataRecord| {
-                    crate::redact::for_file(&r.url).to_string()
-                };
-                if let Some((added, gone)) = drift(
-                    solution.records.iter().map(key).collect(),
-                    own.records.iter().map(key).collect(),
-                ) {
-                    return Err(miette::miette!(
-                        help = "run without --locked to update the environment and its lock",
-                        "{} no longer matches the model's spec: the solve adds {added:?} and drops {gone:?}",
-                        own_lock.display()
-                    ));
-                }
-                // The PyPI half too: resolved again and compared; then the lock's is installed.
-                let resolved = envs
-                    .resolve_pypi(&request, &solution, &dirs.packages, &dirs.cache)
-                    .await?;
-                let key = |w: &crate::pypi::LockedWheel| {
-                    format!("{}=={} ({})", w.name, w.version, w.location)
-                };
-                if let Some((added, gone)) = drift(
-                    resolved.packages.iter().map(key).collect(),
-                    own.pypi.packages.iter().map(key).collect(),
-                ) {
-                    return Err(miette::miette!(
-                        help = "run without --locked to update the environment and its lock",
-                        "{} no longer matches the model's PyPI requirements: the resolution adds {added:?} and drops {gone:?}",
-                        own_lock.display()
-                    ));
-                }
-                solution.pypi = Some(own.pypi);
-            }
-            // A deprecated build is only picked when asked for by version: say so, with the reason.
-            let deprecated =
-                crate::channel::deprecated_picks(&solution.records, request.offline.is_some())
-                    .await;
-            for d in &deprecated {
+            let reporter = Progress::new(ui.progress && !json);
+            let outcome = crate::env::create(&envs, &request, &options, &create_dirs, &reporter)
+                .await
+                .map_err(|e| on_default_channels(e, &solve))?;
+            for d in &outcome.deprecated {
                 super::print_warning(&format!(
                     "{} {} is deprecated: {}",
                     d.name,
@@ -563,108 +576,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                     d.reason.as_deref().unwrap_or("its channel gives no reason")
                 ));
             }
-            let mut pypi_report = crate::env::PypiReport::default();
-            let status = if dry_run {
-                let half = match &solution.pypi {
-                    Some(locked) => locked.clone(),
-                    None => {
-                        envs.resolve_pypi(&request, &solution, &dirs.packages, &dirs.cache)
-                            .await?
-                    }
-                };
-                pypi_report.packages = half
-                    .packages
-                    .iter()
-                    .map(|w| format!("{}=={}", w.name, w.version))
-                    .collect();
-                None
-            } else if envs.matches(&request, &solution) {
-                Some(CreateStatus::UpToDate)
-            } else {
-                let progress = ui.progress && !json;
-                let (status, report) = envs
-                    .install(
-                        &request,
-                        &solution,
-                        &dirs.packages,
-                        install_progress(progress),
-                    )
-                    .await?;
-                pypi_report = report;
-                Some(status)
-            };
-            let kernel_spec = if kernel && !dry_run {
-                Some(
-                    crate::kernel::install(
-                        &request.model,
-                        &crate::env::dir_name(&request.model),
-                        &prefix,
-                        &dirs.home,
-                    )
-                    .into_diagnostic()?,
-                )
-            } else {
-                None
-            };
-            if json {
-                super::print_json(&serde_json::json!({
-                    "model": request.model,
-                    "prefix": prefix,
-                    "kernel_spec": kernel_spec,
-                    "platform": request.platform.to_string(),
-                    "dry_run": dry_run,
-                    "status": status,
-                    "virtual_packages": system::describe(&request.virtual_packages),
-                    "packages": records_json(&solution.records, &request.mapping),
-                    "pypi": pypi_report,
-                    "deprecated": deprecated,
-                    "seconds": started.elapsed().as_secs_f64(),
-                }));
-            } else {
-                match status {
-                    None => {
-                        print_records(&solution.records);
-                        for p in &pypi_report.packages {
-                            super::print_line(&format!("  {p:<43} (PyPI)"));
-                        }
-                        super::print_line(&format!(
-                            "dry run: {} packages for {} ({}); nothing installed",
-                            solution.records.len(),
-                            request.model,
-                            request.platform
-                        ));
-                    }
-                    Some(CreateStatus::UpToDate) => super::print_line(&format!(
-                        "{} is up to date ({}), nothing to do",
-                        request.model,
-                        prefix.display()
-                    )),
-                    Some(s) => super::print_line(&format!(
-                        "{} {} with {} packages{} in {:.1}s: {}",
-                        if s == CreateStatus::Created {
-                            "created"
-                        } else {
-                            "updated"
-                        },
-                        request.model,
-                        solution.records.len(),
-                        if pypi_report.packages.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" and {} from PyPI", pypi_report.packages.len())
-                        },
-                        started.elapsed().as_secs_f64(),
-                        prefix.display()
-                    )),
-                }
-                if let Some(spec) = &kernel_spec {
-                    super::print_line(&format!(
-                        "Jupyter kernel \"Python (scivision: {})\": {}",
-                        request.model,
-                        spec.display()
-                    ));
-                }
-            }
+            print_created(&request, &outcome, json);
         }
         Command::List { json } => {
             let list = envs.list()?;

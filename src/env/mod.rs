@@ -6,6 +6,8 @@
 //! path into shebangs and text files), then swaps it in with one `renameat2(RENAME_EXCHANGE)`;
 //! a kill at any moment leaves the previous environment, or none, intact.
 
+mod create;
+pub use create::{create, CreateDirs, CreateOptions, CreateOutcome, CreateReporter, Quiet};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -96,6 +98,39 @@ pub enum EnvError {
         file: String,
         /// How.
         reason: String,
+    },
+    /// A create for another platform than this host's.
+    #[error("cannot install {platform} packages on this {host} host")]
+    #[diagnostic(help(
+        "`scivision env lock --platform {platform}` writes a lock for that machine; create it there"
+    ))]
+    ForeignPlatform {
+        /// The platform asked for.
+        platform: String,
+        /// This host's.
+        host: String,
+    },
+    /// `--frozen --offline` with locked packages missing from the package cache.
+    #[error("offline, and {} locked packages are not in the local package cache:\n  {}", missing.len(), missing.join("\n  "))]
+    #[diagnostic(help(
+        "run the same command once online, or copy the package cache (RATTLER_CACHE_DIR) from a machine that has them"
+    ))]
+    NotCachedOffline {
+        /// Their URLs.
+        missing: Vec<String>,
+    },
+    /// `--locked`, and a half of the environment no longer matches its lock.
+    #[error("{} no longer matches the model's {half}: the {} adds {added:?} and drops {gone:?}", lock.display(), if *half == "spec" { "solve" } else { "resolution" })]
+    #[diagnostic(help("run without --locked to update the environment and its lock"))]
+    Drifted {
+        /// The lock file.
+        lock: PathBuf,
+        /// `spec` (conda) or `PyPI requirements`.
+        half: &'static str,
+        /// What the new solve adds.
+        added: Vec<String>,
+        /// What it drops.
+        gone: Vec<String>,
     },
     /// Activation failed.
     #[error("cannot activate {}: {reason}", prefix.display())]
