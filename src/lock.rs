@@ -13,7 +13,7 @@ pub enum LockError {
     /// The file is not a lock file.
     #[error("{} is not a valid lock file: {reason}", path.display())]
     #[diagnostic(help(
-        "re-create the environment (`scivision env create NAME --force`) to write a fresh lock"
+        "run `scivision env create NAME` again: it re-installs the environment and writes a fresh lock"
     ))]
     Malformed {
         /// The file.
@@ -232,12 +232,13 @@ pub fn read_records(path: &Path, platform: Subdir) -> Result<Vec<RepoDataRecord>
     read(path, platform).map(|l| l.records)
 }
 
-/// conda's explicit spec format: `@EXPLICIT` and one URL per package, with its sha256.
+/// conda's explicit spec format: `@EXPLICIT` and one URL per package, with its sha256 as conda
+/// reads it (`#sha256:<hex>`; conda refuses `#sha256=`).
 pub fn explicit(records: &[RepoDataRecord], platform: Subdir) -> String {
     let mut out = format!("# platform: {platform}\n@EXPLICIT\n");
     for r in sorted(records) {
         match r.package_record.sha256 {
-            Some(sha) => out.push_str(&format!("{}#sha256={}\n", r.url, hex::encode(sha))),
+            Some(sha) => out.push_str(&format!("{}#sha256:{}\n", r.url, hex::encode(sha))),
             None => out.push_str(&format!("{}\n", r.url)),
         }
     }

@@ -79,7 +79,11 @@ fn client_with(offline: bool, retry: bool) -> reqwest_middleware::ClientWithMidd
         .connect_timeout(std::time::Duration::from_secs(read.min(15)))
         .read_timeout(std::time::Duration::from_secs(read))
         .build()
-        .unwrap_or_default();
+        .unwrap_or_else(|e| {
+            // Only a TLS backend that cannot start gets here; say so instead of hanging later.
+            tracing::warn!("the HTTP client has no timeouts: {e}");
+            reqwest::Client::new()
+        });
     let mut builder = reqwest_middleware::ClientBuilder::new(client);
     if offline {
         builder = builder.with(rattler_networking::OfflineMiddleware);

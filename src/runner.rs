@@ -178,8 +178,19 @@ pub fn read_frame(r: &mut impl Read) -> std::io::Result<Frame> {
         .get("nbytes")
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(0);
-    let mut payload = vec![0u8; usize::try_from(n).map_err(std::io::Error::other)?];
-    r.read_exact(&mut payload)?;
+    // Grown as the bytes arrive: a header that claims more than the runner sends costs no
+    // allocation of that size.
+    let mut payload = Vec::new();
+    r.take(n).read_to_end(&mut payload)?;
+    if payload.len() as u64 != n {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!(
+                "the frame promised {n} bytes and ended after {}",
+                payload.len()
+            ),
+        ));
+    }
     Ok(Frame { header, payload })
 }
 
@@ -262,5 +273,15 @@ mod tests {
             ("m", "C", "run")
         );
         assert!(ModelEntry::from_about(&serde_json::json!({"import": "m"})).is_none());
+    }
+
+    #[test]
+    fn a_frame_claiming_more_than_it_sends_is_an_error_not_an_allocation() {
+        let header = br#"{"nbytes": 1152921504606846976}"#;
+        let mut bytes = (header.len() as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(header);
+        bytes.extend_from_slice(b"only this");
+        let err = read_frame(&mut bytes.as_slice()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
     }
 }

@@ -426,10 +426,24 @@ fn export_doctor_and_a_malformed_lock() {
         "explicit",
     ]));
     assert!(out.stdout.contains("@EXPLICIT"), "{}", out.stdout);
+    // Read back the way conda clients read it: every entry carries a sha256 they accept.
+    let spec: rattler_conda_types::ExplicitEnvironmentSpec = out.stdout.parse().unwrap();
+    assert!(spec.packages.len() >= 5, "{}", out.stdout);
+    for p in &spec.packages {
+        assert!(
+            matches!(
+                p.package_archive_hash(),
+                Ok(Some(rattler_conda_types::PackageArchiveHash::Sha256(_)))
+            ),
+            "{}",
+            p.url
+        );
+    }
     assert!(
         out.stdout
             .lines()
-            .any(|l| l.contains("/noarch/scivision-demo-edges-0.1.0-") && l.contains("#sha256=")),
+            .any(|l| l.contains("/noarch/scivision-demo-edges-0.1.0-")
+                && l.contains(".conda#sha256:")),
         "{}",
         out.stdout
     );

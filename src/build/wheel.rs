@@ -228,9 +228,12 @@ fn depends_from_metadata(
     headers: &[(String, String)],
     pure: bool,
     py_mm: &str,
+    platform_tag: &str,
     options: &ConvertOptions,
 ) -> Result<Vec<String>, String> {
-    let marker_env = marker_environment(py_mm)?;
+    // A platform wheel's markers are those of its platform; a pure wheel's, Linux x86-64's
+    // (a noarch package cannot say more).
+    let marker_env = marker_environment(py_mm, (!pure).then_some(platform_tag))?;
     let mut depends = Vec::new();
     if pure {
         let python_spec = headers
@@ -455,7 +458,8 @@ pub fn unpack(
         }
     }
 
-    let depends = depends_from_metadata(&headers, pure, &py_mm, options).map_err(&bad)?;
+    let depends =
+        depends_from_metadata(&headers, pure, &py_mm, &tags.platform, options).map_err(&bad)?;
 
     let hash_input = format!("{depends:?}{entry_points:?}");
     let short = &hex::encode(Sha256::digest(hash_input.as_bytes()))[..7];
@@ -723,19 +727,35 @@ fn subdir_for_platform_tag(tag: &str) -> Option<&'static str> {
     None
 }
 
-fn marker_environment(python: &str) -> Result<MarkerEnvironment, String> {
+/// The PEP 508 marker environment of CPython `python` on the platform of a wheel's platform
+/// tag (`manylinux_2_17_aarch64`, `macosx_11_0_arm64`, `win_amd64`); Linux x86-64 without one.
+fn marker_environment(
+    python: &str,
+    platform_tag: Option<&str>,
+) -> Result<MarkerEnvironment, String> {
+    let subdir = platform_tag
+        .and_then(subdir_for_platform_tag)
+        .unwrap_or("linux-64");
+    let (os_name, sys_platform, platform_system, machine) = match subdir {
+        "linux-aarch64" => ("posix", "linux", "Linux", "aarch64"),
+        "linux-ppc64le" => ("posix", "linux", "Linux", "ppc64le"),
+        "osx-arm64" => ("posix", "darwin", "Darwin", "arm64"),
+        "osx-64" => ("posix", "darwin", "Darwin", "x86_64"),
+        "win-64" => ("nt", "win32", "Windows", "AMD64"),
+        _ => ("posix", "linux", "Linux", "x86_64"),
+    };
     MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
         implementation_name: "cpython",
         implementation_version: &format!("{python}.0"),
-        os_name: "posix",
-        platform_machine: "x86_64",
+        os_name,
+        platform_machine: machine,
         platform_python_implementation: "CPython",
         platform_release: "",
-        platform_system: "Linux",
+        platform_system,
         platform_version: "",
         python_full_version: &format!("{python}.0"),
         python_version: python,
-        sys_platform: "linux",
+        sys_platform,
     })
     .map_err(|e| format!("python version `{python}`: {e}"))
 }
@@ -844,6 +864,46 @@ mod tests {
             .exists());
         let script = fs_err::read_to_string(root.join("bin/demo")).unwrap();
         assert!(script.starts_with(&format!("#!{LEGACY_PLACEHOLDER}/bin/python")));
+    }
+
+    #[test]
+    fn a_platform_wheels_markers_are_its_own_platforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let metadata: &[u8] = b"Metadata-Version: 2.1\nName: Demo_Pkg\nVersion: 1.0\nRequires-Dist: appnope; sys_platform == \"darwin\"\nRequires-Dist: pyobjc; platform_machine == \"arm64\"\nRequires-Dist: pywin32; sys_platform == \"win32\"\nRequires-Dist: uvloop; sys_platform == \"linux\"\n";
+        let depends_for = |platform: &str, subdir: &str| {
+            let mut files = pure_files();
+            files[1] = ("demo-1.0.dist-info/METADATA", metadata);
+            files[2] = (
+                "demo-1.0.dist-info/WHEEL",
+                b"Wheel-Version: 1.0\nRoot-Is-Purelib: false\n",
+            );
+            let out = dir.path().join(platform);
+            fs_err::create_dir_all(&out).unwrap();
+            let wheel = make_wheel(
+                &out,
+                &format!("demo_pkg-1.0-cp311-cp311-{platform}.whl"),
+                &files,
+                None,
+            );
+            let meta = unpack(&wheel, &out.join("root"), &ConvertOptions::default()).unwrap();
+            assert_eq!(meta.subdir, subdir);
+            let names: Vec<String> = meta.depends[2..]
+                .iter()
+                .map(|d| d.split_whitespace().next().unwrap().to_string())
+                .collect();
+            names
+        };
+        assert_eq!(
+            depends_for("macosx_11_0_arm64", "osx-arm64"),
+            ["appnope", "pyobjc"]
+        );
+        assert_eq!(depends_for("macosx_10_9_x86_64", "osx-64"), ["appnope"]);
+        assert_eq!(depends_for("win_amd64", "win-64"), ["pywin32"]);
+        assert_eq!(
+            depends_for("manylinux_2_17_aarch64", "linux-aarch64"),
+            ["uvloop"]
+        );
+        assert_eq!(depends_for("manylinux_2_17_x86_64", "linux-64"), ["uvloop"]);
     }
 
     #[test]

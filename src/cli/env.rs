@@ -615,7 +615,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 .map_err(|e| miette::miette!(help = "is the program installed in the environment? `scivision env run NAME -- ls $CONDA_PREFIX/bin`", "cannot run `{program}`: {e}"))?;
             if !status.success() {
                 // The command's own exit code is what a script wants to see.
-                std::process::exit(status.code().unwrap_or(1));
+                return Err(super::Exit(status.code().unwrap_or(1)).into());
             }
         }
         Command::Shell { name, shell } => {
@@ -791,7 +791,7 @@ pub async fn check(args: CheckArgs, ui: Ui) -> miette::Result<()> {
             super::print_json(
                 &serde_json::json!({"model": request.model, "runs_here": false, "platform": request.platform.to_string(), "virtual_packages": system::describe(&request.virtual_packages), "unmet": unmet, "explanation": explanation, "host": host}),
             );
-            std::process::exit(i32::from(super::EXIT_FAILURE));
+            Err(super::Exit(i32::from(super::EXIT_FAILURE)).into())
         }
         Err(e) => Err(e.into()),
     }

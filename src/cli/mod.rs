@@ -107,6 +107,12 @@ enum Command {
     Completions(completions::Args),
 }
 
+/// A command that has said all it had to say and ends with this exit code (`env run` passes on
+/// its program's; `check --json` has printed why not): `main` exits with it and prints nothing.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("exit code {0}")]
+pub(crate) struct Exit(pub i32);
+
 /// Shared presentation settings.
 #[derive(Debug, Clone, Copy)]
 pub struct Ui {
@@ -170,10 +176,13 @@ pub fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),
-        Err(report_) => {
-            report(&report_);
-            ExitCode::from(EXIT_FAILURE)
-        }
+        Err(report_) => match report_.downcast_ref::<Exit>() {
+            Some(Exit(code)) => ExitCode::from(u8::try_from(*code).unwrap_or(EXIT_FAILURE)),
+            None => {
+                report(&report_);
+                ExitCode::from(EXIT_FAILURE)
+            }
+        },
     }
 }
 
