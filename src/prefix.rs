@@ -238,10 +238,95 @@ pub async fn install_with(
             prefix: prefix.clone(),
             reason: error_chain(&e),
         })?;
-    strip_credentials(&prefix).map_err(|e| InstallError::Link {
-        prefix: prefix.clone(),
-        reason: e.to_string(),
-    })
+    strip_credentials(&prefix)
+        .and_then(|()| readable_records(&prefix))
+        .map_err(|e| InstallError::Link {
+            prefix: prefix.clone(),
+            reason: e.to_string(),
+        })
+}
+
+/// Makes `conda-meta/*.json` readable by all (0644, as conda writes them): the installer's
+/// temporary files are owner-only, so another user's conda, pixi or `conda list` could not read
+/// a shared environment.
+fn readable_records(prefix: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in fs_err::read_dir(prefix.join("conda-meta"))?.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "json") {
+            fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends a revision to `conda-meta/history` of `staging` (the new prefix), as conda writes it:
+/// the previous prefix's history, then `==> date <==`, the command, and a `+`/`-` line for each
+/// package added or removed against the previous prefix's `conda-meta`. `conda list
+/// --revisions` reads it.
+pub fn write_history(
+    staging: &Path,
+    previous: &Path,
+    records: &[RepoDataRecord],
+    command: &str,
+) -> std::io::Result<()> {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::os::unix::fs::PermissionsExt;
+    let key = |r: &RepoDataRecord| {
+        let p = &r.package_record;
+        format!("{}-{}-{}", p.name.as_normalized(), p.version, p.build)
+    };
+    let dist = |r: &RepoDataRecord| {
+        let channel = r.channel.as_deref().map_or_else(
+            || {
+                let mut url = r.url.clone();
+                if let Ok(mut segments) = url.path_segments_mut() {
+                    segments.pop().pop();
+                }
+                crate::redact::for_file(&url).to_string()
+            },
+            crate::redact::for_file_str,
+        );
+        format!("{}::{}", channel.trim_end_matches('/'), key(r))
+    };
+    let old_history =
+        fs_err::read_to_string(previous.join("conda-meta/history")).unwrap_or_default();
+    // The previous prefix's packages, by their record files (`name-version-build.json`).
+    let old: BTreeSet<String> = fs_err::read_dir(previous.join("conda-meta"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".json")
+                .map(str::to_string)
+        })
+        .collect();
+    // A removed package is named as the old history added it, else by its bare name.
+    let added_before: BTreeMap<String, String> = old_history
+        .lines()
+        .filter_map(|l| l.strip_prefix('+'))
+        .filter_map(|d| Some((d.rsplit("::").next()?.to_string(), d.to_string())))
+        .collect();
+    let new: BTreeMap<String, String> = records.iter().map(|r| (key(r), dist(r))).collect();
+    let mut text = old_history;
+    let now = jiff::Zoned::now().strftime("%Y-%m-%d %H:%M:%S");
+    text.push_str(&format!(
+        "==> {now} <==\n# cmd: {command}\n# scivision version: {}\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    for gone in old.iter().filter(|d| !new.contains_key(*d)) {
+        text.push_str(&format!("-{}\n", added_before.get(gone).unwrap_or(gone)));
+    }
+    for (k, added) in &new {
+        if !old.contains(k) {
+            text.push_str(&format!("+{added}\n"));
+        }
+    }
+    let path = staging.join("conda-meta/history");
+    crate::atomic::write(&path, text.as_bytes())?;
+    fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
 }
 
 /// Removes credentials from the package URLs the installer records in `conda-meta/*.json`

@@ -460,6 +460,48 @@ fn export_doctor_and_a_malformed_lock() {
         "{}",
         out.stdout
     );
+    // conda-meta as conda writes it: records readable by all, and a history `conda list
+    // --revisions` reads, one revision per create with what it added and removed.
+    use std::os::unix::fs::PermissionsExt;
+    let meta = home.path().join("envs/scivision-demo-edges/conda-meta");
+    for entry in std::fs::read_dir(&meta).unwrap().flatten() {
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{}", entry.path().display());
+    }
+    let history = std::fs::read_to_string(meta.join("history")).unwrap();
+    assert_eq!(history.matches("==> ").count(), 1, "{history}");
+    assert!(
+        history.contains("# cmd: scivision env create scivision-demo-edges"),
+        "{history}"
+    );
+    assert!(
+        history
+            .lines()
+            .any(|l| l.starts_with('+') && l.ends_with("::python-3.11.2-h0_cpython")),
+        "{history}"
+    );
+    run_ok(sv(home.path()).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "-c",
+        &ch(),
+        "--with",
+        "flit-core",
+    ]));
+    let history = std::fs::read_to_string(meta.join("history")).unwrap();
+    let revisions: Vec<&str> = history.split("==> ").skip(1).collect();
+    assert_eq!(revisions.len(), 2, "{history}");
+    let changes: Vec<&str> = revisions[1]
+        .lines()
+        .filter(|l| l.starts_with(['+', '-']))
+        .collect();
+    assert!(
+        changes.len() == 1
+            && changes[0].starts_with('+')
+            && changes[0].contains("::flit-core-3.10.1-"),
+        "{history}"
+    );
     let lock = home.path().join("envs/scivision-demo-edges/scivision.lock");
     std::fs::write(&lock, "version: [this is not a lock").unwrap();
     let out = run(sv(home.path()).args(["env", "export", "scivision-demo-edges"]));

@@ -522,6 +522,13 @@ impl Envs {
                 |i| configure(i.with_alternative_target_prefix(absolute_target.clone())),
             )
             .await?;
+            prefix::write_history(
+                &staging,
+                &target,
+                &solution.records,
+                &format!("scivision env create {}", request.model),
+            )
+            .map_err(io(&staging))?;
             // The PyPI half goes into the same staging prefix: a failure leaves the env as it was.
             let pypi_started = std::time::Instant::now();
             let pypi = self
