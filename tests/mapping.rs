@@ -311,6 +311,14 @@ fn every_catalog_name_resolves_as_typed_in_any_case_and_normalized() {
     // The upstream model itself, from its pinned source, by both names: conda's stardist,
     // tensorflow and the rest stand in for what its setup.py asks of PyPI.
     let git_config = upstream_git_config(home.path());
+    let mirrors = std::fs::read_to_string(&git_config)
+        .unwrap()
+        .contains("insteadOf");
+    let source = if mirrors {
+        "the mirrors in ../shared/upstream"
+    } else {
+        "GitHub (no ../shared/upstream beside this checkout)"
+    };
     let mut halves = Vec::new();
     for name in ["StarDist Seed", "stardist-seed"] {
         let out = run(sv(home.path())
@@ -318,7 +326,11 @@ fn every_catalog_name_resolves_as_typed_in_any_case_and_normalized() {
             .args(["env", "create", name, "--dry-run", "--json", "-c"])
             .arg(forge())
             .args(["--cuda", "none", "--no-runner"]));
-        assert_eq!(out.code, 0, "{name}: {}{}", out.stdout, out.stderr);
+        assert_eq!(
+            out.code, 0,
+            "{name}, its source from {source}: {}{}",
+            out.stdout, out.stderr
+        );
         let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(json["model"], "StarDist Seed");
         halves.push(json["pypi"]["packages"].clone());
