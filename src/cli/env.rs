@@ -290,11 +290,22 @@ async fn pypi_mapping(
     offline: bool,
 ) -> miette::Result<crate::mapping::PypiMapping> {
     use crate::mapping::{MappingSource, NameMap, PypiMapping, CONDA_FORGE_MAPPING_URL};
-    let cwd = std::env::current_dir().into_diagnostic()?;
+    // Paths in the config file are relative to its folder.
+    let config_path = ConfigFile::path();
+    let config_dir = config_path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf);
     let mirrors: Vec<url::Url> = crate::solve::parse_channels(
         config.conda_forge_mirrors.as_deref().unwrap_or_default(),
-        cwd,
-    )?
+        config_dir.clone(),
+    )
+    .map_err(|e| {
+        miette::miette!(
+            help = "conda-forge-mirrors lists channels (URLs or paths) that mirror conda-forge",
+            "conda-forge-mirrors in {}: {e}",
+            config_path.display()
+        )
+    })?
     .iter()
     .filter_map(|c| url::Url::parse(c.base_url.as_str()).ok())
     .collect();
@@ -307,14 +318,19 @@ async fn pypi_mapping(
     {
         return Ok(probe);
     }
-    let (location, field) = match std::env::var("SCIVISION_CONDA_PYPI_MAPPING") {
-        Ok(v) if !v.is_empty() => (v, "SCIVISION_CONDA_PYPI_MAPPING"),
+    let (location, field, base) = match std::env::var("SCIVISION_CONDA_PYPI_MAPPING") {
+        Ok(v) if !v.is_empty() => (
+            v,
+            "SCIVISION_CONDA_PYPI_MAPPING".to_string(),
+            PathBuf::from("."),
+        ),
         _ => (
             config
                 .conda_pypi_mapping
                 .clone()
                 .unwrap_or_else(|| CONDA_FORGE_MAPPING_URL.to_string()),
-            "conda-pypi-mapping (config file)",
+            format!("conda-pypi-mapping in {}", config_path.display()),
+            config_dir,
         ),
     };
     let help =
@@ -332,10 +348,11 @@ async fn pypi_mapping(
         crate::mapping::conda_forge_map(&source, &crate::prefix::http_client_without_retries())
             .await
     } else {
-        let path = location.strip_prefix("file://").unwrap_or(&location);
-        let text = fs_err::read_to_string(path)
+        let path = base.join(location.strip_prefix("file://").unwrap_or(&location));
+        let path = path.display().to_string();
+        let text = fs_err::read_to_string(&path)
             .map_err(|e| miette::miette!(help = help, "{field} `{location}`: {e}"))?;
-        std::sync::Arc::new(NameMap::parse(&text, path).map_err(|e| {
+        std::sync::Arc::new(NameMap::parse(&text, path.as_str()).map_err(|e| {
             miette::miette!(
                 help = "the file maps conda names to lists of PyPI names: {\"pytorch\": [\"torch\"], \"libzlib\": null}",
                 "{field} `{location}` is not a conda → PyPI mapping: {e}"
