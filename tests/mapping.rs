@@ -149,6 +149,23 @@ fn a_lock_against_conda_forge_takes_torch_and_matplotlib_from_conda_only() {
         out.stderr
     );
     assert!(!home.path().join("control.lock").exists());
+    // The same mapping named by the config file, relative to its folder.
+    let config_dir = home.path().join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::copy(&empty, config_dir.join("mapping.json")).unwrap();
+    std::fs::write(
+        config_dir.join("config.toml"),
+        "conda-pypi-mapping = \"mapping.json\"\n",
+    )
+    .unwrap();
+    let out = run(
+        sv_forge(home.path(), &catalog, &["env", "lock", "torchdemo", "-q"])
+            .env_remove("SCIVISION_CONDA_PYPI_MAPPING")
+            .env("SCIVISION_CONFIG", config_dir.join("config.toml"))
+            .current_dir(home.path()),
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("torch was not found"), "{}", out.stderr);
 }
 
 #[test]
