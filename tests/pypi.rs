@@ -1,6 +1,6 @@
 //! End-to-end: the PyPI half. Conda is solved from the channel built from recipes/, PyPI is
 //! resolved with uv's crates from the local wheel folder scripts/test-setup fills (or a folder
-//! or git repository a test makes), never from the network unless SCIVISION_TEST_PYPI=1.
+//! or git repository a test makes), never from the network but in the `#[ignore]`d `real_pypi`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -314,13 +314,10 @@ fn an_sdist_that_fails_to_build_is_named_and_changes_nothing() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-/// Opt-in: the same model against the real PyPI (`SCIVISION_TEST_PYPI=1`).
+/// Opt-in: the same model against the real PyPI (`cargo test --test pypi -- --ignored`).
 #[test]
-fn real_pypi_when_asked() {
-    if std::env::var_os("SCIVISION_TEST_PYPI").is_none() {
-        eprintln!("skipped: set SCIVISION_TEST_PYPI=1 to resolve against https://pypi.org/simple");
-        return;
-    }
+#[ignore = "reaches the real PyPI; run with `cargo test --test pypi -- --ignored`"]
+fn real_pypi() {
     let home = tempfile::tempdir().unwrap();
     let out = run(sv(home.path())
         .env_remove("SCIVISION_FIND_LINKS")
