@@ -236,11 +236,76 @@ fn depends_on_python(r: &RepoDataRecord) -> bool {
     })
 }
 
+/// Where conda-forge's mapping comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MappingLocation {
+    /// The copy compiled in; never refreshed.
+    Embedded,
+    /// A URL, refreshed daily into the cache.
+    Url(url::Url),
+    /// A file, read as it is.
+    File(PathBuf),
+}
+
+impl MappingLocation {
+    /// `embedded`, an `http(s)://` URL, or a file (`file://…` or a path, relative to `base`).
+    pub fn parse(text: &str, base: &Path) -> Result<Self, url::ParseError> {
+        if text == "embedded" {
+            Ok(Self::Embedded)
+        } else if text.starts_with("https://") || text.starts_with("http://") {
+            url::Url::parse(text).map(Self::Url)
+        } else {
+            Ok(Self::File(
+                base.join(text.strip_prefix("file://").unwrap_or(text)),
+            ))
+        }
+    }
+}
+
+/// A mapping file that cannot serve.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    /// It cannot be read.
+    #[error(transparent)]
+    Unreadable(std::io::Error),
+    /// It is not parselmouth's format.
+    #[error("not a conda → PyPI mapping: {0}")]
+    NotAMapping(#[source] serde_json::Error),
+}
+
+/// conda-forge's mapping from `location`: the embedded copy, a file, or a URL's copy as
+/// [`conda_forge_map`] keeps it in `cache_dir`.
+pub async fn load(
+    location: &MappingLocation,
+    cache_dir: &Path,
+    offline: bool,
+) -> Result<Arc<NameMap>, MappingError> {
+    match location {
+        MappingLocation::Embedded => Ok(NameMap::embedded()),
+        MappingLocation::Url(url) => {
+            let source = MappingSource {
+                url: url.clone(),
+                cache_dir: cache_dir.to_path_buf(),
+                offline,
+            };
+            let client = crate::prefix::http_client_without_retries();
+            Ok(conda_forge_map(&source, &client).await)
+        }
+        MappingLocation::File(path) => {
+            let text = fs_err::read_to_string(path).map_err(MappingError::Unreadable)?;
+            let origin = path.display().to_string();
+            NameMap::parse(&text, origin)
+                .map(Arc::new)
+                .map_err(MappingError::NotAMapping)
+        }
+    }
+}
+
 /// Where the conda-forge mapping is refreshed from, and whether it may be.
 #[derive(Debug, Clone)]
 pub struct MappingSource {
-    /// The mapping's URL; `None` never refreshes (the cached or embedded copy serves).
-    pub url: Option<url::Url>,
+    /// The mapping's URL.
+    pub url: url::Url,
     /// The folder the fetched copy is kept in.
     pub cache_dir: PathBuf,
     /// Make no request at all.
@@ -267,9 +332,7 @@ pub async fn conda_forge_map(
 ) -> Arc<NameMap> {
     let file = source.cache_dir.join("conda-forge.json");
     let meta_file = source.cache_dir.join("conda-forge.meta.json");
-    let Some(url) = source.url.as_ref().map(url::Url::to_string) else {
-        return NameMap::embedded();
-    };
+    let url = source.url.to_string();
     // What the cache knows of this URL; a copy fetched from another URL is not this one's.
     let meta = fs_err::read_to_string(&meta_file)
         .ok()
@@ -502,6 +565,28 @@ mod tests {
         let mut r = record("file:///data/forge-mirror", "pytorch", &["python"], None);
         r.channel = None;
         assert_eq!(mapping.provides(&r).names, ["torch"]);
+    }
+
+    #[test]
+    fn a_location_is_embedded_a_url_or_a_file_relative_to_its_base() {
+        let base = Path::new("/etc/scivision");
+        assert_eq!(
+            MappingLocation::parse("embedded", base).unwrap(),
+            MappingLocation::Embedded
+        );
+        assert_eq!(
+            MappingLocation::parse("https://h/m.json", base).unwrap(),
+            MappingLocation::Url("https://h/m.json".parse().unwrap())
+        );
+        assert_eq!(
+            MappingLocation::parse("m.json", base).unwrap(),
+            MappingLocation::File("/etc/scivision/m.json".into())
+        );
+        assert_eq!(
+            MappingLocation::parse("file:///srv/m.json", base).unwrap(),
+            MappingLocation::File("/srv/m.json".into())
+        );
+        assert!(MappingLocation::parse("https://[bad", base).is_err());
     }
 
     #[test]

@@ -289,7 +289,9 @@ async fn pypi_mapping(
     channels: &[rattler_conda_types::Channel],
     offline: bool,
 ) -> miette::Result<crate::mapping::PypiMapping> {
-    use crate::mapping::{MappingSource, NameMap, PypiMapping, CONDA_FORGE_MAPPING_URL};
+    use crate::mapping::{
+        MappingError, MappingLocation, NameMap, PypiMapping, CONDA_FORGE_MAPPING_URL,
+    };
     // Paths in the config file are relative to its folder.
     let config_path = ConfigFile::path();
     let config_dir = config_path
@@ -335,30 +337,20 @@ async fn pypi_mapping(
     };
     let help =
         "give the URL of a parselmouth-style mapping (https://…), a JSON file, or `embedded`";
-    let map = if location == "embedded" {
-        NameMap::embedded()
-    } else if location.starts_with("https://") || location.starts_with("http://") {
-        let url = url::Url::parse(&location)
-            .map_err(|e| miette::miette!(help = help, "{field} `{location}`: {e}"))?;
-        let source = MappingSource {
-            url: Some(url),
-            cache_dir: Dirs::from_env().cache.join("conda-pypi-mapping"),
-            offline,
-        };
-        crate::mapping::conda_forge_map(&source, &crate::prefix::http_client_without_retries())
-            .await
-    } else {
-        let path = base.join(location.strip_prefix("file://").unwrap_or(&location));
-        let path = path.display().to_string();
-        let text = fs_err::read_to_string(&path)
-            .map_err(|e| miette::miette!(help = help, "{field} `{location}`: {e}"))?;
-        std::sync::Arc::new(NameMap::parse(&text, path.as_str()).map_err(|e| {
-            miette::miette!(
+    let parsed = MappingLocation::parse(&location, &base)
+        .map_err(|e| miette::miette!(help = help, "{field} `{location}`: {e}"))?;
+    let cache_dir = Dirs::from_env().cache.join("conda-pypi-mapping");
+    let map = crate::mapping::load(&parsed, &cache_dir, offline)
+        .await
+        .map_err(|e| match e {
+            MappingError::Unreadable(e) => {
+                miette::miette!(help = help, "{field} `{location}`: {e}")
+            }
+            MappingError::NotAMapping(e) => miette::miette!(
                 help = "the file maps conda names to lists of PyPI names: {\"pytorch\": [\"torch\"], \"libzlib\": null}",
                 "{field} `{location}` is not a conda → PyPI mapping: {e}"
-            )
-        })?)
-    };
+            ),
+        })?;
     Ok(PypiMapping::new(map, mirrors))
 }
 
