@@ -223,7 +223,7 @@ pub fn requirement_names(
 }
 
 /// python (a range for pure wheels, the exact minor and ABI otherwise) and every
-/// `Requires-Dist` that applies to `py_mm` on Linux, as conda specs.
+/// `Requires-Dist` that applies to `py_mm` on the wheel's platform, as conda specs.
 fn depends_from_metadata(
     headers: &[(String, String)],
     pure: bool,

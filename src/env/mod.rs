@@ -522,13 +522,8 @@ impl Envs {
                 |i| configure(i.with_alternative_target_prefix(absolute_target.clone())),
             )
             .await?;
-            prefix::write_history(
-                &staging,
-                &target,
-                &solution.records,
-                &format!("scivision env create {}", request.model),
-            )
-            .map_err(io(&staging))?;
+            prefix::write_history(&staging, &target, &solution.records, &invocation())
+                .map_err(io(&staging))?;
             // The PyPI half goes into the same staging prefix: a failure leaves the env as it was.
             let pypi_started = std::time::Instant::now();
             let pypi = self
@@ -870,6 +865,25 @@ async fn uv_setup(
         &request.virtual_packages,
     )?;
     Ok((ctx, target))
+}
+
+/// The command line that runs this create or unpack, as conda's history records it (the
+/// program by its file name, credentials in URLs masked).
+fn invocation() -> String {
+    let mut args = std::env::args();
+    let program = args
+        .next()
+        .map(|a| {
+            Path::new(&a)
+                .file_name()
+                .map_or(a.clone(), |n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "scivision".into());
+    let line = std::iter::once(program)
+        .chain(args)
+        .collect::<Vec<_>>()
+        .join(" ");
+    crate::redact::text(&line).into_owned()
 }
 
 /// `python3` (or `python`) from PATH.
