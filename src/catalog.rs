@@ -360,9 +360,18 @@ impl Catalog {
         if let Some(m) = self.find(given) {
             return Some((m, ""));
         }
+        self.model_before(given, |c| "=<>!~[".contains(c))
+    }
+
+    /// The first model named by `given` up to a character `at` accepts, and the rest after it.
+    fn model_before<'a>(
+        &self,
+        given: &'a str,
+        at: impl Fn(char) -> bool,
+    ) -> Option<(&Model, &'a str)> {
         given
             .char_indices()
-            .filter(|(_, c)| "=<>!~[".contains(*c))
+            .filter(|(_, c)| at(*c))
             .find_map(|(i, _)| self.find(&given[..i]).map(|m| (m, given[i..].trim())))
     }
 
@@ -423,10 +432,8 @@ impl Catalog {
         };
         let Some((model, narrowing)) = self.split_name(given) else {
             // `NAME 1.0`: a name, then a version after a space, which is no narrowing here.
-            let spaced = given
-                .char_indices()
-                .filter(|(_, c)| c.is_whitespace())
-                .find_map(|(i, _)| self.find(&given[..i]).map(|m| (m, given[i..].trim())))
+            let spaced = self
+                .model_before(given, char::is_whitespace)
                 .filter(|(_, rest)| rest.starts_with(|c: char| c.is_ascii_digit()));
             if let Some((m, rest)) = spaced {
                 return Err(bad(format!(

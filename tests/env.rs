@@ -492,7 +492,10 @@ fn export_doctor_and_a_malformed_lock() {
     let history = std::fs::read_to_string(meta.join("history")).unwrap();
     let revisions: Vec<&str> = history.split("==> ").skip(1).collect();
     assert_eq!(revisions.len(), 2, "{history}");
-    assert!(revisions[1].contains("--with flit-core"), "the command as run: {history}");
+    assert!(
+        revisions[1].contains("--with flit-core"),
+        "the command as run: {history}"
+    );
     let changes: Vec<&str> = revisions[1]
         .lines()
         .filter(|l| l.starts_with(['+', '-']))
