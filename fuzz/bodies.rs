@@ -34,21 +34,30 @@ pub fn run(name: &str, data: &[u8], scratch: &Path) {
     }
 }
 
-/// `recipe.yaml`, read and rendered for two platforms as `scivision build` does.
+/// `recipe.yaml`, parsed and rendered for two platforms by rattler-build's renderer, the way
+/// `scivision build` renders it.
 pub fn recipe(data: &[u8], scratch: &Path) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let file = scratch.join("recipe.yaml");
-    if std::fs::write(&file, text).is_err() {
-        return;
-    }
-    for platform in ["linux-64", "osx-arm64"] {
-        if let Ok(rendered) = scivision::recipe::load(&file, platform) {
+    for platform in [
+        rattler_conda_types::Subdir::Linux64,
+        rattler_conda_types::Subdir::OsxArm64,
+    ] {
+        if let Ok((rendered, _)) = scivision::build::engine::render_variants(
+            &file,
+            text.to_string(),
+            platform,
+            platform,
+            &[],
+        ) {
             for r in rendered {
-                // A rendered recipe names a package: never an empty name.
-                assert!(!r.recipe.package.name.is_empty(), "rendered without a name");
-                let _ = r.display_name();
+                // A rendered variant names a package: never an empty name.
+                assert!(
+                    !r.recipe.package().name().as_normalized().is_empty(),
+                    "rendered without a name"
+                );
             }
         }
     }

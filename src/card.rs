@@ -16,7 +16,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Model;
-use crate::recipe::PredictionFn;
 use crate::runner::ModelEntry;
 
 mod embedded {
@@ -118,7 +117,7 @@ pub struct Card {
     /// The model's distribution (or conda package) name.
     pub package: String,
     /// The version the source pins.
-    #[serde(deserialize_with = "crate::recipe::scalar_string")]
+    #[serde(deserialize_with = "scalar_string")]
     pub version: String,
     /// Where the model comes from.
     pub source: CardSource,
@@ -576,6 +575,30 @@ pub fn summary(card: &Card) -> BTreeMap<&'static str, String> {
         out.insert("host needs", "git on PATH (to clone the source)".into());
     }
     out
+}
+
+/// model.yml's `prediction_fn`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PredictionFn {
+    /// Method name on the model object.
+    pub call: String,
+    /// Arguments; `X` names the input.
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+}
+
+pub(crate) fn scalar_string<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<String, D::Error> {
+    match serde_yaml::Value::deserialize(deserializer)? {
+        serde_yaml::Value::String(s) => Ok(s),
+        serde_yaml::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string, found {}",
+            serde_yaml::to_string(&other).unwrap_or_default().trim()
+        ))),
+    }
 }
 
 #[cfg(test)]

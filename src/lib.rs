@@ -22,7 +22,6 @@ pub mod mapping;
 pub mod pack;
 pub mod prefix;
 pub mod pypi;
-pub mod recipe;
 pub mod redact;
 pub mod runner;
 pub mod solve;

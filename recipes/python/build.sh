@@ -24,6 +24,12 @@ find "$PREFIX" -name '*.a' -delete
 find "$PREFIX" -depth -name __pycache__ -type d -exec rm -rf {} +
 "$PREFIX/bin/python3.11" -m compileall -q -j0 --invalidation-mode unchecked-hash "$sp" > compileall.log 2>&1 \
   || { tail -20 compileall.log; exit 1; }
+# The installer rewrites the prefix inside sources that hold it (_sysconfigdata_*, scripts), and
+# an unchecked-hash .pyc is never checked against its source again: such files go without
+# bytecode, or they would keep this build's placeholder path.
+grep -rlF --include='*.py' "$PREFIX" "$sp" | while read -r f; do
+  rm -f "$(dirname "$f")/__pycache__/$(basename "$f" .py)".*.pyc
+done
 strip --strip-debug "$PREFIX/bin/python3.11" "$sp"/lib-dynload/*.so
 ln -sf python3.11 "$PREFIX/bin/python"
 ln -sf pip3 "$PREFIX/bin/pip"

@@ -1,35 +1,29 @@
 //! Building conda packages from recipes, in dependency order, into a channel.
 //!
-//! Each recipe variant goes through: render → resolve sources → solve and install the host
-//! environment into a placeholder prefix → produce the files (script, PEP 517 wheel, or a
-//! downloaded wheel) → write a `.conda` into a staging folder → test it in a fresh prefix →
-//! move it into the channel and re-index. Inputs are hashed; an unchanged recipe is taken from
-//! the build cache instead of being built again.
+//! rattler-build's engine ([`engine`]) renders, builds and tests every recipe; scivision adds
+//! the order of a recipes folder ([`plan`]), the build cache keyed by an input hash, a test in a
+//! fresh prefix before a package is placed, the atomic move into the channel and the index
+//! ([`builder`]). `scivision convert` turns a wheel into a package without any of that
+//! ([`wheel`], [`package`]).
 
+pub mod engine;
 pub mod package;
 mod plan;
-pub mod script;
 pub mod source;
 pub mod wheel;
 
-pub use plan::{discover, order, plan};
+pub use engine::{Engine, EngineReport, EngineSettings};
+pub use plan::{discover, order, plan, recipe_file, Planned};
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 
 use rattler_conda_types::{PackageName, Subdir};
 use sha2::{Digest, Sha256};
 
-use crate::recipe::{NoArch, RecipeError, RenderedRecipe};
-
 /// Everything that can fail while building.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum BuildError {
-    /// A recipe is invalid.
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Recipe(#[from] RecipeError),
     /// File system trouble.
     #[error("{}: {source}", path.display())]
     Io {
@@ -70,54 +64,26 @@ pub enum BuildError {
         /// What is wrong.
         reason: String,
     },
-    /// The build script exited with an error.
-    #[error("the build script of {package} failed (exit code {status}); last lines of {}:\n{tail}", log.display())]
-    #[diagnostic(help("{}", if *outside_prefix { "the script wrote outside $PREFIX, $SRC_DIR and $TMPDIR, which the build sandbox forbids: install into $PREFIX" } else { "fix the script in the recipe; the full log is kept at the path shown" }))]
-    ScriptFailed {
-        /// The package.
-        package: String,
-        /// Exit code.
-        status: i32,
-        /// Log file.
-        log: PathBuf,
-        /// The end of the log.
-        tail: String,
-        /// Whether the failure was a write outside the writable folders.
-        outside_prefix: bool,
-    },
-    /// The host or test environment could not be created.
-    #[error("{package}: cannot create the {which} environment")]
-    #[diagnostic(help("build the packages it needs first, or add their channel with -c"))]
-    Environment {
-        /// The package being built.
-        package: String,
-        /// `host`, `build` or `test`.
-        which: &'static str,
-        /// The solve or install error.
+    /// rattler-build's engine could not render, resolve or build a recipe.
+    #[error("cannot {what}")]
+    Engine {
+        /// What scivision asked of the engine.
+        what: String,
+        /// rattler-build's own report (file, line, key and help where it has them).
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        #[diagnostic_source]
+        source: EngineReport,
     },
     /// The recipe's own test failed.
-    #[error("test of {package} failed: {what}\n{output}")]
+    #[error("the tests of {package} failed")]
     #[diagnostic(help("the package was not added to the channel; fix the package or its test"))]
     TestFailed {
         /// The package.
         package: String,
-        /// Which test.
-        what: String,
-        /// Its output.
-        output: String,
-    },
-    /// The recipe and the wheel it converts disagree.
-    #[error("{recipe}: {message}")]
-    #[diagnostic(help(
-        "make `package.name`/`package.version` match the wheel, or fix the source"
-    ))]
-    Mismatch {
-        /// The recipe file.
-        recipe: String,
-        /// What differs.
-        message: String,
+        /// rattler-build's report of the failing test.
+        #[source]
+        #[diagnostic_source]
+        source: EngineReport,
     },
     /// A deprecation request is invalid.
     #[error("cannot deprecate `{spec}`: {message}")]
@@ -132,13 +98,6 @@ pub enum BuildError {
     #[error("recipes depend on each other in a cycle: {0}")]
     #[diagnostic(help("break the cycle in the recipes' requirements"))]
     Cycle(String),
-    /// A package without any file and not a metapackage.
-    #[error("{package} has no files")]
-    #[diagnostic(help("the build produced nothing in $PREFIX"))]
-    EmptyPackage {
-        /// The package.
-        package: String,
-    },
     /// Indexing the channel failed.
     #[error("cannot index {}: {reason}", dir.display())]
     Index {
@@ -146,17 +105,6 @@ pub enum BuildError {
         dir: PathBuf,
         /// Why.
         reason: String,
-    },
-    /// A PEP 517 build could not start.
-    #[error("{package}: {message}")]
-    #[diagnostic(help(
-        "add the build backend (build-system.requires in pyproject.toml) to `requirements.host`"
-    ))]
-    Pep517 {
-        /// The package.
-        package: String,
-        /// What is missing.
-        message: String,
     },
 }
 
@@ -200,8 +148,14 @@ pub struct BuildConfig {
     pub target_platform: Subdir,
     /// Root of scivision's caches (`sources/`, `builds/`, `work/`).
     pub cache_dir: PathBuf,
-    /// rattler's package cache.
-    pub package_cache_dir: PathBuf,
+    /// Root of rattler's caches (`pkgs/`, repodata), shared with environments.
+    pub rattler_cache_dir: PathBuf,
+    /// Variant config files (`-m`), after each recipe's own `variants.yaml`.
+    pub variant_configs: Vec<PathBuf>,
+    /// The packages' timestamp: `SOURCE_DATE_EPOCH` when set, else [`default_timestamp`].
+    pub timestamp: jiff::Timestamp,
+    /// Virtual packages of the build machine (`CONDA_OVERRIDE_*` applied at the edge).
+    pub virtual_packages: rattler_virtual_packages::VirtualPackageOverrides,
     /// Rebuild even when the inputs are unchanged.
     pub force: bool,
     /// Run the recipes' tests.
@@ -212,13 +166,16 @@ pub struct BuildConfig {
 
 impl BuildConfig {
     /// A configuration for `output_dir` with the default caches and no extra channels.
-    pub fn new(output_dir: PathBuf, cache_dir: PathBuf, package_cache_dir: PathBuf) -> Self {
+    pub fn new(output_dir: PathBuf, cache_dir: PathBuf, rattler_cache_dir: PathBuf) -> Self {
         Self {
             output_dir,
             channels: Vec::new(),
             target_platform: Subdir::current().unwrap_or(Subdir::Linux64),
             cache_dir,
-            package_cache_dir,
+            rattler_cache_dir,
+            variant_configs: Vec::new(),
+            timestamp: default_timestamp(),
+            virtual_packages: rattler_virtual_packages::VirtualPackageOverrides::default(),
             force: false,
             test: true,
             keep_work: false,
@@ -247,16 +204,60 @@ impl BuildConfig {
     }
 }
 
-/// Builds `recipes` (already planned) into the output channel, indexing after each package.
+/// The engine for `config`: the output channel first among the channels, rattler-build's
+/// output folder (its source cache and build folders) under scivision's cache.
+pub fn engine(
+    config: &BuildConfig,
+    client: reqwest_middleware::ClientWithMiddleware,
+) -> Result<Engine, BuildError> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| BuildError::Io { path, source }
+    };
+    fs_err::create_dir_all(&config.output_dir).map_err(io(&config.output_dir))?;
+    let output_dir = config
+        .output_dir
+        .canonicalize()
+        .map_err(io(&config.output_dir))?;
+    let cwd = std::env::current_dir().map_err(io(std::path::Path::new(".")))?;
+    let channel_config = rattler_conda_types::ChannelConfig::default_with_root_dir(cwd);
+    let mut channels = vec![rattler_conda_types::ChannelUrl::from(
+        url::Url::from_directory_path(&output_dir).map_err(|()| BuildError::Io {
+            path: output_dir.clone(),
+            source: std::io::Error::other("not an absolute path"),
+        })?,
+    )];
+    for c in &config.channels {
+        let channel = rattler_conda_types::Channel::from_str(c, &channel_config).map_err(|e| {
+            BuildError::Index {
+                dir: PathBuf::from(c),
+                reason: format!("`{c}` is not a channel name, URL or path: {e}"),
+            }
+        })?;
+        channels.push(channel.base_url);
+    }
+    let staging_dir = config.cache_dir.join("rattler-build");
+    fs_err::create_dir_all(&staging_dir).map_err(io(&staging_dir))?;
+    let settings = EngineSettings {
+        staging_dir,
+        channels,
+        target_platform: config.target_platform,
+        variant_configs: config.variant_configs.clone(),
+        rattler_cache_dir: config.rattler_cache_dir.clone(),
+        timestamp: config.timestamp,
+        keep_work: config.keep_work,
+        virtual_packages: config.virtual_packages.clone(),
+    };
+    Engine::new(settings, client)
+}
+
+/// Builds `planned` outputs (in order) into the output channel, indexing after each package.
 pub async fn build_all(
-    recipes: &[RenderedRecipe],
+    planned: &[Planned],
+    engine: &Engine,
     config: &BuildConfig,
     reporter: &dyn BuildReporter,
 ) -> Result<Vec<BuildOutcome>, BuildError> {
-    fs_err::create_dir_all(&config.output_dir).map_err(|source| BuildError::Io {
-        path: config.output_dir.clone(),
-        source,
-    })?;
     let output_dir = config
         .output_dir
         .canonicalize()
@@ -268,14 +269,19 @@ pub async fn build_all(
         output_dir,
         ..config.clone()
     };
-    // The output channel is also where host dependencies come from: it must have repodata.
-    // An indexed channel is left as it is until a package is added.
+    // The output channel is also where build, host and test dependencies come from: it must
+    // have repodata. An indexed channel is left as it is until a package is added.
     if !config.output_dir.join("noarch/repodata.json").exists() {
         crate::channel::index(&config.output_dir, None, false).await?;
     }
+    let cache = source::SourceCache::new(config.cache_dir.join("sources"));
+    let client = crate::prefix::http_client();
     let mut outcomes = Vec::new();
-    for recipe in recipes {
-        let outcome = builder::build_one(recipe, &config, reporter).await?;
+    for p in planned {
+        let mut p = p.clone();
+        reporter.phase(&p.display_name(), "source");
+        source::mirror_url_sources(&mut p.output, &cache, &client).await?;
+        let outcome = builder::build_one(&p, engine, &config, reporter).await?;
         reporter.finished(&outcome);
         outcomes.push(outcome);
     }
@@ -283,6 +289,13 @@ pub async fn build_all(
 }
 
 mod builder;
+
+/// The packages' timestamp when `SOURCE_DATE_EPOCH` is not set: fixed, so that the same inputs
+/// give the same bytes, and 1980-01-02, since the zip container of a `.conda` cannot hold an
+/// earlier date.
+pub fn default_timestamp() -> jiff::Timestamp {
+    jiff::Timestamp::from_second(315_619_200).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
 
 /// A short hash for build strings.
 pub(crate) fn short_hash(input: &str) -> String {
@@ -292,48 +305,4 @@ pub(crate) fn short_hash(input: &str) -> String {
 /// Whether `name` is a valid conda package name (used by `convert` for mapped names).
 pub fn is_valid_name(name: &str) -> bool {
     PackageName::from_str(name).is_ok()
-}
-
-/// The python `major.minor` among installed records, if python is one of them.
-pub(crate) fn python_version_of(records: &[rattler_conda_types::RepoDataRecord]) -> Option<String> {
-    records
-        .iter()
-        .find(|r| r.package_record.name.as_normalized() == "python")
-        .map(|r| {
-            let v = r.package_record.version.to_string();
-            v.split('.').take(2).collect::<Vec<_>>().join(".")
-        })
-}
-
-/// Entries of `extra.scivision` and about, as `about.json` holds them.
-pub(crate) fn about_json(r: &RenderedRecipe) -> serde_json::Value {
-    let a = &r.recipe.about;
-    let mut map = serde_json::Map::new();
-    let mut put = |k: &str, v: &Option<String>| {
-        if let Some(v) = v {
-            map.insert(k.into(), serde_json::Value::String(v.clone()));
-        }
-    };
-    put("home", &a.homepage);
-    put("dev_url", &a.repository);
-    put("doc_url", &a.documentation);
-    put("license", &a.license);
-    put("license_family", &a.license_family);
-    put("summary", &a.summary);
-    put("description", &a.description);
-    let extra: BTreeMap<String, serde_json::Value> = r
-        .recipe
-        .extra
-        .iter()
-        .filter_map(|(k, v)| serde_json::to_value(v).ok().map(|v| (k.clone(), v)))
-        .collect();
-    if !extra.is_empty() {
-        map.insert("extra".into(), serde_json::json!(extra));
-    }
-    serde_json::Value::Object(map)
-}
-
-/// Whether the recipe is `noarch: python`.
-pub(crate) fn is_noarch_python(r: &RenderedRecipe) -> bool {
-    r.recipe.build.noarch == Some(NoArch::Python)
 }

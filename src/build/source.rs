@@ -1,17 +1,15 @@
-//! Recipe sources: downloads checked against their sha256 and kept in a cache keyed by it, local
-//! paths, and git repositories, each laid out in the build's work directory.
+//! The source cache: downloads checked against their sha256 and kept under it, handed to
+//! rattler-build's engine as the first mirror of each URL source.
 //!
 //! A file already in the cache under its sha256 is never downloaded again; a file whose bytes do
 //! not match the recipe's hash never enters the cache.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use url::Url;
 
 use super::package::sha256_file;
 use super::BuildError;
-use crate::recipe::Source;
 
 /// The source cache: `<dir>/<sha256>/<file name>`.
 #[derive(Debug, Clone)]
@@ -164,236 +162,59 @@ async fn download(
     Ok(())
 }
 
-/// What a source resolved to before it is laid out.
-#[derive(Debug, Clone)]
-pub enum Resolved {
-    /// A file from the cache (archive or single file).
-    File(PathBuf),
-    /// A local directory.
-    Dir(PathBuf),
-    /// A git repository and the revision to check out.
-    Git {
-        /// Repository path or URL.
-        repo: String,
-        /// Revision.
-        rev: String,
-    },
-}
-
-/// The wheel a recipe is converted from: its first source that resolved to a `.whl` file.
-pub fn wheel_of<'a>(resolved: impl IntoIterator<Item = &'a Resolved>) -> Option<PathBuf> {
-    resolved.into_iter().find_map(|res| match res {
-        Resolved::File(f) if f.extension().is_some_and(|e| e == "whl") => Some(f.clone()),
-        _ => None,
-    })
-}
-
-/// Finds (downloading if needed) one source of a recipe in `recipe_dir`.
-pub async fn resolve(
+/// Puts every downloadable source of `output` that has a sha256 into the source cache and
+/// lists the cached file first among the source's URLs, the way rattler-build tries mirrors:
+/// a tarball seeded from another archive (Debian's copy of CPython), or fetched once, is then
+/// built from offline, and the engine still checks it against the recipe's sha256.
+pub async fn mirror_url_sources(
+    output: &mut rattler_build_core::types::Output,
     cache: &SourceCache,
     client: &reqwest_middleware::ClientWithMiddleware,
-    recipe_dir: &Path,
-    source: &Source,
-) -> Result<Resolved, BuildError> {
-    if let Some(url) = &source.url {
-        let sha = source.sha256.as_deref().unwrap_or_default();
-        let name = source
-            .file_name
-            .clone()
-            .or_else(|| {
-                Url::parse(url).ok().and_then(|u| {
-                    u.path_segments()
-                        .and_then(|mut s| s.next_back().map(str::to_string))
-                })
-            })
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "source".into());
-        return Ok(Resolved::File(cache.fetch(client, url, sha, &name).await?));
-    }
-    if let Some(path) = &source.path {
-        let full = recipe_dir.join(path);
-        let full = full.canonicalize().map_err(|e| BuildError::Source {
-            source_desc: full.display().to_string(),
-            reason: format!("local source path: {e}"),
-        })?;
-        if let Some(expected) = &source.sha256 {
-            let actual = sha256_file(&full).map_err(|source| BuildError::Io {
-                path: full.clone(),
-                source,
-            })?;
-            if &actual != expected {
-                return Err(BuildError::HashMismatch {
-                    what: full.display().to_string(),
-                    expected: expected.clone(),
-                    actual,
-                });
-            }
-        }
-        return Ok(if full.is_dir() {
-            Resolved::Dir(full)
-        } else {
-            Resolved::File(full)
-        });
-    }
-    if let Some(git) = &source.git {
-        let local = recipe_dir.join(git);
-        let repo = if !git.contains("://") && local.exists() {
-            local
-                .canonicalize()
-                .map_err(|source| BuildError::Io {
-                    path: local.clone(),
-                    source,
-                })?
-                .display()
-                .to_string()
-        } else {
-            git.clone()
+) -> Result<(), BuildError> {
+    use rattler_build_recipe::stage1::Source;
+    for source in &mut output.recipe.source {
+        let Source::Url(url_source) = source else {
+            continue;
         };
-        return Ok(Resolved::Git {
-            repo,
-            rev: source.rev.clone().unwrap_or_else(|| "HEAD".into()),
+        let Some(sha) = url_source.sha256 else {
+            continue;
+        };
+        let sha = hex::encode(sha);
+        let Some(first) = url_source.url.first().cloned() else {
+            continue;
+        };
+        let file_name = url_source.file_name.clone().unwrap_or_else(|| {
+            first
+                .path_segments()
+                .and_then(|mut s| s.next_back())
+                .filter(|s| !s.is_empty())
+                .unwrap_or("source")
+                .to_string()
         });
-    }
-    Err(BuildError::Source {
-        source_desc: recipe_dir.display().to_string(),
-        reason: "a source needs `url`, `path` or `git`".into(),
-    })
-}
-
-/// Lays out a resolved source in `dest` (archives extracted, one top-level folder stripped).
-pub fn lay_out(resolved: &Resolved, dest: &Path) -> Result<(), BuildError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source: std::io::Error| BuildError::Io { path, source }
-    };
-    fs_err::create_dir_all(dest).map_err(io(dest))?;
-    match resolved {
-        Resolved::Dir(dir) => copy_dir(dir, dest),
-        Resolved::File(file) => {
-            let name = file
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            let archive = [".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".tar", ".zip"]
-                .iter()
-                .any(|ext| name.ends_with(ext));
-            if archive {
-                extract(file, dest)
-            } else {
-                fs_err::copy(file, dest.join(&name)).map_err(io(file))?;
-                Ok(())
+        let mut last_error = None;
+        let mut cached = None;
+        for url in &url_source.url {
+            match cache.fetch(client, url.as_str(), &sha, &file_name).await {
+                Ok(path) => {
+                    cached = Some(path);
+                    break;
+                }
+                Err(e) => last_error = Some(e),
             }
         }
-        Resolved::Git { repo, rev } => {
-            run(
-                Command::new("git")
-                    .args(["clone", "--quiet", "--no-checkout", repo])
-                    .arg(dest),
-                repo,
-            )?;
-            run(
-                Command::new("git").arg("-C").arg(dest).args([
-                    "-c",
-                    "advice.detachedHead=false",
-                    "checkout",
-                    "--quiet",
-                    rev,
-                ]),
-                &format!("{repo}@{rev}"),
-            )?;
-            Ok(())
-        }
-    }
-}
-
-fn run(cmd: &mut Command, what: &str) -> Result<(), BuildError> {
-    let out = cmd.output().map_err(|e| BuildError::Source {
-        source_desc: what.to_string(),
-        reason: format!("cannot run git: {e}"),
-    })?;
-    if !out.status.success() {
-        return Err(BuildError::Source {
-            source_desc: what.to_string(),
-            reason: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(())
-}
-
-fn extract(file: &Path, dest: &Path) -> Result<(), BuildError> {
-    let tmp = tempfile::Builder::new()
-        .prefix(".extract-")
-        .tempdir_in(dest)
-        .map_err(|source| BuildError::Io {
-            path: dest.to_path_buf(),
-            source,
+        let Some(path) = cached else {
+            return Err(last_error.unwrap_or_else(|| BuildError::Source {
+                source_desc: first.to_string(),
+                reason: "no URL".into(),
+            }));
+        };
+        let file_url = Url::from_file_path(&path).map_err(|()| BuildError::Source {
+            source_desc: path.display().to_string(),
+            reason: "not an absolute path".into(),
         })?;
-    let name = file.to_string_lossy();
-    let what = file.display().to_string();
-    if name.ends_with(".zip") {
-        let f = fs_err::File::open(file).map_err(|source| BuildError::Io {
-            path: file.to_path_buf(),
-            source,
-        })?;
-        let mut zip = zip::ZipArchive::new(f).map_err(|e| BuildError::Source {
-            source_desc: what.clone(),
-            reason: e.to_string(),
-        })?;
-        // `ZipArchive::extract` refuses entries that escape the target.
-        zip.extract(tmp.path()).map_err(|e| BuildError::Source {
-            source_desc: what.clone(),
-            reason: e.to_string(),
-        })?;
-    } else {
-        // GNU tar refuses `..` members and strips leading `/` by default.
-        run_tar(file, tmp.path())?;
-    }
-    let entries: Vec<PathBuf> = fs_err::read_dir(tmp.path())
-        .map_err(|source| BuildError::Io {
-            path: tmp.path().to_path_buf(),
-            source,
-        })?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    let root = match entries.as_slice() {
-        [single] if single.is_dir() => single.clone(),
-        _ => tmp.path().to_path_buf(),
-    };
-    for entry in fs_err::read_dir(&root).map_err(|source| BuildError::Io {
-        path: root.clone(),
-        source,
-    })? {
-        let entry = entry.map_err(|source| BuildError::Io {
-            path: root.clone(),
-            source,
-        })?;
-        let target = dest.join(entry.file_name());
-        fs_err::rename(entry.path(), &target).map_err(|source| BuildError::Io {
-            path: target,
-            source,
-        })?;
-    }
-    Ok(())
-}
-
-fn run_tar(file: &Path, dest: &Path) -> Result<(), BuildError> {
-    let out = Command::new("tar")
-        .arg("-xf")
-        .arg(file)
-        .arg("-C")
-        .arg(dest)
-        .arg("--no-same-owner")
-        .output()
-        .map_err(|e| BuildError::Source {
-            source_desc: file.display().to_string(),
-            reason: format!("cannot run tar: {e}"),
-        })?;
-    if !out.status.success() {
-        return Err(BuildError::Source {
-            source_desc: file.display().to_string(),
-            reason: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
+        // The cache keeps the file's name, so the engine sees the same name (and extracts an
+        // archive as it would from the original URL).
+        url_source.url.insert(0, file_url);
     }
     Ok(())
 }

@@ -32,8 +32,11 @@ pub struct Args {
     /// Keep work folders (sources, prefixes, logs) after a successful build.
     #[arg(long)]
     keep_work: bool,
-    /// Render and order the recipes and print the build order, building nothing (wheel sources
-    /// whose metadata decides the order are fetched into the source cache).
+    /// Variant config files, applied after each recipe's own variants.yaml (as rattler-build's
+    /// `-m`).
+    #[arg(long = "variant-config", short = 'm')]
+    variant_config: Vec<PathBuf>,
+    /// Render and order the recipes and print the build order, building nothing.
     #[arg(long)]
     dry_run: bool,
     /// Print the outcome as JSON.
@@ -54,20 +57,39 @@ pub async fn execute(args: Args, ui: Ui) -> miette::Result<()> {
             "no recipes to build"
         ));
     }
+    let timestamp = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) if !s.is_empty() => {
+            let seconds: i64 = s.trim().parse().map_err(|_| {
+                miette::miette!(
+                    help = "set it to whole seconds since 1970, or unset it",
+                    "SOURCE_DATE_EPOCH=`{s}` is not a number of seconds"
+                )
+            })?;
+            // A `.conda` is a zip, which holds no date before 1980.
+            jiff::Timestamp::from_second(seconds.max(315_619_200)).into_diagnostic()?
+        }
+        _ => build::default_timestamp(),
+    };
     let config = BuildConfig {
         keep_work: args.keep_work,
+        variant_configs: args.variant_config.clone(),
+        timestamp,
+        virtual_packages: rattler_virtual_packages::VirtualPackageOverrides::from_env(),
         ..BuildConfig::new(
             args.output_dir.clone(),
             dirs.cache.clone(),
-            dirs.packages.clone(),
+            dirs.packages
+                .parent()
+                .map_or_else(|| dirs.cache.join("rattler"), std::path::Path::to_path_buf),
         )
         .with_channels(args.channels.clone())
         .with_force(args.force)
         .with_tests(!args.no_test)
     };
-    let plan = build::plan(&recipes, &config).await?;
+    let engine = build::engine(&config, crate::prefix::http_client())?;
+    let plan = build::plan(&recipes, &engine)?;
     if args.dry_run {
-        let order: Vec<String> = plan.iter().map(|r| r.display_name()).collect();
+        let order: Vec<String> = plan.iter().map(build::Planned::display_name).collect();
         if args.json {
             super::print_json(&serde_json::json!(order));
         } else {
@@ -78,7 +100,7 @@ pub async fn execute(args: Args, ui: Ui) -> miette::Result<()> {
         return Ok(());
     }
     let bars = BuildBars::new(ui.progress && !args.json);
-    let outcomes = build::build_all(&plan, &config, &bars).await?;
+    let outcomes = build::build_all(&plan, &engine, &config, &bars).await?;
     if args.json {
         super::print_json(&serde_json::to_value(&outcomes).into_diagnostic()?);
     } else {
