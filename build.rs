@@ -54,10 +54,11 @@ fn linked_versions(root: &Path) {
     }
     let get = |n: &str| versions.get(n).map_or("?", String::as_str).to_string();
     let linked = format!(
-        "rattler {} (rattler_solve {}, rattler_conda_types {}), uv {} (uv-resolver {})",
+        "rattler {} (rattler_solve {}, rattler_conda_types {}), rattler-build's engine {}, uv {} (uv-resolver {})",
         get("rattler"),
         get("rattler_solve"),
         get("rattler_conda_types"),
+        get("rattler_build_core"),
         get("uv-version"),
         get("uv-resolver")
     );

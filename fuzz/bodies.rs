@@ -51,6 +51,7 @@ pub fn recipe(data: &[u8], scratch: &Path) {
             platform,
             platform,
             &[],
+            false,
         ) {
             for r in rendered {
                 // A rendered variant names a package: never an empty name.

@@ -47,7 +47,8 @@ fn py_rattler_installs_and_runs_the_demo_model() {
     let channel = channel();
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("edges env");
-    let out = install(channel, &prefix, "detect", &["scivision-demo-edges"]);
+    // pip as a conda user gets it: a package of its own, as on conda-forge.
+    let out = install(channel, &prefix, "detect", &["scivision-demo-edges", "pip"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains("scivision-demo-edges=0.1.0"),
@@ -101,7 +102,7 @@ fn python_from_source_works_in_any_prefix() {
     let channel = channel();
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("some/other/prefix");
-    let out = install(channel, &prefix, "detect", &["python 3.11.*"]);
+    let out = install(channel, &prefix, "detect", &["python 3.11.*", "pip"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let py = prefix.join("bin/python");
     let out = run_ok(std::process::Command::new(&py).args([
@@ -128,8 +129,8 @@ fn python_from_source_works_in_any_prefix() {
 }
 
 /// Run by a prefix's python: sysconfig names the prefix (no build-time placeholder anywhere),
-/// and a C extension builds with it (setuptools from ensurepip, the compiler flags and
-/// INCLUDEPY from sysconfig) and imports.
+/// and a C extension builds with it the way setuptools builds one (the compiler, flags,
+/// LDSHARED, EXT_SUFFIX and include folder from sysconfig) and imports.
 const SYSCONFIG_AND_C_EXTENSION: &str = r#"
 import os, subprocess, sys, sysconfig, tempfile
 values = {k: v for k, v in sysconfig.get_config_vars().items() if isinstance(v, str)}
@@ -144,10 +145,12 @@ with open(os.path.join(work, "hello.c"), "w") as f:
             'static PyMethodDef m[] = {{"answer", answer, METH_NOARGS, ""}, {0}};\n'
             'static struct PyModuleDef d = {PyModuleDef_HEAD_INIT, "hello", 0, -1, m};\n'
             'PyMODINIT_FUNC PyInit_hello(void) { return PyModule_Create(&d); }\n')
-with open(os.path.join(work, "setup.py"), "w") as f:
-    f.write('from setuptools import Extension, setup\n'
-            'setup(name="hello", version="1.0", ext_modules=[Extension("hello", ["hello.c"])])\n')
-subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=work, check=True)
+var = sysconfig.get_config_var
+cflags = var("CFLAGS").split() + var("CCSHARED").split()
+subprocess.run(var("CC").split() + cflags + ["-I", sysconfig.get_paths()["include"], "-c",
+                "hello.c", "-o", "hello.o"], cwd=work, check=True)
+subprocess.run(var("LDSHARED").split() + ["hello.o", "-o", "hello" + var("EXT_SUFFIX")],
+               cwd=work, check=True)
 out = subprocess.run([sys.executable, "-c", "import hello; print(hello.answer())"], cwd=work,
                      check=True, capture_output=True, text=True).stdout
 print("extension", out.strip())

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Configure into the placeholder prefix; installers rewrite it to wherever the package lands.
+# Without pip and setuptools, as conda-forge's python: those are packages of their own (recipes/pip,
+# recipes/setuptools), which a pip installed by ensurepip would clash with file by file.
 set -euo pipefail
 ./configure --prefix="$PREFIX" \
-  --with-ensurepip=install \
+  --with-ensurepip=no \
   --without-static-libpython \
   --enable-loadable-sqlite-extensions \
   --disable-test-modules > configure.log
@@ -32,4 +34,3 @@ grep -rlF --include='*.py' "$PREFIX" "$sp" | while read -r f; do
 done
 strip --strip-debug "$PREFIX/bin/python3.11" "$sp"/lib-dynload/*.so
 ln -sf python3.11 "$PREFIX/bin/python"
-ln -sf pip3 "$PREFIX/bin/pip"

@@ -56,6 +56,11 @@ pub struct EngineSettings {
     pub keep_work: bool,
     /// Virtual packages of this machine (with `CONDA_OVERRIDE_*` applied by the caller).
     pub virtual_packages: VirtualPackageOverrides,
+    /// Run build scripts through `rattler-sandbox` ([`super::sandbox`]).
+    pub sandbox: bool,
+    /// rattler-build's experimental recipe features (`build.steps`, …), as its
+    /// `--experimental`.
+    pub experimental: bool,
 }
 
 /// The engine: a tool configuration shared by every recipe of one `scivision build`.
@@ -120,6 +125,7 @@ impl Engine {
             target,
             build_platform,
             &self.settings.variant_configs,
+            self.settings.experimental,
         )?;
         let mut subpackages = BTreeMap::new();
         for r in &rendered {
@@ -192,9 +198,13 @@ impl Engine {
                     // same inputs give different bytes on different machines.
                     store_recipe: false,
                     force_colors: false,
-                    experimental: false,
+                    experimental: self.settings.experimental,
                     env_isolation: Default::default(),
-                    sandbox_config: None,
+                    sandbox_config: if self.settings.sandbox {
+                        super::sandbox::configuration()
+                    } else {
+                        None
+                    },
                     exclude_newer: None,
                     repodata_revision: Default::default(),
                 },
@@ -248,7 +258,11 @@ impl Engine {
     /// between builds, and the engine's gateway would otherwise keep solving against the
     /// repodata it read first.
     pub fn forget_channel(&self, dir: &Path) -> Result<(), BuildError> {
-        let channel = rattler_conda_types::Channel::from_directory(dir);
+        let channel =
+            rattler_conda_types::Channel::try_from_directory(dir).map_err(|e| BuildError::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
         self.tool
             .repodata_gateway
             .clear_repodata_cache(
@@ -263,17 +277,48 @@ impl Engine {
     }
 
     /// Builds the output into the staging folder; returns the package file.
-    pub async fn build(&self, output: Output) -> Result<(Output, PathBuf), BuildError> {
+    pub async fn build(&self, mut output: Output) -> Result<(Output, PathBuf), BuildError> {
         let id = output.identifier();
+        // The environments are solved (`resolve`); the channels are now only written into
+        // `about.json`. Local folders are left out there: their paths differ from machine to
+        // machine (the same inputs would give other bytes) and mean nothing elsewhere. An
+        // output built from a staging output still solves that one during the build.
+        if output.finalized_dependencies.is_some() && output.recipe.inherits_from.is_none() {
+            output
+                .build_configuration
+                .channels
+                .retain(|c| c.url().scheme() != "file");
+        }
+        let log = output
+            .build_configuration
+            .directories
+            .work_dir
+            .join("conda_build.log");
         rattler_build_core::build::run_build(
             output,
             &self.tool,
             rattler_build_core::build::WorkingDirectoryBehavior::Cleanup,
         )
         .await
-        .map_err(|report| BuildError::Engine {
-            what: format!("build {id}"),
-            source: EngineReport(report),
+        .map_err(|report| {
+            // A failed script leaves its log in the work folder: show its end.
+            match fs_err::read_to_string(&log) {
+                Ok(text) if !text.trim().is_empty() => {
+                    let lines: Vec<&str> = text.lines().collect();
+                    let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+                    BuildError::ScriptFailed {
+                        package: id,
+                        outside_prefix: text.contains("Read-only file system"),
+                        log,
+                        tail,
+                        source: EngineReport(report),
+                    }
+                }
+                _ => BuildError::Engine {
+                    what: format!("build {id}"),
+                    source: EngineReport(report),
+                },
+            }
         })
     }
 
@@ -317,6 +362,7 @@ pub fn render_variants(
     target: Subdir,
     build_platform: Subdir,
     variant_configs: &[PathBuf],
+    experimental: bool,
 ) -> Result<(Vec<RenderedVariant>, Option<String>), BuildError> {
     let fail = |what: &str, report: miette::Report| BuildError::Engine {
         what: format!("{what} {}", recipe_file.display()),
@@ -351,6 +397,7 @@ pub fn render_variants(
         build_platform,
         host_platform: target,
         recipe_path: Some(recipe_file.to_path_buf()),
+        experimental,
         ..RenderConfig::default()
     };
     let rendered = rattler_build_recipe::render_recipe(&source, &stage0, &variants, config)

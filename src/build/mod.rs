@@ -9,6 +9,7 @@
 pub mod engine;
 pub mod package;
 mod plan;
+pub mod sandbox;
 pub mod source;
 pub mod wheel;
 
@@ -72,6 +73,22 @@ pub enum BuildError {
         /// rattler-build's own report (file, line, key and help where it has them).
         #[source]
         #[diagnostic_source]
+        source: EngineReport,
+    },
+    /// The build script failed.
+    #[error("the build script of {package} failed; last lines of {}:\n{tail}", log.display())]
+    #[diagnostic(help("{}", if *outside_prefix { "the script wrote outside its build folder ($PREFIX, $SRC_DIR, $BUILD_PREFIX), which the build sandbox forbids: install into $PREFIX" } else { "fix the script in the recipe; the full log is kept at the path shown" }))]
+    ScriptFailed {
+        /// The package.
+        package: String,
+        /// The script's log (kept).
+        log: PathBuf,
+        /// The end of the log.
+        tail: String,
+        /// Whether the failure was a write outside the writable folders.
+        outside_prefix: bool,
+        /// rattler-build's report.
+        #[source]
         source: EngineReport,
     },
     /// The recipe's own test failed.
@@ -156,6 +173,10 @@ pub struct BuildConfig {
     pub timestamp: jiff::Timestamp,
     /// Virtual packages of the build machine (`CONDA_OVERRIDE_*` applied at the edge).
     pub virtual_packages: rattler_virtual_packages::VirtualPackageOverrides,
+    /// Run build scripts in the sandbox (needs `rattler-sandbox` on `PATH`).
+    pub sandbox: bool,
+    /// rattler-build's experimental recipe features.
+    pub experimental: bool,
     /// Rebuild even when the inputs are unchanged.
     pub force: bool,
     /// Run the recipes' tests.
@@ -176,6 +197,8 @@ impl BuildConfig {
             variant_configs: Vec::new(),
             timestamp: default_timestamp(),
             virtual_packages: rattler_virtual_packages::VirtualPackageOverrides::default(),
+            sandbox: false,
+            experimental: false,
             force: false,
             test: true,
             keep_work: false,
@@ -214,11 +237,8 @@ pub fn engine(
         let path = path.to_path_buf();
         move |source| BuildError::Io { path, source }
     };
-    fs_err::create_dir_all(&config.output_dir).map_err(io(&config.output_dir))?;
-    let output_dir = config
-        .output_dir
-        .canonicalize()
-        .map_err(io(&config.output_dir))?;
+    // Nothing is created here: a recipe that fails to render leaves no channel behind.
+    let output_dir = std::path::absolute(&config.output_dir).map_err(io(&config.output_dir))?;
     let cwd = std::env::current_dir().map_err(io(std::path::Path::new(".")))?;
     let channel_config = rattler_conda_types::ChannelConfig::default_with_root_dir(cwd);
     let mut channels = vec![rattler_conda_types::ChannelUrl::from(
@@ -236,8 +256,8 @@ pub fn engine(
         })?;
         channels.push(channel.base_url);
     }
-    let staging_dir = config.cache_dir.join("rattler-build");
-    fs_err::create_dir_all(&staging_dir).map_err(io(&staging_dir))?;
+    let staging_dir = std::path::absolute(config.cache_dir.join("rattler-build"))
+        .map_err(io(&config.cache_dir))?;
     let settings = EngineSettings {
         staging_dir,
         channels,
@@ -247,6 +267,8 @@ pub fn engine(
         timestamp: config.timestamp,
         keep_work: config.keep_work,
         virtual_packages: config.virtual_packages.clone(),
+        sandbox: config.sandbox,
+        experimental: config.experimental,
     };
     Engine::new(settings, client)
 }
@@ -258,6 +280,10 @@ pub async fn build_all(
     config: &BuildConfig,
     reporter: &dyn BuildReporter,
 ) -> Result<Vec<BuildOutcome>, BuildError> {
+    fs_err::create_dir_all(&config.output_dir).map_err(|source| BuildError::Io {
+        path: config.output_dir.clone(),
+        source,
+    })?;
     let output_dir = config
         .output_dir
         .canonicalize()

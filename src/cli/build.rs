@@ -12,7 +12,7 @@ use crate::config::Dirs;
 /// Build conda packages from recipes, in dependency order, then index the channel.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  scivision build                              every recipe under recipes/ into channel/\n  scivision build recipes/scivision-demo-edges  one recipe (and nothing else)\n  scivision build --dry-run                    the build order, nothing built\n  scivision build --output-dir /tmp/ch -c conda-forge recipes/my-model\n\nA recipe whose inputs (recipe folder, sources, host packages) have not changed is not rebuilt."
+    after_help = "Examples:\n  scivision build                              every recipe under recipes/ into channel/\n  scivision build recipes/scivision-demo-edges  one recipe (and nothing else)\n  scivision build --dry-run                    the build order, nothing built\n  scivision build --output-dir /tmp/ch -c conda-forge recipes/my-model\n  scivision build -m variants.yaml recipes/my-model   with extra variant keys (as rattler-build -m)\n\nRecipes are rattler-build recipes, built by rattler-build's engine. A recipe whose inputs (rendered\nrecipe, recipe folder, local sources, solved build and host packages) have not changed is not rebuilt."
 )]
 pub struct Args {
     /// Recipe folders or recipe.yaml files (default: every folder under recipes/).
@@ -36,6 +36,9 @@ pub struct Args {
     /// `-m`).
     #[arg(long = "variant-config", short = 'm')]
     variant_config: Vec<PathBuf>,
+    /// Enable rattler-build's experimental recipe features (e.g. `build.steps`).
+    #[arg(long)]
+    experimental: bool,
     /// Render and order the recipes and print the build order, building nothing.
     #[arg(long)]
     dry_run: bool,
@@ -73,8 +76,11 @@ pub async fn execute(args: Args, ui: Ui) -> miette::Result<()> {
     let config = BuildConfig {
         keep_work: args.keep_work,
         variant_configs: args.variant_config.clone(),
+        experimental: args.experimental,
         timestamp,
         virtual_packages: rattler_virtual_packages::VirtualPackageOverrides::from_env(),
+        // `main` puts scivision's own `rattler-sandbox` on PATH where bubblewrap exists.
+        sandbox: which::which(build::sandbox::PROGRAM).is_ok(),
         ..BuildConfig::new(
             args.output_dir.clone(),
             dirs.cache.clone(),

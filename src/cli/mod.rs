@@ -199,7 +199,9 @@ fn report(report: &miette::Report) {
 fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let level = match verbose {
-        0 => "warn",
+        // rattler-build's post-processing warns about every system library a package links
+        // (overlinking) and every path with a space; useful with -v, noise otherwise.
+        0 => "warn,rattler_build_core::post_process=error,rattler_build_core::packaging=error,rattler_build_core::linux=error",
         1 => "info,rattler_index=warn",
         2 => "debug,rattler_index=info",
         _ => "trace",

@@ -1,0 +1,1 @@
+echo "Script executed" > %PREFIX%/script-executed.txt
