@@ -4,11 +4,14 @@ fn main() -> std::process::ExitCode {
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_default();
     if scivision::build::sandbox::invoked_as_sandbox(&argv0) {
-        let Ok(bwrap) = which::which("bwrap") else {
-            eprintln!("rattler-sandbox: bwrap not found (install bubblewrap)");
-            return std::process::ExitCode::from(127);
-        };
-        return scivision::build::sandbox::main(args.collect(), &bwrap);
+        let outcome = which::which("bwrap")
+            .map_err(|_| "rattler-sandbox: bwrap not found (install bubblewrap)".to_string())
+            .and_then(|bwrap| scivision::build::sandbox::main(args.collect(), &bwrap));
+        return outcome.unwrap_or_else(|message| {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{message}");
+            std::process::ExitCode::from(127)
+        });
     }
     offer_sandbox();
     // uv's installer builds rayon's global pool and panics if rattler's use created it first.
@@ -44,6 +47,13 @@ fn offer_sandbox() {
                 std::env::set_var("PATH", joined);
             }
         }
-        Err(e) => eprintln!("warning: no build sandbox ({}: {e})", dir.display()),
+        Err(e) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: no build sandbox ({}: {e})",
+                dir.display()
+            );
+        }
     }
 }

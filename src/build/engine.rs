@@ -344,6 +344,27 @@ impl Engine {
             exclude_newer: None,
             env_isolation: output.build_configuration.env_isolation,
         };
+        // The engine reads the package's tests through rattler's package cache by file name,
+        // without checking the hash: a rebuild that keeps its file name (same version, build
+        // number and variant) would be tested with the tests of the build cached before it.
+        // The cache entry of a package that was just built is stale or identical; drop it.
+        if let Some(stem) = package
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".conda"))
+        {
+            let cached = self
+                .settings
+                .rattler_cache_dir
+                .join(rattler_cache::PACKAGE_CACHE_DIR)
+                .join(stem);
+            if cached.is_dir() {
+                fs_err::remove_dir_all(&cached).map_err(|source| BuildError::Io {
+                    path: cached.clone(),
+                    source,
+                })?;
+            }
+        }
         package_test::run_test(package, &config, None)
             .await
             .map_err(|e| BuildError::TestFailed {

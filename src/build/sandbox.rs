@@ -45,7 +45,7 @@ pub fn install_shim(dir: &Path, exe: &Path) -> std::io::Result<PathBuf> {
 
 /// `rattler-sandbox [--network] [--fs-read P]… [--fs-exec-and-read P]… [--fs-write-and-read P]…
 /// PROGRAM ARGS…`, run under `bwrap`.
-pub fn main(args: Vec<OsString>, bwrap: &Path) -> ExitCode {
+pub fn main(args: Vec<OsString>, bwrap: &Path) -> Result<ExitCode, String> {
     let mut network = false;
     let mut writable = Vec::new();
     let mut rest = args.into_iter();
@@ -69,8 +69,7 @@ pub fn main(args: Vec<OsString>, bwrap: &Path) -> ExitCode {
         }
     }
     if command.is_empty() {
-        eprintln!("{PROGRAM}: no command to run");
-        return ExitCode::from(2);
+        return Err(format!("{PROGRAM}: no command to run"));
     }
     let mut cmd = std::process::Command::new(bwrap);
     cmd.args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]);
@@ -87,13 +86,12 @@ pub fn main(args: Vec<OsString>, bwrap: &Path) -> ExitCode {
         cmd.arg("--unshare-net");
     }
     cmd.arg("--die-with-parent").arg("--").args(&command);
-    match cmd.status() {
-        Ok(status) => ExitCode::from(status.code().unwrap_or(128).clamp(0, 255) as u8),
-        Err(e) => {
-            eprintln!("{PROGRAM}: cannot run {}: {e}", bwrap.display());
-            ExitCode::from(127)
-        }
-    }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{PROGRAM}: cannot run {}: {e}", bwrap.display()))?;
+    // A signal counts as failure (128 + signal, as shells report it).
+    let code = status.code().unwrap_or(128);
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
 
 #[cfg(test)]

@@ -166,62 +166,6 @@ impl WheelTags {
     }
 }
 
-/// The conda package names the package converted from `wheel` may require, read from its file
-/// name, WHEEL and METADATA without unpacking it, for the build planner: python (and
-/// python_abi for a platform wheel) and every `Requires-Dist` outside an extra, whatever its
-/// other markers (the target python is not known before the host is solved; ordering by a
-/// superset is safe).
-pub fn requirement_names(
-    wheel: &Path,
-    options: &ConvertOptions,
-) -> Result<std::collections::BTreeSet<String>, BuildError> {
-    let bad = |reason: String| BuildError::BadWheel {
-        wheel: wheel.to_path_buf(),
-        reason,
-    };
-    let tags = WheelTags::of(wheel).map_err(&bad)?;
-    let file = fs_err::File::open(wheel).map_err(|source| BuildError::Io {
-        path: wheel.to_path_buf(),
-        source,
-    })?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(format!("not a zip archive: {e}")))?;
-    let mut read = |suffix: &str| -> Result<String, BuildError> {
-        let name = zip
-            .file_names()
-            .find(|n| {
-                n.strip_suffix(suffix)
-                    .is_some_and(|d| d.ends_with(".dist-info") && !d.contains('/'))
-            })
-            .map(str::to_string)
-            .ok_or_else(|| bad(format!("no `*.dist-info{suffix}`")))?;
-        let mut text = String::new();
-        zip.by_name(&name)
-            .map_err(|e| bad(format!("{name}: {e}")))?
-            .take(16 << 20)
-            .read_to_string(&mut text)
-            .map_err(|e| bad(format!("{name}: {e}")))?;
-        Ok(text)
-    };
-    let purelib = parse_headers(&read("/WHEEL")?)
-        .iter()
-        .any(|(k, v)| k == "Root-Is-Purelib" && v.eq_ignore_ascii_case("true"));
-    let mut names = std::collections::BTreeSet::from(["python".to_string()]);
-    if !tags.is_pure(purelib) {
-        names.insert("python_abi".into());
-    }
-    for (key, value) in parse_headers(&read("/METADATA")?) {
-        if !key.eq_ignore_ascii_case("Requires-Dist") {
-            continue;
-        }
-        let req = Requirement::<uv_pep508::VerbatimUrl>::from_str(&value)
-            .map_err(|e| bad(format!("Requires-Dist `{value}`: {e}")))?;
-        if req.marker.top_level_extra().is_none() {
-            names.insert(conda_name(req.name.as_ref(), &options.name_map));
-        }
-    }
-    Ok(names)
-}
-
 /// python (a range for pure wheels, the exact minor and ABI otherwise) and every
 /// `Requires-Dist` that applies to `py_mm` on the wheel's platform, as conda specs.
 fn depends_from_metadata(
