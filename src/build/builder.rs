@@ -32,6 +32,16 @@ pub(super) async fn build_one(
         move |source: std::io::Error| BuildError::Io { path, source }
     };
 
+    // The engine's build folder is named by the package and the (fixed) timestamp, so that
+    // the same inputs give the same bytes; one build of a package name at a time uses it.
+    let folder_lock = config
+        .cache_dir
+        .join("rattler-build")
+        .join(format!("{}.lock", planned.output.name().as_normalized()));
+    let _folder_lock = crate::atomic::lock_async(&folder_lock)
+        .await
+        .map_err(io(&folder_lock))?;
+
     // The build and host environments are solved first: their exact records are inputs.
     reporter.phase(&name, "solve");
     let output = engine.resolve(planned.output.clone()).await?;
