@@ -24,6 +24,19 @@ fn generic(name: &str, version: &str, script: &str) -> String {
     )
 }
 
+/// The package extracted by conda-package-handling, a reader we did not write.
+fn cph_extract(file: &Path) -> tempfile::TempDir {
+    let x = tempfile::tempdir().unwrap();
+    run_ok(
+        std::process::Command::new(peer_bin("cph"))
+            .arg("x")
+            .arg(file)
+            .arg("--dest")
+            .arg(x.path()),
+    );
+    x
+}
+
 fn build(channel: &Path, recipes: &[&Path]) -> Output {
     let mut cmd = scivision();
     cmd.args(["build", "--json", "--output-dir"])
@@ -54,14 +67,7 @@ fn script_build_records_placeholders_and_is_reproducible() {
             tree_digest(file.parent().unwrap())[file.file_name().unwrap().to_str().unwrap()]
                 .clone(),
         );
-        let x = tempfile::tempdir().unwrap();
-        run_ok(
-            std::process::Command::new(peer_bin("cph"))
-                .arg("x")
-                .arg(&file)
-                .arg("--dest")
-                .arg(x.path()),
-        );
+        let x = cph_extract(&file);
         let root = x.path();
         let paths: serde_json::Value =
             serde_json::from_slice(&std::fs::read(root.join("info/paths.json")).unwrap()).unwrap();
@@ -196,14 +202,7 @@ fn empty_script_output_is_a_package_as_in_rattler_build() {
     );
     let outcome: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
     let file = channel.join(outcome[0]["file"].as_str().unwrap());
-    let x = tempfile::tempdir().unwrap();
-    run_ok(
-        std::process::Command::new(peer_bin("cph"))
-            .arg("x")
-            .arg(&file)
-            .arg("--dest")
-            .arg(x.path()),
-    );
+    let x = cph_extract(&file);
     let paths: serde_json::Value =
         serde_json::from_slice(&std::fs::read(x.path().join("info/paths.json")).unwrap()).unwrap();
     assert_eq!(paths["paths"].as_array().unwrap().len(), 0, "{paths}");

@@ -258,9 +258,7 @@ fn build_files() {
     );
 }
 
-/// test_build_steps.py::test_build_steps (rattler-build runs it with `--experimental`). Fails
-/// while scivision's engine gives rattler-build `experimental: false` with no way to turn it on
-/// (src/build/engine.rs): the recipe is then refused at render.
+/// test_build_steps.py::test_build_steps (with `--experimental`, as rattler-build runs it).
 #[test]
 fn build_steps() {
     let pkg = package("build_steps", "build_steps_test");
