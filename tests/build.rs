@@ -174,18 +174,45 @@ fn failing_script_is_refused_with_its_log() {
 
 #[test]
 fn script_writing_outside_prefix_is_refused() {
-    // Outside /tmp, which the sandbox replaces by a private one.
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let escaped = dir.path().join("escaped.txt");
-    let script = format!(
-        "mkdir -p \"$PREFIX/share\"\necho x > \"$PREFIX/share/ok\"\necho owned > {}",
-        escaped.display()
+    // Into /tmp (which rattler-build would leave writable) and into a folder elsewhere.
+    for dir in [
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap(),
+    ] {
+        let escaped = dir.path().join("escaped.txt");
+        let script = format!(
+            "mkdir -p \"$PREFIX/share\"\necho x > \"$PREFIX/share/ok\"\necho owned > {}",
+            escaped.display()
+        );
+        assert_channel_unchanged_after(
+            &generic("bad", "1.0", &script),
+            &["Read-only file system", "which the build sandbox forbids"],
+        );
+        assert!(!escaped.exists(), "the script escaped its sandbox");
+    }
+}
+
+/// The sandbox keeps everything readable: a recipe in /tmp reads its own files, and the
+/// script has a writable `TMPDIR`.
+#[test]
+fn sandboxed_script_reads_its_recipe_folder_and_writes_tmpdir() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = recipe(
+        dir.path(),
+        "reader",
+        &generic(
+            "reader",
+            "1.0",
+            "mkdir -p \"$PREFIX/share\"\ncp \"$RECIPE_DIR/data.txt\" \"$PREFIX/share/\"\necho t > \"$TMPDIR/t\"",
+        ),
     );
-    assert_channel_unchanged_after(
-        &generic("bad", "1.0", &script),
-        &["Read-only file system", "which the build sandbox forbids"],
+    std::fs::write(r.join("data.txt"), "data\n").unwrap();
+    run_ok(
+        scivision()
+            .args(["build", "--output-dir"])
+            .arg(dir.path().join("channel"))
+            .arg(&r),
     );
-    assert!(!escaped.exists(), "the script escaped its sandbox");
 }
 
 #[test]

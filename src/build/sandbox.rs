@@ -2,8 +2,8 @@
 //! `rattler-sandbox` when the build asks for a sandbox, passing the paths it may read, execute
 //! and write. scivision is that program when invoked under that name: it runs the script with
 //! bubblewrap, everything read-only except the build's own folder (sources, host and build
-//! prefixes), a private `/tmp`, and no network unless asked for. A script that writes anywhere
-//! else fails instead of changing the machine.
+//! prefixes, and a `TMPDIR` inside it), with no network unless asked for. A script that writes
+//! anywhere else, `/tmp` included, fails instead of changing the machine.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -71,16 +71,23 @@ pub fn main(args: Vec<OsString>, bwrap: &Path) -> Result<ExitCode, String> {
     if command.is_empty() {
         return Err(format!("{PROGRAM}: no command to run"));
     }
-    let mut cmd = std::process::Command::new(bwrap);
-    cmd.args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]);
-    // Temp folders are private and thrown away with the sandbox.
-    cmd.args(["--tmpfs", "/tmp", "--tmpfs", "/var/tmp"]);
-    for path in writable
-        .iter()
+    // rattler-build asks for /tmp and /var/tmp to be writable; they stay read-only (and
+    // visible: a recipe or source may live there), and temp files go to a folder inside the
+    // build's own, which is thrown away with it.
+    let writable: Vec<PathBuf> = writable
+        .into_iter()
         .filter(|p| !matches!(p.to_str(), Some("/tmp" | "/var/tmp")))
         .filter(|p| p.exists())
-    {
+        .collect();
+    let mut cmd = std::process::Command::new(bwrap);
+    cmd.args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]);
+    for path in &writable {
         cmd.arg("--bind").arg(path).arg(path);
+    }
+    if let Some(build) = writable.first() {
+        let tmp = build.join(".sandbox-tmp");
+        fs_err::create_dir_all(&tmp).map_err(|e| format!("{PROGRAM}: {e}"))?;
+        cmd.arg("--setenv").arg("TMPDIR").arg(&tmp);
     }
     if !network {
         cmd.arg("--unshare-net");
