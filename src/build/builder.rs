@@ -65,6 +65,12 @@ pub(super) async fn build_one(
         }
     }
 
+    // Sources are fetched only for a build that runs, and after hashing: the recipe's
+    // sha256 is the input, not where the cached copy lives.
+    reporter.phase(&name, "source");
+    let mut output = output;
+    let sources = super::source::SourceCache::new(config.cache_dir.join("sources"));
+    super::source::mirror_url_sources(&mut output, &sources, &crate::prefix::http_client()).await?;
     reporter.phase(&name, "build");
     let (output, staged) = engine.build(output).await?;
     let subdir = output.build_configuration.target_platform.to_string();

@@ -300,14 +300,9 @@ pub async fn build_all(
     if !config.output_dir.join("noarch/repodata.json").exists() {
         crate::channel::index(&config.output_dir, None, false).await?;
     }
-    let cache = source::SourceCache::new(config.cache_dir.join("sources"));
-    let client = crate::prefix::http_client();
     let mut outcomes = Vec::new();
     for p in planned {
-        let mut p = p.clone();
-        reporter.phase(&p.display_name(), "source");
-        source::mirror_url_sources(&mut p.output, &cache, &client).await?;
-        let outcome = builder::build_one(&p, engine, &config, reporter).await?;
+        let outcome = builder::build_one(p, engine, &config, reporter).await?;
         reporter.finished(&outcome);
         outcomes.push(outcome);
     }

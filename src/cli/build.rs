@@ -69,7 +69,9 @@ pub async fn execute(args: Args, ui: Ui) -> miette::Result<()> {
                 )
             })?;
             // A `.conda` is a zip, which holds no date before 1980.
-            jiff::Timestamp::from_second(seconds.max(315_619_200)).into_diagnostic()?
+            jiff::Timestamp::from_second(seconds)
+                .into_diagnostic()?
+                .max(build::default_timestamp())
         }
         _ => build::default_timestamp(),
     };
