@@ -139,6 +139,8 @@ impl Engine {
                 },
             );
         }
+        // One detection for all outputs (it reads the machine, or the overrides, again).
+        let host_platform = self.platform_for(target)?;
         let mut outputs = Vec::new();
         for r in rendered {
             let recipe = r.recipe;
@@ -180,7 +182,7 @@ impl Engine {
             outputs.push(Output {
                 build_configuration: BuildConfiguration {
                     target_platform,
-                    host_platform: self.platform_for(target)?,
+                    host_platform: host_platform.clone(),
                     build_platform: self.platform.clone(),
                     hash,
                     variant: r.variant,
