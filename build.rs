@@ -1,16 +1,16 @@
-//! Embeds the model cards (`recipes/*/card.yaml`) so that an installed binary knows how to
+//! Embeds the model cards (`catalog/*/card.yaml`) so that an installed binary knows how to
 //! install every catalog model without a checkout.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    println!("cargo:rerun-if-changed=recipes");
+    println!("cargo:rerun-if-changed=catalog");
     // Read at run time: a build script compiled in one checkout may be run for another that
     // shares the target folder (a CI clone), and must read that checkout's cards.
     let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
     let root = Path::new(&manifest);
-    let mut cards: Vec<_> = std::fs::read_dir(root.join("recipes"))
+    let mut cards: Vec<_> = std::fs::read_dir(root.join("catalog"))
         .map(|dir| {
             dir.filter_map(Result::ok)
                 .map(|e| e.path().join("card.yaml"))

@@ -2,7 +2,7 @@
 """Writes a conda-forge-shaped test channel (repodata only) for solver tests and benchmarks.
 
 conda-forge cannot be reached from the machines this project is developed on, yet the model
-cards (recipes/*/card.yaml) name conda-forge packages. This generator writes repodata that has
+cards (catalog/*/card.yaml) name conda-forge packages. This generator writes repodata that has
 conda-forge's shape for the packages those cards need: CPython 3.7-3.12 with python_abi, compiled
 packages built once per CPython, noarch: python packages with a python floor, pytorch,
 tensorflow, jaxlib and detectron2 in `cpu_*` and `cuda*` builds (the CUDA ones depend on
@@ -12,12 +12,16 @@ and the low-level libraries under them. Version histories and their pins follow 
 between models come out as they would on conda-forge.
 
 Records carry no package files: `scivision catalog lint --channel DIR` and `catalog conflicts`
-solve against them, nothing installs from them. `--synthetic N` adds N generated names with
+solve against them, nothing installs from them. With `--installable`, each record is also a real,
+tiny `.conda` file holding only its metadata (`info/index.json`, an empty `info/paths.json`), its
+build string marked `_fixture_`, so that installs of packages depending on these names can be
+tested end to end: a test fixture, not conda-forge (no python runs from it). `--synthetic N` adds N generated names with
 conda-forge's fan-out (the benchmark's million-record channel). Writes repodata.json per subdir
 and, where msgpack and zstandard are importable, sharded repodata (CEP-16) too. Output is
 deterministic.
 
     python3 scripts/gen-channel.py OUT_DIR [--subdir linux-64] [--synthetic 30000]
+    python3 scripts/gen-channel.py --installable OUT_DIR
 """
 
 import argparse
@@ -525,6 +529,76 @@ def write_all(out, channel, extra):
     return count, names, compressor is not None
 
 
+def fixture_build(build):
+    """`<first>_fixture_<rest>`: keeps both the prefix (`cpu*`, `cuda*`) and the suffix
+    (`*_cp311`, `*_cpython`, `*mkl`) that conda-forge's pins match on."""
+    head, sep, rest = build.partition("_")
+    return f"{head}_fixture_{rest}" if sep else f"fixture_{build}"
+
+
+def conda_file(path, record):
+    """Writes a metadata-only `.conda` (CEP-16's zip of an info and a pkg tar.zst) for `record`
+    and returns its (sha256, md5, size). Deterministic: fixed dates, sorted members."""
+    import io
+    import tarfile
+    import zipfile
+    import zstandard
+
+    stem = os.path.basename(path)[: -len(".conda")]
+    index = {k: record[k] for k in ("name", "version", "build", "build_number", "depends", "subdir", "license", "timestamp")}
+    for k in ("constrains", "noarch"):
+        if k in record:
+            index[k] = record[k]
+    files = {
+        "info/index.json": json.dumps(index, indent=2, sort_keys=True).encode(),
+        "info/paths.json": b'{"paths": [], "paths_version": 1}',
+        "info/about.json": json.dumps({"summary": "test fixture: metadata only, no files"}).encode(),
+    }
+
+    def tar_zst(members):
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for name in sorted(members):
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(members[name]), 0, 0o644
+                tar.addfile(info, io.BytesIO(members[name]))
+        return zstandard.ZstdCompressor(level=3).compress(raw.getvalue())
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for name, data in [("metadata.json", b'{"conda_pkg_format_version": 2}'),
+                           (f"info-{stem}.tar.zst", tar_zst(files)), (f"pkg-{stem}.tar.zst", tar_zst({}))]:
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    data = out.getvalue()
+    with open(path, "wb") as f:
+        f.write(data)
+    return hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), len(data)
+
+
+def make_installable(out, channel):
+    """Marks every record's build as a fixture and writes its package file under OUT."""
+    builds = {r["build"] for packages in channel.packages.values() for r in packages.values()}
+
+    def pin(spec):
+        # `libblas 3.9.0 22_linux64_mkl`: an exact build pin follows the build's new name.
+        parts = spec.split(" ")
+        if len(parts) == 3 and parts[2] in builds:
+            parts[2] = fixture_build(parts[2])
+        return " ".join(parts)
+
+    for sd, packages in channel.packages.items():
+        os.makedirs(os.path.join(out, sd), exist_ok=True)
+        for fn in list(packages):
+            rec = packages.pop(fn)
+            rec["build"] = fixture_build(rec["build"])
+            rec["depends"] = [pin(d) for d in rec["depends"]]
+            if "constrains" in rec:
+                rec["constrains"] = [pin(c) for c in rec["constrains"]]
+            new_fn = f"{rec['name']}-{rec['version']}-{rec['build']}.conda"
+            rec["sha256"], rec["md5"], rec["size"] = conda_file(os.path.join(out, sd, new_fn), rec)
+            packages[new_fn] = rec
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", help="channel directory to write (subdir folders with repodata.json)")
@@ -532,8 +606,14 @@ def main():
     parser.add_argument("--subdir", default="linux-64", choices=["linux-64"])
     parser.add_argument("--synthetic", type=int, default=0, metavar="N",
                         help="add N synthetic names with conda-forge's fan-out (30000 gives about a million records)")
+    parser.add_argument("--installable", action="store_true",
+                        help="also write each record as a metadata-only .conda file (needs zstandard)")
     args = parser.parse_args()
     channel = generate(args.subdir)
+    if args.installable:
+        if args.synthetic:
+            parser.error("--installable writes the core records only; leave out --synthetic")
+        make_installable(args.out, channel)
     count, names, sharded = write_all(args.out, channel, synthetic(args.subdir, args.synthetic))
     kind = "repodata.json and shards" if sharded else "repodata.json (no msgpack/zstandard: no shards)"
     print(f"wrote {count} records of {names} names to {args.out} ({kind})", file=sys.stderr)

@@ -1,5 +1,5 @@
 //! Model cards: how scivision installs an upstream catalog model that is no conda package of its
-//! own (`recipes/<model>/card.yaml`, embedded in the binary).
+//! own (`catalog/<model>/card.yaml`, embedded in the binary).
 //!
 //! A card pins the model's source (a git revision, a URL with its sha256, or a conda package),
 //! names the Python range, the conda packages (conda-forge names: the framework's CPU and CUDA
@@ -139,6 +139,29 @@ pub struct Card {
     pub system: CardSystem,
     /// model.yml's fields; absent when upstream ships none.
     pub model: Option<CardModel>,
+    /// How the model is published as a package of the channel (`recipe.yaml` beside the card
+    /// is generated from the card); absent for a model no scivision channel publishes.
+    pub recipe: Option<CardRecipe>,
+}
+
+/// `recipe:`: the facts a package needs that installing from source does not.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CardRecipe {
+    /// SPDX licence of the source.
+    pub license: String,
+    /// The licence file in the source (absent only where the source ships none).
+    pub license_file: Option<String>,
+    /// The build backend's packages, beyond python and pip (`setuptools`, `wheel`).
+    #[serde(default)]
+    pub host: Vec<String>,
+    /// The site-packages entries the package must hold (default: the model's import name).
+    #[serde(default)]
+    pub contents: Vec<String>,
+    /// Modules that import without the framework (tested in a prefix); the model's own module
+    /// imports its framework at the top, which these test machines cannot install.
+    #[serde(default)]
+    pub imports: Vec<String>,
 }
 
 /// CPython minors a python range can select (conda-forge's history and the near future).
@@ -167,9 +190,9 @@ impl Card {
                 file: file.to_path_buf(),
                 field: (field != ".").then_some(field),
                 fix: if inner.contains("unknown field") {
-                    "remove the key or fix its spelling; a card's keys are name, package, version, source, python, conda, pypi, pypi_overrides, system, model (see recipes/README.md)".into()
+                    "remove the key or fix its spelling; a card's keys are name, package, version, source, python, conda, pypi, pypi_overrides, system, model, recipe (see catalog/README.md)".into()
                 } else {
-                    "see recipes/README.md for the card format".into()
+                    "see catalog/README.md for the card format".into()
                 },
                 message: inner,
             }
@@ -340,6 +363,31 @@ impl Card {
                 );
             }
         }
+        if let Some(recipe) = &self.recipe {
+            if recipe.license.trim().is_empty() {
+                bad(
+                    "recipe.license",
+                    "is empty".into(),
+                    "give the source's SPDX licence (LICENSE file, classifiers)",
+                );
+            }
+            if self.source.conda.is_some() {
+                bad(
+                    "recipe",
+                    "the model is already a conda package (`source.conda`)".into(),
+                    "remove `recipe:`: a channel publishes it already",
+                );
+            }
+            for (i, text) in self.pypi.iter().enumerate() {
+                if let Err(e) = crate::card_recipe::conda_spec_of(text) {
+                    bad(
+                        &format!("pypi[{i}]"),
+                        format!("`{text}` has no conda package form: {e}"),
+                        "a published model depends on conda packages only: give a name and a version range",
+                    );
+                }
+            }
+        }
         if let Some(model) = &self.model {
             if model.import.trim().is_empty() || model.model.trim().is_empty() {
                 bad(
@@ -466,6 +514,22 @@ impl Card {
             _ => None,
         };
         own.into_iter().chain(self.pypi.iter().cloned()).collect()
+    }
+
+    /// The conda package name the model is published under: the distribution name, normalized
+    /// as conda names PyPI distributions (lower case, `-` for runs of `_`, `.` and `-`).
+    pub fn conda_name(&self) -> String {
+        let mut out = String::new();
+        for c in self.package.trim().chars() {
+            if matches!(c, '_' | '.' | '-') {
+                if !out.ends_with('-') {
+                    out.push('-');
+                }
+            } else {
+                out.extend(c.to_lowercase());
+            }
+        }
+        out
     }
 
     /// Whether installing needs `git` on the host (a git source or a git PyPI requirement).
@@ -621,7 +685,7 @@ mod tests {
     }
 
     fn card(text: &str) -> Result<Card, CardProblem> {
-        Card::parse(text, Path::new("recipes/x/card.yaml"))
+        Card::parse(text, Path::new("catalog/x/card.yaml"))
     }
 
     const GOOD: &str = "name: x\npackage: x\nversion: 1.0\nsource:\n  git: https://example.invalid/x.git\n  rev: 0123456789abcdef0123456789abcdef01234567\npython: '>=3.9'\nconda: [numpy]\n";

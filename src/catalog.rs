@@ -56,7 +56,7 @@ pub enum CatalogError {
     },
     /// The model exists but nothing installs it yet.
     #[error("`{name}` has no installable spec yet: it is published neither as a conda package nor with a card (upstream installs it with `pip install {pkg_url}`)")]
-    #[diagnostic(help("a model installs through its conda package or a card (recipes/<model>/card.yaml, see recipes/README.md); `scivision catalog list` shows how each one installs"))]
+    #[diagnostic(help("a model installs through its conda package or a card (catalog/<model>/card.yaml, see catalog/README.md); `scivision catalog list` shows how each one installs"))]
     NotInstallable {
         /// The model.
         name: String,
@@ -138,12 +138,16 @@ pub struct Model {
     /// The card's code runs on the CPU only: solve as a host without CUDA (CPU builds).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cpu_only: bool,
-    /// The card (recipes/<model>/card.yaml) this entry's install fields come from.
+    /// The card (catalog/<model>/card.yaml) this entry's install fields come from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card: Option<crate::card::Card>,
     /// Where the entry comes from (`upstream`, `scivision-demo`, a file or channel).
     #[serde(default)]
     pub source: String,
+    /// The channel that publishes the model as its `conda_package`, where one does: installed
+    /// from there (conda alone) instead of through its card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_by: Option<String>,
 }
 
 /// One datasource of the catalog.
@@ -271,6 +275,10 @@ impl Catalog {
                 let Some(sv) = entry.get("scivision") else {
                     continue;
                 };
+                // A catalog model published as a package (`scivision.catalog`) is installed from it.
+                if sv.get("catalog").is_some() {
+                    continue;
+                }
                 // An entry the catalog already knows keeps its description; the channel adds the package.
                 if let Some(known) = self
                     .models
@@ -307,11 +315,37 @@ impl Catalog {
                     cpu_only: false,
                     card: None,
                     source: String::new(),
+                    published_by: None,
                 });
             }
         }
         self.add(models, &dir.display().to_string());
+        let base = url::Url::from_directory_path(std::path::absolute(dir).unwrap_or_default())
+            .map_or_else(|()| dir.display().to_string(), |u| u.to_string());
+        self.use_published(&crate::channel::published_models(&data, &base));
         Ok(())
+    }
+
+    /// Installs each catalog model that a channel publishes from its package there (conda
+    /// alone: no git, no build, no PyPI resolution), instead of through its card. The first
+    /// channel to publish a model wins, as in the solve's channel order.
+    pub fn use_published(&mut self, published: &[crate::channel::PublishedModel]) {
+        for p in published {
+            let wanted = normalized_name(&p.catalog);
+            let Some(model) = self
+                .models
+                .iter_mut()
+                .find(|m| normalized_name(&m.name) == wanted && m.published_by.is_none())
+            else {
+                continue;
+            };
+            model.conda_package = Some(p.package.clone());
+            // The package's run requirements carry the card's pins.
+            model.conda_dependencies.clear();
+            model.pypi_dependencies.clear();
+            model.pypi_overrides.clear();
+            model.published_by = Some(p.channel.clone());
+        }
     }
 
     /// Makes the card's model installable: fills its catalog entry (or adds one).

@@ -89,32 +89,79 @@ pub fn is_deprecated(record: &rattler_conda_types::PackageRecord) -> bool {
         .any(|f| f == DEPRECATED_FEATURE)
 }
 
-/// The deprecations a channel publishes in its `channeldata.json` (`base` is the channel's URL,
-/// `file://` or `http(s)://`). Best effort: a channel without the file, or one that cannot be
-/// read, publishes none (the mark in the repodata still ranks deprecated builds last).
-pub async fn published_deprecations(
+/// A channel's `channeldata.json` (`base` is the channel's URL, `file://` or `http(s)://`).
+/// Best effort: `None` for a channel without the file, or one that cannot be read.
+pub async fn channeldata(
     client: &reqwest_middleware::ClientWithMiddleware,
     base: &url::Url,
-) -> Vec<Deprecation> {
+) -> Option<serde_json::Value> {
     let mut base = base.clone();
     if !base.path().ends_with('/') {
         base.set_path(&format!("{}/", base.path()));
     }
-    let Ok(url) = base.join("channeldata.json") else {
-        return Vec::new();
-    };
+    let url = base.join("channeldata.json").ok()?;
     let text = if url.scheme() == "file" {
-        match url.to_file_path() {
-            Ok(path) => fs_err::read_to_string(path).ok(),
-            Err(()) => None,
-        }
+        fs_err::read_to_string(url.to_file_path().ok()?).ok()
     } else {
         match client.get(url).send().await {
             Ok(r) if r.status().is_success() => r.text().await.ok(),
             _ => None,
         }
     };
-    let Some(data) = text.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()) else {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// A catalog model that a channel publishes as a package: its channeldata.json entry names
+/// the model under `scivision.catalog` (written from the recipe's `extra.scivision`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PublishedModel {
+    /// The catalog name.
+    pub catalog: String,
+    /// The conda package.
+    pub package: String,
+    /// Its newest version there.
+    pub version: String,
+    /// The channel's URL.
+    pub channel: String,
+}
+
+/// The catalog models `data` (a channel's channeldata.json) publishes.
+pub fn published_models(data: &serde_json::Value, channel: &str) -> Vec<PublishedModel> {
+    let mut out = Vec::new();
+    for (name, entry) in data
+        .get("packages")
+        .and_then(|p| p.as_object())
+        .into_iter()
+        .flatten()
+    {
+        let catalog = entry
+            .get("scivision")
+            .and_then(|s| s.get("catalog"))
+            .and_then(|c| c.as_str());
+        if let Some(catalog) = catalog {
+            out.push(PublishedModel {
+                catalog: catalog.to_string(),
+                package: name.clone(),
+                version: entry
+                    .get("version")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                channel: channel.to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// The deprecations a channel publishes in its `channeldata.json`. Best effort: a channel
+/// without the file, or one that cannot be read, publishes none (the mark in the repodata still
+/// ranks deprecated builds last).
+pub async fn published_deprecations(
+    client: &reqwest_middleware::ClientWithMiddleware,
+    base: &url::Url,
+) -> Vec<Deprecation> {
+    let Some(data) = channeldata(client, base).await else {
         return Vec::new();
     };
     let mut out = Vec::new();

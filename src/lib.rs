@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod build;
 pub mod cache;
 pub mod card;
+pub mod card_recipe;
 pub mod catalog;
 pub mod channel;
 pub mod cli;

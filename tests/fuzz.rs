@@ -1,5 +1,5 @@
 //! The fuzz targets of `fuzz/bodies.rs` on stable, as CI runs them: each target gets its seeds
-//! (fuzz/seeds/<target>/, and the repository's recipes and cards), then mutations of them from
+//! (fuzz/seeds/<target>/, and the repository's recipes and cards in recipes/ and catalog/), then mutations of them from
 //! a fixed-seed generator: `SCIVISION_FUZZ_RUNS` inputs per target (default 3000), or as many as
 //! fit in `SCIVISION_FUZZ_SECS` seconds when that is set. A panic fails the test and leaves the
 //! input in the target's temp folder, to replay with `cargo +nightly fuzz run TARGET FILE`.
@@ -148,10 +148,12 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
         _ => None,
     };
     if let Some(name) = from_recipes {
-        for dir in std::fs::read_dir(repo().join("recipes")).unwrap().flatten() {
-            let file = dir.path().join(name);
-            if file.is_file() {
-                files.push(file);
+        for folder in ["recipes", "catalog"] {
+            for dir in std::fs::read_dir(repo().join(folder)).unwrap().flatten() {
+                let file = dir.path().join(name);
+                if file.is_file() {
+                    files.push(file);
+                }
             }
         }
     }

@@ -93,6 +93,10 @@ pub(super) async fn build_one(
         reporter.phase(&name, "test");
         engine.test(&output, &untested, &work.join("test")).await?;
     }
+    if config.test {
+        reporter.phase(&name, "check");
+        check_installable(&untested, config).await?;
+    }
 
     // Into the build cache, then into the channel: both by rename of a complete file.
     let cached = cache_dir.join(&subdir).join(&file_name);
@@ -114,6 +118,72 @@ pub(super) async fn build_one(
         status: "built",
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The package's run requirements solve from the extra channels and then the output channel
+/// (the order users give: conda-forge before scivision's channel), on a host with a CUDA driver
+/// (a CUDA build must be installable somewhere): a package that nothing can install never enters
+/// the channel. A recipe's own tests may not install it at all (`package_contents`).
+async fn check_installable(package: &Path, config: &BuildConfig) -> Result<(), BuildError> {
+    use rattler_conda_types::{package::IndexJson, MatchSpec, ParseStrictness};
+    let index: IndexJson =
+        rattler_package_streaming::seek::read_package_file(package).map_err(|e| {
+            BuildError::Io {
+                path: package.to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })?;
+    let solve_error = |source| BuildError::NotInstallable {
+        package: format!(
+            "{}-{}-{}",
+            index.name.as_normalized(),
+            index.version,
+            index.build
+        ),
+        channels: config
+            .channels
+            .iter()
+            .cloned()
+            .chain([config.output_dir.display().to_string()])
+            .collect::<Vec<_>>()
+            .join(", "),
+        source,
+    };
+    let specs = index
+        .depends
+        .iter()
+        .map(|d| {
+            MatchSpec::from_str(d, ParseStrictness::Lenient).map_err(|e| {
+                crate::solve::SolveError::Unsolvable {
+                    specs: d.clone(),
+                    explanation: e.to_string(),
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(solve_error)?;
+    let mut names = config.channels.clone();
+    names.push(std::path::absolute(&config.output_dir).map_or_else(
+        |_| config.output_dir.display().to_string(),
+        |p| p.display().to_string(),
+    ));
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let channels = crate::solve::parse_channels(&names, cwd).map_err(solve_error)?;
+    let host = crate::system::virtual_packages(
+        config.target_platform,
+        &crate::system::CudaChoice::Version("12.4".into()),
+    )
+    .map_err(solve_error)?;
+    crate::solve::solve(
+        &crate::prefix::gateway(),
+        &channels,
+        config.target_platform,
+        specs,
+        host,
+    )
+    .await
+    .map(drop)
+    .map_err(solve_error)
 }
 
 /// The build cache has this exact build: the channel gets it unless it already lists it.

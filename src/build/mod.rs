@@ -102,6 +102,19 @@ pub enum BuildError {
         #[diagnostic_source]
         source: EngineReport,
     },
+    /// The package's run requirements cannot be solved from the channels.
+    #[error("{package} cannot be installed from the channels ({channels}): its run requirements do not solve")]
+    #[diagnostic(help("the package was not added to the channel; pass the channels its run requirements come from with -c (conda-forge), or fix `requirements.run`"))]
+    NotInstallable {
+        /// The package.
+        package: String,
+        /// The channels solved against.
+        channels: String,
+        /// The solver's explanation.
+        #[source]
+        #[diagnostic_source]
+        source: crate::solve::SolveError,
+    },
     /// A deprecation request is invalid.
     #[error("cannot deprecate `{spec}`: {message}")]
     #[diagnostic(help("give NAME or NAME==VERSION of a package in the channel, and a --reason"))]

@@ -12,10 +12,10 @@ use crate::config::Dirs;
 /// Build conda packages from recipes, in dependency order, then index the channel.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  scivision build                              every recipe under recipes/ into channel/\n  scivision build recipes/scivision-demo-edges  one recipe (and nothing else)\n  scivision build --dry-run                    the build order, nothing built\n  scivision build --output-dir /tmp/ch -c conda-forge recipes/my-model\n  scivision build -m variants.yaml recipes/my-model   with extra variant keys (as rattler-build -m)\n\nRecipes are rattler-build recipes, built by rattler-build's engine. A recipe whose inputs (rendered\nrecipe, recipe folder, local sources, solved build and host packages) have not changed is not rebuilt."
+    after_help = "Examples:\n  scivision build                              every recipe under recipes/ into channel/\n  scivision build recipes/scivision-demo-edges  one recipe (and nothing else)\n  scivision build catalog -c conda-forge        the Scivision models, from their upstream sources\n  scivision build --dry-run                    the build order, nothing built\n  scivision build --output-dir /tmp/ch -c conda-forge recipes/my-model\n  scivision build -m variants.yaml recipes/my-model   with extra variant keys (as rattler-build -m)\n\nRecipes are rattler-build recipes, built by rattler-build's engine. A recipe whose inputs (rendered\nrecipe, recipe folder, local sources, solved build and host packages) have not changed is not rebuilt."
 )]
 pub struct Args {
-    /// Recipe folders or recipe.yaml files (default: every folder under recipes/).
+    /// Recipe folders, recipe.yaml files, or folders of recipe folders (default: recipes/).
     recipes: Vec<PathBuf>,
     /// The channel to build into.
     #[arg(long, short = 'o', default_value = "channel")]
@@ -52,7 +52,16 @@ pub async fn execute(args: Args, ui: Ui) -> miette::Result<()> {
     let recipes = if args.recipes.is_empty() {
         build::discover(std::path::Path::new("recipes"))?
     } else {
-        args.recipes.clone()
+        // A folder of recipe folders (catalog/) stands for every recipe in it.
+        let mut out = Vec::new();
+        for path in &args.recipes {
+            if path.is_dir() && !build::recipe_file(path).is_file() {
+                out.extend(build::discover(path)?);
+            } else {
+                out.push(path.clone());
+            }
+        }
+        out
     };
     if recipes.is_empty() {
         return Err(miette::miette!(

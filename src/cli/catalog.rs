@@ -57,7 +57,7 @@ pub enum Command {
     },
     /// Validate model cards; with channels, solve each one.
     #[command(
-        after_help = "Checks every key, match spec, PEP 508 requirement, python range and source pin of each card\n(default: recipes/*/card.yaml here, else the cards built into scivision). With -c, solves each\ncard's conda half for the platform and names the first requirement that fails. Exit 1 if any card\nhas a problem or does not solve.\n\nExamples:\n  scivision catalog lint\n  scivision catalog lint recipes/btrack --json\n  python3 scripts/gen-channel.py /tmp/cf && scivision catalog lint -c /tmp/cf --cuda 12.4"
+        after_help = "Checks every key, match spec, PEP 508 requirement, python range and source pin of each card\n(default: catalog/*/card.yaml here, else the cards built into scivision). With -c, solves each\ncard's conda half for the platform and names the first requirement that fails. Exit 1 if any card\nhas a problem or does not solve.\n\nExamples:\n  scivision catalog lint\n  scivision catalog lint catalog/btrack --json\n  python3 scripts/gen-channel.py /tmp/cf && scivision catalog lint -c /tmp/cf --cuda 12.4"
     )]
     Lint(CheckArgs),
     /// Which models cannot share one environment, and the first conflicting pair of requirements.
@@ -65,12 +65,26 @@ pub enum Command {
         after_help = "Solves every pair of cards together (the conda half) and prints the matrix: `x` marks a pair\nthat has no common solution, the reason each model gets its own prefix.\n\nExamples:\n  scivision catalog conflicts -c conda-forge\n  scivision catalog conflicts -c /tmp/cf --json | jq '.conflicts[] | [.a, .b]'"
     )]
     Conflicts(CheckArgs),
+    /// Generate the rattler-build recipe of each card that publishes its model as a package.
+    #[command(
+        after_help = "The card is the one source of a model's pins; `recipe.yaml` beside it is generated from it\n(cards without a `recipe:` section publish nothing). Exit 1 with --check if a recipe is stale.\n\nExamples:\n  scivision catalog recipe catalog/resnet50-plankton      print it\n  scivision catalog recipe --write                         write every catalog/*/recipe.yaml\n  scivision catalog recipe --check                         what CI runs"
+    )]
+    Recipe {
+        /// Card files or folders (default: catalog/*/card.yaml here).
+        cards: Vec<PathBuf>,
+        /// Write each recipe beside its card instead of printing it.
+        #[arg(long, conflicts_with = "check")]
+        write: bool,
+        /// Compare each checked-in recipe with its card's, writing nothing.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 /// Arguments of `lint` and `conflicts`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Card files or folders (default: recipes/*/card.yaml here, else the built-in cards).
+    /// Card files or folders (default: catalog/*/card.yaml here, else the built-in cards).
     cards: Vec<PathBuf>,
     /// Channels to solve against (names, URLs or paths).
     #[arg(long = "channel", short = 'c')]
@@ -157,6 +171,58 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
         }
         Command::Lint(args) => return lint(args, &catalog, ui).await,
         Command::Conflicts(args) => return conflicts(args, &catalog, ui).await,
+        Command::Recipe {
+            cards,
+            write,
+            check,
+        } => return recipes(&cards, write, check, &catalog),
+    }
+    Ok(())
+}
+
+/// `catalog recipe`: prints, writes or checks the recipes generated from cards.
+fn recipes(paths: &[PathBuf], write: bool, check: bool, catalog: &Catalog) -> miette::Result<()> {
+    let default = [PathBuf::from("catalog")];
+    let files = crate::card::discover(if paths.is_empty() { &default } else { paths });
+    if files.is_empty() {
+        return Err(miette::miette!(
+            help = "run in a checkout (catalog/<model>/card.yaml) or name card files",
+            "no cards found"
+        ));
+    }
+    let mut stale = Vec::new();
+    for file in &files {
+        let card = Card::load(file)?;
+        if let Some(problem) = card.problems(file).into_iter().next() {
+            return Err(problem.into());
+        }
+        let text = crate::card_recipe::generate(&card, catalog.get(&card.name).ok())
+            .map_err(|e| miette::miette!("{}: {e}", file.display()))?;
+        let Some(text) = text else { continue };
+        let out = file.with_file_name(crate::card_recipe::RECIPE_FILE);
+        if check {
+            if fs_err::read_to_string(&out).ok().as_deref() != Some(text.as_str()) {
+                stale.push(out);
+            }
+        } else if write {
+            crate::atomic::write(&out, text.as_bytes())
+                .map_err(|e| miette::miette!("{}: {e}", out.display()))?;
+            super::print_line(&format!("wrote {}", out.display()));
+        } else {
+            print!("{text}");
+        }
+    }
+    if !stale.is_empty() {
+        return Err(miette::miette!(
+            help = "edit the card, then run `scivision catalog recipe --write`",
+            "{} recipe(s) differ from their cards: {}",
+            stale.len(),
+            stale
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     Ok(())
 }
@@ -278,7 +344,7 @@ struct Linted {
 
 /// Reads the cards named (or the default ones) and lists each one's problems.
 fn read_cards(paths: &[PathBuf], catalog: &Catalog) -> Vec<Linted> {
-    let here = PathBuf::from("recipes");
+    let here = PathBuf::from("catalog");
     let files = if !paths.is_empty() {
         crate::card::discover(paths)
     } else if here.is_dir() {

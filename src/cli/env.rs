@@ -197,18 +197,7 @@ pub struct CheckArgs {
 }
 
 async fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
-    let catalog = Catalog::load()?;
-    let spec = catalog.resolve(model)?;
-    if let Some(card) = &spec.model.card {
-        // Checked before anything is solved or written: uv clones git sources with the git CLI.
-        if let Some(tool) = card.missing_host_tools().first() {
-            return Err(miette::miette!(
-                help = "install it with the system's package manager (apt-get install git, brew install git), then run the command again",
-                "`{}` installs from a git repository, which needs `{tool}` on PATH, and there is none",
-                spec.model.name
-            ));
-        }
-    }
+    let mut catalog = Catalog::load()?;
     let config = ConfigFile::load()?;
     let channel_strings = if args.channels.is_empty() {
         crate::config::default_channels(&config)
@@ -217,6 +206,20 @@ async fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
     };
     let cwd = std::env::current_dir().into_diagnostic()?;
     let channels = crate::solve::parse_channels(&channel_strings, cwd)?;
+    let mapping = pypi_mapping(&config, &channels, args.offline).await?;
+    // A model a channel publishes installs from its package: conda alone.
+    catalog.use_published(&published_models(&channels, &mapping, args.offline).await);
+    let spec = catalog.resolve(model)?;
+    if let (Some(card), None) = (&spec.model.card, &spec.model.published_by) {
+        // Checked before anything is solved or written: uv clones git sources with the git CLI.
+        if let Some(tool) = card.missing_host_tools().first() {
+            return Err(miette::miette!(
+                help = "install it with the system's package manager (apt-get install git, brew install git), or use a channel that publishes the model as a package, then run the command again",
+                "`{}` installs from a git repository, which needs `{tool}` on PATH, and there is none",
+                spec.model.name
+            ));
+        }
+    }
     let platform = super::target_platform(args.platform.as_ref())?;
     let mut specs = spec.conda;
     if let Some(py) = &args.python {
@@ -274,10 +277,33 @@ async fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
         pypi,
         index,
         pypi_overrides: spec.model.pypi_overrides.clone(),
-        mapping: pypi_mapping(&config, &channels, args.offline).await?,
+        mapping,
         package: spec.model.conda_package.clone(),
+        published_by: spec.model.published_by.clone(),
         channels,
     })
+}
+
+/// The catalog models the channels publish (their channeldata.json), in channel order.
+/// conda-forge and its mirrors are not asked: they publish no scivision model, and their
+/// channeldata.json is large. Offline, only local channels are read.
+async fn published_models(
+    channels: &[rattler_conda_types::Channel],
+    mapping: &crate::mapping::PypiMapping,
+    offline: bool,
+) -> Vec<crate::channel::PublishedModel> {
+    let client = crate::prefix::http_client_for(offline);
+    let mut out = Vec::new();
+    for channel in channels {
+        let base = channel.base_url.url();
+        if mapping.applies_to(base.as_str()) || (offline && base.scheme() != "file") {
+            continue;
+        }
+        if let Some(data) = crate::channel::channeldata(&client, base).await {
+            out.extend(crate::channel::published_models(&data, base.as_str()));
+        }
+    }
+    out
 }
 
 /// The conda → PyPI mapping for this command: conda-forge's (from `SCIVISION_CONDA_PYPI_MAPPING`
@@ -408,11 +434,32 @@ fn records_json(
 }
 
 /// `env create`'s outcome, as JSON or for a person.
+/// How the model reached the prefix: its conda package (from which channel, where a channel
+/// publishes the catalog model), or its card's source (git or URL, with the PyPI half).
+fn install_path(request: &Request) -> (serde_json::Value, String) {
+    match (&request.package, &request.published_by) {
+        (Some(p), Some(ch)) => (
+            serde_json::json!({"from": "package", "package": p, "channel": ch}),
+            format!("from its package {p} ({ch})"),
+        ),
+        (Some(p), None) => (
+            serde_json::json!({"from": "package", "package": p, "channel": null}),
+            format!("from its package {p}"),
+        ),
+        (None, _) => (
+            serde_json::json!({"from": "card", "package": null, "channel": null}),
+            "from its card's source".to_string(),
+        ),
+    }
+}
+
 fn print_created(request: &Request, outcome: &crate::env::CreateOutcome, json: bool) {
     let records = &outcome.records;
+    let (path, path_text) = install_path(request);
     if json {
         super::print_json(&serde_json::json!({
             "model": request.model,
+            "installed": path,
             "prefix": outcome.prefix,
             "kernel_spec": outcome.kernel_spec,
             "platform": request.platform.to_string(),
@@ -433,7 +480,7 @@ fn print_created(request: &Request, outcome: &crate::env::CreateOutcome, json: b
                 super::print_line(&format!("  {p:<43} (PyPI)"));
             }
             super::print_line(&format!(
-                "dry run: {} packages for {} ({}); nothing installed",
+                "dry run: {} packages for {} ({}, {path_text}); nothing installed",
                 records.len(),
                 request.model,
                 request.platform
@@ -445,7 +492,7 @@ fn print_created(request: &Request, outcome: &crate::env::CreateOutcome, json: b
             outcome.prefix.display()
         )),
         Some(s) => super::print_line(&format!(
-            "{} {} with {} packages{} in {:.1}s: {}",
+            "{} {} {path_text} with {} packages{} in {:.1}s: {}",
             if *s == CreateStatus::Created {
                 "created"
             } else {
@@ -699,6 +746,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 pypi_overrides: Vec::new(),
                 mapping: crate::mapping::PypiMapping::default(),
                 package: None,
+                published_by: None,
             };
             let _guard = envs.lock(&request.model).await?;
             let solution = crate::env::Solution {
@@ -847,6 +895,7 @@ pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
         pypi_overrides: Vec::new(),
         mapping: crate::mapping::PypiMapping::default(),
         package: None,
+        published_by: None,
     };
     let started = std::time::Instant::now();
     let envs = Envs::new(&Dirs::from_env().home);

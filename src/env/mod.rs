@@ -218,6 +218,8 @@ pub struct Request {
     /// The conda package that is the model, when it is one: its `info/about.json` may add PyPI
     /// requirements. A card's model from PyPI has none.
     pub package: Option<String>,
+    /// The channel publishing `package` as the catalog model, when it replaced the card.
+    pub published_by: Option<String>,
 }
 
 /// The result of a solve.
