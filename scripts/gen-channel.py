@@ -384,6 +384,30 @@ def generate(subdir):
     noarch("lightning", [("2.3.3", "3.8", ["pytorch >=2.0.0", "fsspec >=2022.5.0", "lightning-utilities >=0.10.0", "packaging >=20.0", "pyyaml >=5.4", "torchmetrics >=0.7.0", "tqdm >=4.57.0", "typing_extensions >=4.4.0"])])
     pyext("pycocotools", [("2.0.8", 8, 12, ["matplotlib-base >=2.1.0", "numpy"])])
     framework("detectron2", [("0.6", 8, 11, ["pytorch >=1.8 @VARIANT", "fvcore >=0.1.5,<0.1.6", "iopath >=0.1.7,<0.1.10", "pycocotools >=2.0.2", "matplotlib-base", "omegaconf >=2.1", "hydra-core >=1.1", "tabulate", "termcolor >=1.1", "yacs >=0.1.8", "pillow >=7.1", "cloudpickle", "tqdm >4.29.0"], "11.8")], cuda_deps, cpu_deps=())
+    # What the PyPI-only packages of scivision's channel (catalog/pypi-*) need from conda-forge:
+    # tensorflow-text's tensorflow-hub, python-doctr's document stack.
+    noarch("tensorflow-hub", [("0.15.0", "3.7", ["numpy >=1.12.0", "protobuf >=3.19.6"])])
+    noarch("zipp", [("3.20.1", "3.8", [])])
+    noarch("importlib-metadata", [("8.4.0", "3.8", ["zipp >=0.5"])])
+    lib("pdfium-binaries", ["6406"], ["libgcc-ng >=12", "libstdcxx-ng >=12"])
+    noarch("pypdfium2", [("3.21.1", "3.6", ["pdfium-binaries"])])
+    pyext("pyclipper", [("1.3.0.post5", 8, 12, [])])
+    pyext("rapidfuzz", [("3.9.6", 8, 12, [])])
+    pyext("cffi", [("1.17.0", 8, 12, ["pycparser", "libffi >=3.4,<4.0a0"])])
+    noarch("pycparser", [("2.22", "3.8", [])])
+    noarch("langdetect", [("1.0.9", "3.6", ["six"])])
+    noarch("webencodings", [("0.5.1", "3.6", [])])
+    noarch("html5lib", [("1.1", "3.6", ["six >=1.9", "webencodings"])])
+    noarch("tinycss2", [("1.3.0", "3.8", ["webencodings >=0.4"])])
+    noarch("cssselect2", [("0.7.0", "3.7", ["tinycss2", "webencodings"])])
+    noarch("pydyf", [("0.11.0", "3.8", [])])
+    noarch("pyphen", [("0.16.0", "3.8", [])])
+    lib("pango", ["1.54.0"], ["libgcc-ng >=12", "libglib >=2.80", "freetype >=2.12.1"])
+    noarch("weasyprint", [("62.3", "3.9", ["pydyf >=0.10.0", "cffi >=0.6", "html5lib >=1.1", "tinycss2 >=1.3.0", "cssselect2 >=0.1",
+                                           "pyphen >=0.9.1", "pillow >=9.1.0", "fonttools >=4.0.0", "pango >=1.44.0"])])
+    noarch("defusedxml", [("0.7.1", "3.6", [])])
+    noarch("mplcursors", [("0.5.3", "3.7", ["matplotlib-base >=3.1,!=3.7.1"])])
+    noarch("unidecode", [("1.3.8", "3.5", [])])
     noarch("seaborn", [("0.12.2", "3.7", ["numpy >=1.17,!=1.24.0", "pandas >=0.25", "matplotlib-base >=3.1,!=3.6.1"]),
                        ("0.13.2", "3.8", ["numpy >=1.20,!=1.24.0", "pandas >=1.2", "matplotlib-base >=3.4,!=3.6.1"])])
     noarch("csbdeep", [("0.7.4", "3.6", ["numpy", "scipy", "matplotlib-base", "six", "tifffile", "tqdm", "packaging"]),

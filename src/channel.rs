@@ -154,6 +154,28 @@ pub fn published_models(data: &serde_json::Value, channel: &str) -> Vec<Publishe
     out
 }
 
+/// The catalog models `channels` publish (their channeldata.json), in channel order. Channels
+/// `skip` names are not asked: conda-forge and its mirrors publish no scivision model, and
+/// their channeldata.json is large. Offline, only local channels are read.
+pub async fn published_in(
+    channels: &[rattler_conda_types::Channel],
+    skip: impl Fn(&str) -> bool,
+    offline: bool,
+) -> Vec<PublishedModel> {
+    let client = crate::prefix::http_client_for(offline);
+    let mut out = Vec::new();
+    for channel in channels {
+        let base = channel.base_url.url();
+        if skip(base.as_str()) || (offline && base.scheme() != "file") {
+            continue;
+        }
+        if let Some(data) = channeldata(&client, base).await {
+            out.extend(published_models(&data, base.as_str()));
+        }
+    }
+    out
+}
+
 /// The deprecations a channel publishes in its `channeldata.json`. Best effort: a channel
 /// without the file, or one that cannot be read, publishes none (the mark in the repodata still
 /// ranks deprecated builds last).

@@ -50,8 +50,20 @@ pub struct Conflict {
 }
 
 /// The conda specs of a card, parsed (cards are validated before they get here).
-fn specs(card: &Card) -> Result<Vec<MatchSpec>, SolveError> {
-    crate::solve::parse_specs(&card.conda_specs())
+/// A card's conda specs, or its published package's name where a channel publishes the model
+/// (`published`: catalog name → package): as `env create` installs it.
+fn specs(
+    card: &Card,
+    published: &[crate::channel::PublishedModel],
+) -> Result<Vec<MatchSpec>, SolveError> {
+    let wanted = crate::catalog::normalized_name(&card.name);
+    match published
+        .iter()
+        .find(|p| crate::catalog::normalized_name(&p.catalog) == wanted)
+    {
+        Some(p) => crate::solve::parse_specs(std::slice::from_ref(&p.package)),
+        None => crate::solve::parse_specs(&card.conda_specs()),
+    }
 }
 
 /// The runner `env create` adds to every model's prefix.
@@ -63,22 +75,25 @@ pub struct Checker {
     /// `scivision-runner`, when the channels publish it: every environment gets it, so every
     /// check includes it (last, so that a card's own requirements are blamed first).
     runner: Option<MatchSpec>,
+    published: Vec<crate::channel::PublishedModel>,
     with_cuda: Vec<GenericVirtualPackage>,
     without_cuda: Vec<GenericVirtualPackage>,
 }
 
 impl Checker {
-    /// Fetches the repodata every card can reach, once.
+    /// Fetches the repodata every card can reach, once. A card whose model the channels
+    /// publish (`published`) is solved as its package, as `env create` installs it.
     pub async fn new(
         cards: &[Card],
         channels: &[Channel],
         platform: Subdir,
         cuda: &CudaChoice,
+        published: Vec<crate::channel::PublishedModel>,
     ) -> Result<Self, SolveError> {
         let runner = crate::solve::parse_specs(&[RUNNER.to_string()])?;
         let mut all = runner.clone();
         for card in cards {
-            all.extend(specs(card)?);
+            all.extend(specs(card, &published)?);
         }
         let gateway = crate::prefix::gateway();
         let loaded = Loaded::query(&gateway, channels, platform, all).await?;
@@ -88,6 +103,7 @@ impl Checker {
                 .then(|| runner.into_iter().next())
                 .flatten(),
             loaded,
+            published,
             with_cuda: system::virtual_packages(platform, cuda)?,
             without_cuda: system::virtual_packages(platform, &CudaChoice::None)?,
         })
@@ -112,7 +128,7 @@ impl Checker {
 
     /// A card's specs as `env create` solves them: the card's, then the runner.
     fn card_specs(&self, card: &Card) -> Result<Vec<MatchSpec>, SolveError> {
-        let mut out = specs(card)?;
+        let mut out = specs(card, &self.published)?;
         out.extend(self.runner.clone());
         Ok(out)
     }
@@ -180,7 +196,7 @@ impl Checker {
     /// Whether two cards (each solvable alone) share an environment; the first conflicting pair
     /// of requirements when they do not.
     pub fn conflict(&self, a: &Card, b: &Card) -> Result<Option<Conflict>, SolveError> {
-        let (sa, sb) = (self.card_specs(a)?, specs(b)?);
+        let (sa, sb) = (self.card_specs(a)?, specs(b, &self.published)?);
         let cpu_only = a.system.cuda == "none" || b.system.cuda == "none";
         // One shared prefix gets CPU builds when either card runs on the CPU only; a card that
         // needs CUDA then conflicts with that, whatever the other requirements.
@@ -291,6 +307,7 @@ mod tests {
             &channels,
             Subdir::Linux64,
             &CudaChoice::Version("12.4".into()),
+            Vec::new(),
         ))
         .unwrap()
     }

@@ -252,34 +252,6 @@ fn two_days_ago() -> u64 {
         - 2 * 24 * 3600
 }
 
-/// A git config pointing the upstream GitHub URLs at the mirrors in `../shared/upstream`, where
-/// this checkout has them; without them git reaches GitHub, as it would for a user.
-fn upstream_git_config(dir: &Path) -> PathBuf {
-    let config = dir.join("gitconfig");
-    let mut text = String::from("[protocol \"file\"]\n\tallow = always\n");
-    let upstream = repo().join("../shared/upstream");
-    for owner in std::fs::read_dir(&upstream).into_iter().flatten().flatten() {
-        for mirror in std::fs::read_dir(owner.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = mirror.file_name().to_string_lossy().to_string();
-            let Some(repo_name) = name.strip_suffix(".git") else {
-                continue;
-            };
-            let owner_name = owner.file_name().to_string_lossy().to_string();
-            let path = mirror.path().canonicalize().unwrap();
-            text.push_str(&format!(
-                "[url \"file://{}\"]\n\tinsteadOf = https://github.com/{owner_name}/{repo_name}.git\n\tinsteadOf = https://github.com/{owner_name}/{repo_name}\n",
-                path.display()
-            ));
-        }
-    }
-    std::fs::write(&config, text).unwrap();
-    config
-}
-
 #[test]
 fn every_catalog_name_resolves_as_typed_in_any_case_and_normalized() {
     let home = tempfile::tempdir().unwrap();

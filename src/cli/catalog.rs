@@ -209,7 +209,7 @@ fn recipes(paths: &[PathBuf], write: bool, check: bool, catalog: &Catalog) -> mi
                 .map_err(|e| miette::miette!("{}: {e}", out.display()))?;
             super::print_line(&format!("wrote {}", out.display()));
         } else {
-            print!("{text}");
+            super::print_line(text.trim_end());
         }
     }
     if !stale.is_empty() {
@@ -416,11 +416,16 @@ fn read_cards(paths: &[PathBuf], catalog: &Catalog) -> Vec<Linted> {
 async fn checker(args: &CheckArgs, cards: &[Card]) -> miette::Result<Checker> {
     let cwd = std::env::current_dir().into_diagnostic()?;
     let channels = crate::solve::parse_channels(&args.channels, cwd)?;
+    // Models the channels publish are solved as their packages, as env create installs them.
+    let conda_forge = crate::mapping::PypiMapping::default();
+    let published =
+        crate::channel::published_in(&channels, |url| conda_forge.applies_to(url), false).await;
     Ok(Checker::new(
         cards,
         &channels,
         super::target_platform(args.platform.as_ref())?,
         &args.cuda,
+        published,
     )
     .await?)
 }

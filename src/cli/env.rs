@@ -208,7 +208,9 @@ async fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
     let channels = crate::solve::parse_channels(&channel_strings, cwd)?;
     let mapping = pypi_mapping(&config, &channels, args.offline).await?;
     // A model a channel publishes installs from its package: conda alone.
-    catalog.use_published(&published_models(&channels, &mapping, args.offline).await);
+    catalog.use_published(
+        &crate::channel::published_in(&channels, |url| mapping.applies_to(url), args.offline).await,
+    );
     let spec = catalog.resolve(model)?;
     if let (Some(card), None) = (&spec.model.card, &spec.model.published_by) {
         // Checked before anything is solved or written: uv clones git sources with the git CLI.
@@ -282,28 +284,6 @@ async fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
         published_by: spec.model.published_by.clone(),
         channels,
     })
-}
-
-/// The catalog models the channels publish (their channeldata.json), in channel order.
-/// conda-forge and its mirrors are not asked: they publish no scivision model, and their
-/// channeldata.json is large. Offline, only local channels are read.
-async fn published_models(
-    channels: &[rattler_conda_types::Channel],
-    mapping: &crate::mapping::PypiMapping,
-    offline: bool,
-) -> Vec<crate::channel::PublishedModel> {
-    let client = crate::prefix::http_client_for(offline);
-    let mut out = Vec::new();
-    for channel in channels {
-        let base = channel.base_url.url();
-        if mapping.applies_to(base.as_str()) || (offline && base.scheme() != "file") {
-            continue;
-        }
-        if let Some(data) = crate::channel::channeldata(&client, base).await {
-            out.extend(crate::channel::published_models(&data, base.as_str()));
-        }
-    }
-    out
 }
 
 /// The conda → PyPI mapping for this command: conda-forge's (from `SCIVISION_CONDA_PYPI_MAPPING`

@@ -244,6 +244,90 @@ pub fn git_flit_project(
     (repo, rev)
 }
 
+/// A git config pointing the upstream GitHub URLs at the mirrors in `../shared/upstream`, where
+/// this checkout has them; without them git reaches GitHub, as it would for a user.
+pub fn upstream_git_config(dir: &Path) -> PathBuf {
+    let config = dir.join("gitconfig");
+    let mut text = String::from("[protocol \"file\"]\n\tallow = always\n");
+    let upstream = repo().join("../shared/upstream");
+    for owner in std::fs::read_dir(&upstream).into_iter().flatten().flatten() {
+        for mirror in std::fs::read_dir(owner.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = mirror.file_name().to_string_lossy().to_string();
+            let Some(repo_name) = name.strip_suffix(".git") else {
+                continue;
+            };
+            let owner_name = owner.file_name().to_string_lossy().to_string();
+            let path = mirror.path().canonicalize().unwrap();
+            text.push_str(&format!(
+                "[url \"file://{}\"]\n\tinsteadOf = https://github.com/{owner_name}/{repo_name}.git\n\tinsteadOf = https://github.com/{owner_name}/{repo_name}\n",
+                path.display()
+            ));
+        }
+    }
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// The conda-forge-shaped channel with a metadata-only `.conda` file per record
+/// (`gen-channel.py --installable`), in a folder named `conda-forge`, once per test binary.
+pub fn installable_forge() -> &'static Path {
+    static FORGE: OnceLock<PathBuf> = OnceLock::new();
+    FORGE.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("scivision-installable-")
+            .tempdir()
+            .unwrap()
+            .keep()
+            .join("conda-forge");
+        let out = run(Command::new(peer_python())
+            .arg(repo().join("scripts/gen-channel.py"))
+            .arg("--installable")
+            .arg(&dir));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        dir
+    })
+}
+
+/// The channel of `recipes/` plus the Scivision models built from `catalog/` (their sources
+/// from the mirrors in ../shared/upstream, through git's own URL rewriting; run requirements
+/// checked against [`installable_forge`]), once per test binary. Builds are cached by input
+/// hash in the test cache, so unchanged models are not rebuilt.
+pub fn models_channel() -> &'static Path {
+    static MODELS: OnceLock<PathBuf> = OnceLock::new();
+    MODELS.get_or_init(|| {
+        let base = channel();
+        let dir = base.with_file_name(format!(
+            "{}-models",
+            base.file_name().unwrap().to_string_lossy()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(base)
+            .arg(&dir)
+            .status()
+            .expect("cp");
+        assert!(status.success());
+        let git = tempfile::tempdir().unwrap().keep();
+        let out = run(scivision()
+            .env("GIT_CONFIG_GLOBAL", upstream_git_config(&git))
+            .args(["build", "--quiet", "catalog", "--output-dir"])
+            .arg(&dir)
+            .arg("-c")
+            .arg(installable_forge()));
+        assert_eq!(
+            out.code, 0,
+            "building catalog/ failed\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        dir
+    })
+}
+
 /// The conda-forge-shaped channel (scripts/gen-channel.py: repodata only), in a folder named
 /// `conda-forge` as a local mirror of it would be, once per test binary.
 pub fn forge() -> &'static Path {
