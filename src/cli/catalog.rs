@@ -15,15 +15,19 @@ use crate::system::CudaChoice;
 pub enum Command {
     /// List the models (and with --datasources, the datasources).
     #[command(
-        after_help = "Examples:\n  scivision catalog list\n  scivision catalog list --json | jq '.[].name'"
+        after_help = "Examples:\n  scivision catalog list\n  scivision catalog list -c ./channel     which models the channel publishes as packages\n  scivision catalog list --json | jq '.[].name'"
     )]
     List {
         /// List datasources instead of models.
         #[arg(long)]
         datasources: bool,
-        /// Add the models a local channel publishes (its channeldata.json).
+        /// Add the models a local channel publishes (its channeldata.json), demo models included.
         #[arg(long = "channel-dir")]
         channel_dirs: Vec<std::path::PathBuf>,
+        /// Channels (names, URLs or paths) whose published catalog models install from their
+        /// packages (their channeldata.json).
+        #[arg(long = "channel", short = 'c')]
+        channels: Vec<String>,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -106,10 +110,20 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
         Command::List {
             datasources,
             channel_dirs,
+            channels,
             json,
         } => {
             for dir in &channel_dirs {
                 catalog.add_channel_dir(dir)?;
+            }
+            if !channels.is_empty() {
+                let cwd = std::env::current_dir().into_diagnostic()?;
+                let channels = crate::solve::parse_channels(&channels, cwd)?;
+                let conda_forge = crate::mapping::PypiMapping::default();
+                catalog.use_published(
+                    &crate::channel::published_in(&channels, |u| conda_forge.applies_to(u), false)
+                        .await,
+                );
             }
             if datasources {
                 if json {
@@ -643,11 +657,13 @@ fn print_models(models: &[&Model], json: bool) {
         return;
     }
     for m in models {
-        // How it installs: a conda package of its own, or a card (PyPI into a conda prefix).
-        let installable = match (&m.conda_package, &m.card) {
-            (Some(_), _) => "conda",
-            (None, Some(_)) => "card",
-            (None, None) => "-",
+        // How it installs: a conda package of its own (one a channel publishes for the catalog
+        // model, named), or a card (PyPI into a conda prefix).
+        let installable = match (&m.conda_package, &m.card, &m.published_by) {
+            (Some(p), _, Some(ch)) => format!("package {p} ({ch})"),
+            (Some(_), _, None) => "conda".into(),
+            (None, Some(_), _) => "card".into(),
+            (None, None, _) => "-".into(),
         };
         super::print_line(&format!(
             "{:<32} {:<6} {}",
