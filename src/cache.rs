@@ -91,6 +91,8 @@ pub struct Cleaned {
     pub removed: Vec<String>,
     /// Kept because a live environment needs them.
     pub kept_for_envs: usize,
+    /// Weight files kept because a live environment's model loads them.
+    pub weights_kept: usize,
     /// Bytes freed.
     pub bytes: u64,
 }
@@ -152,6 +154,68 @@ pub fn clean(
         fs_err::remove_dir_all(&uv)?;
         out.removed.push("uv (the PyPI cache)".into());
     }
+    clean_weights(dirs, envs, all, older_than, &mut out)?;
     out.removed.sort();
     Ok(out)
+}
+
+/// Removes weight files no live environment's model loads (`all`: every one, and interrupted
+/// downloads, which are otherwise kept to resume). A live environment's work folder is kept
+/// whole: its model may keep what it derived from its weights there (an unzipped archive).
+fn clean_weights(
+    dirs: &Dirs,
+    envs: &Envs,
+    all: bool,
+    older_than: Option<Duration>,
+    out: &mut Cleaned,
+) -> std::io::Result<()> {
+    let root = crate::weights::Weights::new(&dirs.home)
+        .root()
+        .to_path_buf();
+    if !root.is_dir() {
+        return Ok(());
+    }
+    let mut keep = BTreeSet::new();
+    if !all {
+        for (name, _, info) in envs.list().unwrap_or_default() {
+            keep.insert(Path::new("work").join(crate::names::dir_name(&name)));
+            for w in info.map(|i| i.weights).unwrap_or_default() {
+                keep.insert(w.relative_path(&name));
+            }
+        }
+    }
+    let now = SystemTime::now();
+    let files: Vec<PathBuf> = walkdir::WalkDir::new(&root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    for path in files {
+        let Ok(rel) = path.strip_prefix(&root) else {
+            continue;
+        };
+        let name = rel.to_string_lossy();
+        // Bookkeeping: the hashes recorded at first fetch, and the fetches' lock files.
+        if name == "recorded.json" || name.ends_with(".lock") {
+            continue;
+        }
+        if name.ends_with(".part") && !all {
+            continue;
+        }
+        if rel.ancestors().any(|a| keep.contains(a)) {
+            out.weights_kept += 1;
+            continue;
+        }
+        if let Some(age) = older_than {
+            let modified = fs_err::metadata(&path)?.modified()?;
+            if now.duration_since(modified).unwrap_or_default() < age {
+                continue;
+            }
+        }
+        out.bytes += fs_err::metadata(&path)?.len();
+        fs_err::remove_file(&path)?;
+        out.removed.push(format!("weights/{name}"));
+    }
+    Ok(())
 }

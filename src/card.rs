@@ -139,6 +139,9 @@ pub struct Card {
     pub system: CardSystem,
     /// model.yml's fields; absent when upstream ships none.
     pub model: Option<CardModel>,
+    /// The weight files the model's code downloads at run time (`scivision weights fetch`).
+    #[serde(default)]
+    pub weights: Vec<crate::weights::WeightFile>,
     /// How the model is published as a package of the channel (`recipe.yaml` beside the card
     /// is generated from the card); absent for a model no scivision channel publishes.
     pub recipe: Option<CardRecipe>,
@@ -190,7 +193,7 @@ impl Card {
                 file: file.to_path_buf(),
                 field: (field != ".").then_some(field),
                 fix: if inner.contains("unknown field") {
-                    "remove the key or fix its spelling; a card's keys are name, package, version, source, python, conda, pypi, pypi_overrides, system, model, recipe (see catalog/README.md)".into()
+                    "remove the key or fix its spelling; a card's keys are name, package, version, source, python, conda, pypi, pypi_overrides, system, model, weights, recipe (see catalog/README.md)".into()
                 } else {
                     "see catalog/README.md for the card format".into()
                 },
@@ -387,6 +390,13 @@ impl Card {
                     );
                 }
             }
+        }
+        for (field, message) in crate::weights::problems(&self.weights) {
+            bad(
+                &format!("weights{field}"),
+                message,
+                "a weight record has `url` (as the code passes it), `download` (an https URL, where `url` is none), `hash` (`md5:<hex>` or `sha256:<hex>`, upstream's pin), `store` (pooch, cwd or keras) and `fname` (see catalog/README.md)",
+            );
         }
         if let Some(model) = &self.model {
             if model.import.trim().is_empty() || model.model.trim().is_empty() {

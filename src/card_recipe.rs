@@ -173,6 +173,17 @@ pub fn generate(card: &Card, model: Option<&Model>) -> Result<Option<String>, St
         let _ = writeln!(w, "    tasks: [{}]", tasks.join(", "));
     }
     let _ = writeln!(w, "    cuda: {}", scalar(&card.system.cuda));
+    if !card.weights.is_empty() {
+        // One JSON object a line: YAML reads it as a flow mapping, and it stays diffable.
+        let _ = writeln!(w, "    weights:");
+        for file in &card.weights {
+            let _ = writeln!(
+                w,
+                "      - {}",
+                serde_json::to_string(file).map_err(|e| e.to_string())?
+            );
+        }
+    }
     Ok(Some(y))
 }
 

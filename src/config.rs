@@ -86,13 +86,15 @@ pub struct ConfigFile {
     /// Channels that mirror conda-forge, whose packages are named by its mapping (channels
     /// whose last path segment is `conda-forge` are without saying).
     pub conda_forge_mirrors: Option<Vec<String>>,
+    /// A site's copy of the models' weight files (`weights fetch --mirror`).
+    pub weights_mirror: Option<String>,
 }
 
 /// A config file that could not be read.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("cannot read config {}: {reason}", path.display())]
 #[diagnostic(help(
-    "the config file is TOML with `channels = [...]`, `scivision-channel = \"...\"`, `conda-pypi-mapping = \"URL|FILE|embedded\"`, `conda-forge-mirrors = [...]` and a `[pypi]` table (`index-url`, `extra-index-url`, `find-links`, `no-index`)"
+    "the config file is TOML with `channels = [...]`, `scivision-channel = \"...\"`, `conda-pypi-mapping = \"URL|FILE|embedded\"`, `conda-forge-mirrors = [...]`, `weights-mirror = \"URL\"` and a `[pypi]` table (`index-url`, `extra-index-url`, `find-links`, `no-index`)"
 ))]
 pub struct ConfigError {
     /// The file.

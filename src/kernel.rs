@@ -32,18 +32,18 @@ pub fn install(
 ) -> std::io::Result<PathBuf> {
     let python = prefix.join("bin/python");
     let path = std::env::var("PATH").unwrap_or_default();
-    let weights = home.join("weights");
+    let mut env = serde_json::json!({
+        "CONDA_PREFIX": prefix,
+        "PATH": format!("{}:{path}", prefix.join("bin").display()),
+    });
+    for (var, dir) in crate::weights::Weights::new(home).cache_env() {
+        env[var] = serde_json::json!(dir);
+    }
     let spec = serde_json::json!({
         "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": format!("Python (scivision: {model})"),
         "language": "python",
-        "env": {
-            "CONDA_PREFIX": prefix,
-            "PATH": format!("{}:{path}", prefix.join("bin").display()),
-            "TORCH_HOME": weights.join("torch"),
-            "HF_HOME": weights.join("huggingface"),
-            "KERAS_HOME": weights.join("keras"),
-        },
+        "env": env,
         "metadata": {"debugger": true, "scivision": {"model": model, "prefix": prefix}},
     });
     let file = spec_dir(env_dir_name).join("kernel.json");

@@ -122,14 +122,28 @@ pub async fn wheel_files(
 }
 
 /// Writes the pack of the environment at `prefix` to `out` (atomically), with the PyPI half's
-/// wheel files (see [`wheel_files`]).
+/// wheel files (see [`wheel_files`]) and the model's weight files (`weights`: paths relative to
+/// `weights_root`, each listed with its sha256 in the manifest).
 pub fn pack(
     prefix: &Path,
     records: &[rattler_conda_types::RepoDataRecord],
     package_cache: &Path,
     wheels: &[PathBuf],
+    (weights_root, weights): (&Path, &[PathBuf]),
     out: &Path,
 ) -> Result<u64, PackError> {
+    let mut weight_list = Vec::new();
+    for rel in weights {
+        let path = weights_root.join(rel);
+        let sha256 =
+            crate::weights::hash_file(&path, crate::weights::Algorithm::Sha256).map_err(|e| {
+                PackError::Io {
+                    path: path.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                }
+            })?;
+        weight_list.push(serde_json::json!({"path": rel, "sha256": sha256.hex}));
+    }
     let tmp = crate::atomic::temp_beside(out).map_err(io(out))?;
     {
         let encoder = zstd::Encoder::new(tmp.as_file(), 3)
@@ -137,7 +151,11 @@ pub fn pack(
             .auto_finish();
         let mut tar = tar::Builder::new(encoder);
         tar.follow_symlinks(false);
-        let manifest = serde_json::json!({"format": FORMAT, "packages": records.iter().map(cache_dir_name).collect::<Vec<_>>()});
+        let manifest = serde_json::json!({
+            "format": FORMAT,
+            "packages": records.iter().map(cache_dir_name).collect::<Vec<_>>(),
+            "weights": weight_list,
+        });
         append_bytes(
             &mut tar,
             "scivision-pack.json",
@@ -175,6 +193,11 @@ pub fn pack(
             tar.append_path_with_name(wheel, format!("wheels/{name}"))
                 .map_err(io(wheel))?;
         }
+        for rel in weights {
+            let path = weights_root.join(rel);
+            tar.append_path_with_name(&path, Path::new("weights").join(rel))
+                .map_err(io(&path))?;
+        }
         tar.finish().map_err(io(out))?;
     }
     crate::atomic::persist(tmp, out).map_err(io(out))?;
@@ -205,6 +228,8 @@ pub struct Unpacked {
     pub dir: tempfile::TempDir,
     /// Where the pack's wheel files were put.
     pub wheel_dir: PathBuf,
+    /// The weight files restored, relative to the weights folder.
+    pub weights: Vec<PathBuf>,
 }
 
 impl Unpacked {
@@ -230,9 +255,15 @@ impl Unpacked {
     }
 }
 
-/// Extracts `file`, seeds `package_cache` with its packages (existing entries are kept) and
-/// `wheel_dir` with its wheel files.
-pub fn unpack(file: &Path, package_cache: &Path, wheel_dir: &Path) -> Result<Unpacked, PackError> {
+/// Extracts `file`, seeds `package_cache` with its packages (existing entries are kept),
+/// `wheel_dir` with its wheel files and `weights_root` with its weight files (each checked
+/// against the manifest's sha256 first).
+pub fn unpack(
+    file: &Path,
+    package_cache: &Path,
+    wheel_dir: &Path,
+    (weights_root, name): (&Path, Option<&str>),
+) -> Result<Unpacked, PackError> {
     let not_a_pack = |reason: String| PackError::NotAPack {
         path: file.to_path_buf(),
         reason,
@@ -294,12 +325,79 @@ pub fn unpack(file: &Path, package_cache: &Path, wheel_dir: &Path) -> Result<Unp
                 .map_err(io(&entry.path()))?;
         }
     }
+    // A model's work folder follows the environment's name when it is unpacked under another.
+    let work = |model: &str| Path::new("work").join(crate::names::dir_name(model));
+    let (from, to) = (work(&info.model), work(name.unwrap_or(&info.model)));
+    let weights = restore_weights(&manifest, dir.path(), weights_root, file, |rel| {
+        rel.strip_prefix(&from)
+            .map_or_else(|_| rel.to_path_buf(), |rest| to.join(rest))
+    })?;
     Ok(Unpacked {
         lock: dir.path().join(LOCK_FILE),
         info,
         dir,
         wheel_dir: wheel_dir.to_path_buf(),
+        weights,
     })
+}
+
+/// Copies the manifest's weight files from the extracted pack into `root`, each only after its
+/// sha256 matched the manifest's.
+fn restore_weights(
+    manifest: &serde_json::Value,
+    extracted: &Path,
+    root: &Path,
+    file: &Path,
+    place: impl Fn(&Path) -> PathBuf,
+) -> Result<Vec<PathBuf>, PackError> {
+    let not_a_pack = |reason: String| PackError::NotAPack {
+        path: file.to_path_buf(),
+        reason,
+    };
+    let mut out = Vec::new();
+    for w in manifest
+        .get("weights")
+        .and_then(|w| w.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let (Some(rel), Some(sha256)) = (
+            w.get("path").and_then(|p| p.as_str()),
+            w.get("sha256").and_then(|p| p.as_str()),
+        ) else {
+            return Err(not_a_pack(format!(
+                "a weights entry without path or sha256: {w}"
+            )));
+        };
+        let rel = PathBuf::from(rel);
+        if !rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(not_a_pack(format!(
+                "weight path {} leaves its folder",
+                rel.display()
+            )));
+        }
+        let packed = extracted.join("weights").join(&rel);
+        let actual = crate::weights::hash_file(&packed, crate::weights::Algorithm::Sha256)
+            .map_err(|e| not_a_pack(e.to_string()))?;
+        if actual.hex != sha256 {
+            return Err(not_a_pack(format!(
+                "weight file {} has sha256 {}, the manifest says {sha256}",
+                rel.display(),
+                actual.hex
+            )));
+        }
+        let placed = place(&rel);
+        let target = root.join(&placed);
+        if let Some(parent) = target.parent() {
+            fs_err::create_dir_all(parent).map_err(io(parent))?;
+        }
+        crate::atomic::copy(&packed, &target).map_err(io(&target))?;
+        out.push(placed);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -86,10 +86,12 @@ impl ModelEntry {
     }
 }
 
-/// The command line of the runner for `entry` in `prefix`, with the weight caches and offline
-/// switches upstream's libraries read.
+/// The command line of the runner for `model` (`entry` in `prefix`), with the weight caches
+/// and offline switches upstream's libraries read, started in the model's work folder (where
+/// code that keeps its weights beside itself finds them).
 pub fn command(
     prefix: &Path,
+    model: &str,
     entry: &ModelEntry,
     home: &Path,
     offline: bool,
@@ -113,15 +115,12 @@ pub fn command(
         cmd.env_remove(var);
     }
     cmd.envs(activation).env("PYTHONNOUSERSITE", "1");
-    let weights = home.join("weights");
-    for (var, sub) in [
-        ("TORCH_HOME", "torch"),
-        ("HF_HOME", "huggingface"),
-        ("KERAS_HOME", "keras"),
-        ("POOCH_CACHE_DIR", "pooch"),
-        ("XDG_CACHE_HOME", "xdg"),
-    ] {
-        cmd.env(var, weights.join(sub));
+    let weights = crate::weights::Weights::new(home);
+    cmd.envs(weights.cache_env());
+    let work = weights.work_dir(model);
+    // Best effort: a folder that cannot be made leaves the runner where it was started.
+    if fs_err::create_dir_all(&work).is_ok() {
+        cmd.current_dir(work);
     }
     if offline {
         for var in [

@@ -396,7 +396,7 @@ fn catalog_lists_shows_and_searches() {
     let home = tempfile::tempdir().unwrap();
     let out = run_ok(sv(home.path()).args(["catalog", "list", "--json"]));
     let models = json(&out);
-    assert_eq!(models.as_array().unwrap().len(), 21);
+    assert_eq!(models.as_array().unwrap().len(), 22);
     let out = run_ok(sv(home.path()).args(["catalog", "show", "stardist", "--json"]));
     assert_eq!(
         json(&out)["pkg_url"],

@@ -15,7 +15,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Remove cached packages that no environment's lock needs.
+    /// Remove cached packages and weight files that no environment needs.
     #[command(
         after_help = "Examples:\n  scivision cache clean\n  scivision cache clean --older-than 30\n  scivision cache clean --all   # also what live environments need (they keep working; re-creating them downloads again)"
     )]
@@ -69,10 +69,11 @@ pub async fn execute(cmd: Command, _ui: Ui) -> miette::Result<()> {
                 super::print_json(&serde_json::to_value(&cleaned).into_diagnostic()?);
             } else {
                 super::print_line(&format!(
-                    "removed {} packages ({:.1} MB); kept {} that environments need",
+                    "removed {} packages and weight files ({:.1} MB); kept {} packages and {} weight files that environments need",
                     cleaned.removed.len(),
                     cleaned.bytes as f64 / 1e6,
-                    cleaned.kept_for_envs
+                    cleaned.kept_for_envs,
+                    cleaned.weights_kept
                 ));
             }
         }

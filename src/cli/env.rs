@@ -93,6 +93,9 @@ pub enum Command {
         /// The lock to install with --frozen (default: the environment's own).
         #[arg(long, requires = "frozen", value_name = "FILE")]
         lock: Option<PathBuf>,
+        /// Also fetch the model's weight files (as `scivision weights fetch`).
+        #[arg(long)]
+        weights: bool,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -154,6 +157,9 @@ pub enum Command {
         /// The archive to write.
         #[arg(long, short = 'o')]
         output: PathBuf,
+        /// Also carry the model's weight files (fetch them first: `scivision weights fetch`).
+        #[arg(long)]
+        weights: bool,
     },
     /// Create an environment from a pack, with no network (at `$SCIVISION_HOME/envs/NAME`).
     #[command(
@@ -271,6 +277,12 @@ async fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
     .over(&config.pypi.clone().unwrap_or_default());
     Ok(Request {
         entry: spec.model.entry.clone(),
+        weights: spec
+            .model
+            .card
+            .as_ref()
+            .map(|c| c.weights.clone())
+            .unwrap_or_default(),
         model: spec.model.name,
         specs,
         platform,
@@ -449,6 +461,7 @@ fn print_created(request: &Request, outcome: &crate::env::CreateOutcome, json: b
             "packages": records_json(records, &request.mapping),
             "pypi": outcome.pypi,
             "deprecated": outcome.deprecated,
+            "weights": outcome.weights,
             "seconds": outcome.seconds,
         }));
         return;
@@ -489,6 +502,15 @@ fn print_created(request: &Request, outcome: &crate::env::CreateOutcome, json: b
             outcome.prefix.display()
         )),
     }
+    if !outcome.weights.is_empty() {
+        super::print_line(&format!(
+            "{} weight files in place under {}",
+            outcome.weights.len(),
+            crate::weights::Weights::new(&Dirs::from_env().home)
+                .root()
+                .display()
+        ));
+    }
     if let Some(spec) = &outcome.kernel_spec {
         super::print_line(&format!(
             "Jupyter kernel \"Python (scivision: {})\": {}",
@@ -502,6 +524,7 @@ fn print_created(request: &Request, outcome: &crate::env::CreateOutcome, json: b
 struct Progress {
     enabled: bool,
     spinner: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+    downloads: super::reporter::DownloadBar,
 }
 
 impl Progress {
@@ -509,8 +532,21 @@ impl Progress {
         Self {
             enabled,
             spinner: std::sync::Mutex::new(None),
+            downloads: super::reporter::DownloadBar::new(enabled),
         }
     }
+}
+
+/// How `--weights` fetches: the config file's mirror, no network when offline.
+fn weight_options(offline: bool) -> miette::Result<crate::weights::FetchOptions> {
+    let mirror = std::env::var("SCIVISION_WEIGHTS_MIRROR")
+        .ok()
+        .filter(|m| !m.is_empty())
+        .or(ConfigFile::load()?.weights_mirror)
+        .map(|m| url::Url::parse(&m))
+        .transpose()
+        .into_diagnostic()?;
+    Ok(crate::weights::FetchOptions { mirror, offline })
 }
 
 impl crate::env::CreateReporter for Progress {
@@ -528,6 +564,10 @@ impl crate::env::CreateReporter for Progress {
 
     fn installer(&self, installer: rattler::install::Installer) -> rattler::install::Installer {
         install_progress(self.enabled)(installer)
+    }
+
+    fn weights(&self) -> &dyn crate::weights::FetchReporter {
+        &self.downloads
     }
 }
 
@@ -581,6 +621,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             frozen,
             locked,
             lock,
+            weights,
             json,
         } => {
             let mut request = request(&model, &solve).await?;
@@ -594,6 +635,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 kernel,
                 frozen: frozen.then_some(lock),
                 locked,
+                weights: weights.then(|| weight_options(solve.offline)).transpose()?,
             };
             let create_dirs = crate::env::CreateDirs {
                 packages: dirs.packages.clone(),
@@ -647,6 +689,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             let status = std::process::Command::new(program)
                 .args(args)
                 .envs(vars)
+                .envs(crate::weights::Weights::new(&dirs.home).cache_env())
                 .status()
                 .map_err(|e| miette::miette!(help = "is the program installed in the environment? `scivision env run NAME -- ls $CONDA_PREFIX/bin`", "cannot run `{program}`: {e}"))?;
             if !status.success() {
@@ -675,7 +718,11 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             };
             super::print_line(text.trim_end());
         }
-        Command::Pack { name, output } => {
+        Command::Pack {
+            name,
+            output,
+            weights,
+        } => {
             let prefix = envs.existing(&name)?;
             let platform = Subdir::current().unwrap_or(Subdir::Linux64);
             let crate::lock::Locked { records, pypi } =
@@ -687,14 +734,35 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 &crate::prefix::http_client(),
             )
             .await?;
-            let bytes = crate::pack::pack(&prefix, &records, &dirs.packages, &wheels, &output)?;
+            let store = crate::weights::Weights::new(&dirs.home);
+            let weight_files = if weights {
+                let files = Envs::info_at(&prefix)
+                    .map(|i| i.weights)
+                    .unwrap_or_default();
+                store.present(&name, &files)?
+            } else {
+                Vec::new()
+            };
+            let bytes = crate::pack::pack(
+                &prefix,
+                &records,
+                &dirs.packages,
+                &wheels,
+                (store.root(), &weight_files),
+                &output,
+            )?;
             super::print_line(&format!(
-                "packed {name} ({} packages{}, {:.1} MB) into {}",
+                "packed {name} ({} packages{}{}, {:.1} MB) into {}",
                 records.len(),
                 if wheels.is_empty() {
                     String::new()
                 } else {
                     format!(" and {} PyPI wheels", wheels.len())
+                },
+                if weight_files.is_empty() {
+                    String::new()
+                } else {
+                    format!(" and {} weight files", weight_files.len())
                 },
                 bytes as f64 / 1e6,
                 output.display()
@@ -705,7 +773,13 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             // Wheels go beside the other caches, so that a later --frozen or --offline create finds
             // them too.
             let wheel_dir = dirs.cache.join("wheels");
-            let unpacked = crate::pack::unpack(&file, &dirs.packages, &wheel_dir)?;
+            let store = crate::weights::Weights::new(&dirs.home);
+            let unpacked = crate::pack::unpack(
+                &file,
+                &dirs.packages,
+                &wheel_dir,
+                (store.root(), name.as_deref()),
+            )?;
             let platform = Subdir::current().unwrap_or(Subdir::Linux64);
             if unpacked.info.platform != platform.as_str() {
                 return Err(miette::miette!(help = "unpack it on a machine of that platform, or lock for this one with `scivision env lock --platform`", "the pack is for {}, this machine is {platform}", unpacked.info.platform));
@@ -722,7 +796,8 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 offline: Some(dirs.packages.clone()),
                 pypi: Vec::new(),
                 index: crate::pypi::IndexOptions::default(),
-                entry: None,
+                entry: unpacked.info.model_entry.clone(),
+                weights: unpacked.info.weights.clone(),
                 pypi_overrides: Vec::new(),
                 mapping: crate::mapping::PypiMapping::default(),
                 package: None,
@@ -741,10 +816,17 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 install_progress(progress),
             )
             .await?;
+            // Files upstream pins no hash for keep the one they were packed with.
+            store.adopt(&request.model, &request.weights)?;
             super::print_line(&format!(
-                "unpacked {} ({} packages) in {:.1}s: {}",
+                "unpacked {} ({} packages{}) in {:.1}s: {}",
                 request.model,
                 solution.records.len(),
+                if unpacked.weights.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} weight files", unpacked.weights.len())
+                },
                 started.elapsed().as_secs_f64(),
                 envs.prefix(&request.model).display()
             ));
@@ -872,6 +954,7 @@ pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
         pypi: Vec::new(),
         index: crate::pypi::IndexOptions::default(),
         entry: None,
+        weights: Vec::new(),
         pypi_overrides: Vec::new(),
         mapping: crate::mapping::PypiMapping::default(),
         package: None,

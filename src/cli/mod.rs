@@ -11,6 +11,7 @@ mod doctor;
 mod env;
 mod predict;
 mod reporter;
+mod weights;
 
 use std::process::ExitCode;
 
@@ -103,6 +104,12 @@ enum Command {
         after_help = "Examples:\n  scivision cache info\n  scivision cache clean --older-than 30"
     )]
     Cache(cache::Command),
+    /// Fetch and check models' weight files.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  scivision weights fetch resnet50-plankton\n  scivision weights list resnet50-plankton"
+    )]
+    Weights(weights::Command),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Args),
 }
@@ -171,6 +178,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => predict::serve(args),
             Command::Solve(args) => env::solve_cmd(args, ui).await,
             Command::Cache(cmd) => cache::execute(cmd, ui).await,
+            Command::Weights(cmd) => weights::execute(cmd, ui).await,
             Command::Completions(args) => completions::execute(&args),
         }
     });

@@ -7,7 +7,7 @@ use miette::IntoDiagnostic;
 
 use super::Ui;
 use crate::config::Dirs;
-use crate::env::{EnvInfo, Envs, INFO_FILE};
+use crate::env::{EnvInfo, Envs};
 use crate::runner::{self, ModelEntry, RunnerError};
 
 /// Run a model on input files (PNG, JPEG or .npy) in the model's own environment.
@@ -52,9 +52,7 @@ fn runner_command(model: &str, offline: bool) -> miette::Result<std::process::Co
     let dirs = Dirs::from_env();
     let envs = Envs::new(&dirs.home);
     let prefix = envs.existing(model)?;
-    let info: Option<EnvInfo> = fs_err::read_to_string(prefix.join(INFO_FILE))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let info: Option<EnvInfo> = Envs::info_at(&prefix);
     let entry: ModelEntry =
         info.and_then(|i| i.model_entry)
             .ok_or_else(|| RunnerError::NoModel {
@@ -73,7 +71,7 @@ fn runner_command(model: &str, offline: bool) -> miette::Result<std::process::Co
     }
     let activation = envs.activation_env(model)?;
     Ok(runner::command(
-        &prefix, &entry, &dirs.home, offline, activation,
+        &prefix, model, &entry, &dirs.home, offline, activation,
     ))
 }
 

@@ -61,3 +61,56 @@ impl BuildReporter for BuildBars {
         }
     }
 }
+
+/// A byte-counting bar per download on stderr (weights); silent when progress is off.
+pub struct DownloadBar {
+    enabled: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl DownloadBar {
+    /// A bar when `enabled`.
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            bar: Mutex::new(None),
+        }
+    }
+}
+
+impl crate::weights::FetchReporter for DownloadBar {
+    fn start(&self, name: &str, total: Option<u64>, done: u64) {
+        tracing::info!("downloading {name}");
+        if !self.enabled {
+            return;
+        }
+        let bar = match total {
+            Some(n) => ProgressBar::new(n),
+            None => ProgressBar::new_spinner(),
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {prefix:.bold} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(name.to_string());
+        bar.set_position(done);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        if let Ok(mut slot) = self.bar.lock() {
+            *slot = Some(bar);
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(bar) = self.bar.lock().ok().as_ref().and_then(|b| b.as_ref()) {
+            bar.inc(n);
+        }
+    }
+
+    fn finish(&self, _name: &str) {
+        if let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -22,6 +22,8 @@ pub struct CreateOptions {
     pub frozen: Option<Option<PathBuf>>,
     /// Fail if the solve (either half) drifted from the environment's lock.
     pub locked: bool,
+    /// Fetch the model's weight files after the install (`--weights`).
+    pub weights: Option<crate::weights::FetchOptions>,
 }
 
 /// Where a create keeps and finds things.
@@ -45,6 +47,10 @@ pub trait CreateReporter: Send + Sync {
     fn installer(&self, installer: rattler::install::Installer) -> rattler::install::Installer {
         installer
     }
+    /// Where the weight downloads report their progress.
+    fn weights(&self) -> &dyn crate::weights::FetchReporter {
+        &crate::weights::Silent
+    }
 }
 
 /// A reporter that shows nothing.
@@ -67,6 +73,8 @@ pub struct CreateOutcome {
     pub deprecated: Vec<DeprecatedPick>,
     /// The Jupyter kernel spec registered.
     pub kernel_spec: Option<PathBuf>,
+    /// The model's weight files after `--weights` fetched them.
+    pub weights: Vec<crate::weights::FileStatus>,
     /// Seconds the whole create took.
     pub seconds: f64,
 }
@@ -149,7 +157,25 @@ pub async fn create(
     } else {
         None
     };
+    let weights = match &options.weights {
+        Some(fetch) if !options.dry_run => {
+            let files = Envs::info_at(&prefix)
+                .map(|i| i.weights)
+                .unwrap_or_default();
+            crate::weights::Weights::new(&dirs.home)
+                .fetch(
+                    &request.model,
+                    &files,
+                    fetch,
+                    &crate::prefix::http_client_for(fetch.offline),
+                    reporter.weights(),
+                )
+                .await?
+        }
+        _ => Vec::new(),
+    };
     Ok(CreateOutcome {
+        weights,
         prefix,
         status,
         records: solution.records,

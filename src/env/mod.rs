@@ -26,6 +26,10 @@ pub const INFO_FILE: &str = "scivision.json";
 /// Environment errors.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum EnvError {
+    /// Fetching the model's weights failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Weights(#[from] crate::weights::WeightsError),
     /// Solving failed.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -181,6 +185,10 @@ pub struct EnvInfo {
     /// `pypi_requested`: a later plain create must resolve again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pypi_frozen: bool,
+    /// The weight files the model's code loads (its package's `extra.scivision.weights`, or
+    /// its card's), for `scivision weights fetch`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<crate::weights::WeightFile>,
 }
 
 /// Where environments live.
@@ -210,6 +218,8 @@ pub struct Request {
     pub index: crate::pypi::IndexOptions,
     /// model.yml fields from the card, for models that are no conda package.
     pub entry: Option<crate::runner::ModelEntry>,
+    /// The weight files from the card, for models that are no conda package.
+    pub weights: Vec<crate::weights::WeightFile>,
     /// PyPI names whose requirements conda's packages satisfy whatever the metadata asks (a
     /// card's `pypi_overrides`).
     pub pypi_overrides: Vec<String>,
@@ -279,6 +289,13 @@ impl Envs {
         }
     }
 
+    /// What the environment at `prefix` was created from (`scivision.json`), if it says.
+    pub fn info_at(prefix: &Path) -> Option<EnvInfo> {
+        fs_err::read_to_string(prefix.join(INFO_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+    }
+
     /// Names of the existing environments, with their info.
     pub fn list(&self) -> Result<Vec<(String, PathBuf, Option<EnvInfo>)>, EnvError> {
         let mut out = Vec::new();
@@ -294,9 +311,7 @@ impl Envs {
             if name.starts_with('.') || !path.join("conda-meta").is_dir() {
                 continue;
             }
-            let info = fs_err::read_to_string(path.join(INFO_FILE))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok());
+            let info = Self::info_at(&path);
             out.push((name, path, info));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -380,10 +395,7 @@ impl Envs {
         let records = &solution.records;
         let (name, platform) = (request.model.as_str(), request.platform);
         let prefix = self.prefix(name);
-        let info: Option<EnvInfo> = fs_err::read_to_string(prefix.join(INFO_FILE))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        let Some(info) = info else {
+        let Some(info) = Self::info_at(&prefix) else {
             return false;
         };
         let Ok(own) = lock::read(&prefix.join(LOCK_FILE), platform) else {
@@ -540,6 +552,7 @@ impl Envs {
                 &staging.join(LOCK_FILE),
             )?;
             lock::write(&lock, &staging.join(LOCK_FILE))?;
+            let about = model_about(request, solution, package_cache);
             let info = EnvInfo {
                 model: request.model.clone(),
                 specs: request.specs.iter().map(ToString::to_string).collect(),
@@ -549,8 +562,15 @@ impl Envs {
                     .map(|c| crate::redact::for_file(c.base_url.url()).to_string())
                     .collect(),
                 platform: request.platform.to_string(),
-                model_entry: model_entry(request, solution, package_cache)
+                model_entry: about
+                    .as_ref()
+                    .and_then(crate::runner::ModelEntry::from_about)
                     .or(request.entry.clone()),
+                weights: about
+                    .as_ref()
+                    .and_then(|a| a.get("weights"))
+                    .and_then(|w| serde_json::from_value(w.clone()).ok())
+                    .unwrap_or_else(|| request.weights.clone()),
                 pypi_requested: request.pypi.iter().map(|r| r.text.clone()).collect(),
                 pypi_frozen: solution.pypi.is_some(),
                 pypi_installed: pypi
@@ -834,22 +854,22 @@ impl Envs {
     }
 }
 
-/// The model.yml fields from the model package's `info/about.json` (`extra.scivision`), read
-/// from the package cache the installer just extracted it to.
-fn model_entry(
+/// The model package's `extra.scivision` (model.yml fields, weights) from its
+/// `info/about.json`, read from the package cache the installer just extracted it to.
+fn model_about(
     request: &Request,
     solution: &Solution,
     package_cache: &Path,
-) -> Option<crate::runner::ModelEntry> {
+) -> Option<serde_json::Value> {
     let name = request.specs.first()?.name.as_exact()?.clone();
     let record = solution
         .records
         .iter()
         .find(|r| r.package_record.name == name)?;
     let dir = package_cache.join(prefix::cache_dir_name(record));
-    let about: serde_json::Value =
+    let mut about: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(dir.join("info/about.json")).ok()?).ok()?;
-    crate::runner::ModelEntry::from_about(about.get("extra")?.get("scivision")?)
+    Some(about.get_mut("extra")?.get_mut("scivision")?.take())
 }
 
 /// uv's context for a request and the PyPI target its solved conda python defines.
@@ -896,21 +916,7 @@ fn which_python() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The folder name of an environment: the catalog name, lowercased, spaces as dashes.
-pub fn dir_name(model: &str) -> String {
-    model
-        .trim()
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
-}
+pub use crate::names::dir_name;
 
 #[cfg(test)]
 mod tests {
@@ -940,12 +946,5 @@ mod tests {
             left,
             [".staging-a-b-456", ".trash-a-b-8", "a"].map(String::from)
         );
-    }
-
-    #[test]
-    fn dir_names_are_safe() {
-        assert_eq!(dir_name("StarDist Seed"), "stardist-seed");
-        assert_eq!(dir_name("../evil"), "..-evil");
-        assert_eq!(dir_name("scivision-demo-edges"), "scivision-demo-edges");
     }
 }

@@ -19,7 +19,8 @@ import traceback
 from . import protocol
 
 
-WEIGHT_VARIABLES = ("TORCH_HOME", "HF_HOME", "KERAS_HOME", "POOCH_CACHE_DIR", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+# The same list as the Rust side's `Weights::cache_env` (src/weights.rs), plus the offline switches.
+WEIGHT_VARIABLES = ("XDG_CACHE_HOME", "KERAS_HOME", "TORCH_HOME", "HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
 def read_input(path):

@@ -1,0 +1,124 @@
+//! `scivision weights …`: a model's weight files, fetched ahead and checked.
+
+use miette::IntoDiagnostic;
+
+use super::Ui;
+use crate::config::{ConfigFile, Dirs};
+use crate::env::Envs;
+use crate::weights::{FetchOptions, FileStatus, State, WeightFile, Weights};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Download a model's weight files into $SCIVISION_HOME/weights, where its unchanged code
+    /// finds them (hash-checked; an interrupted download resumes).
+    #[command(
+        after_help = "Examples:\n  scivision weights fetch resnet50-plankton\n  scivision weights fetch resnet50-plankton --mirror https://mirror.example.org/zenodo\n\nThe model's environment records its weight files; without one, its catalog card does."
+    )]
+    Fetch {
+        /// The model (catalog name or environment).
+        model: String,
+        /// A site's copy of the files: replaces the origin of every download URL (default: the
+        /// config file's `weights-mirror`). Upstream's hash still decides.
+        #[arg(long, value_name = "URL", env = "SCIVISION_WEIGHTS_MIRROR")]
+        mirror: Option<url::Url>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show each weight file of a model: present, missing or corrupt.
+    #[command(after_help = "Example:\n  scivision weights list resnet50-plankton --json")]
+    List {
+        /// The model (catalog name or environment).
+        model: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A model's weight records: its environment's (from the package it installed), else its card's.
+pub(super) fn records(model: &str, envs: &Envs) -> miette::Result<Vec<WeightFile>> {
+    if let Ok(prefix) = envs.existing(model) {
+        if let Some(info) = Envs::info_at(&prefix) {
+            return Ok(info.weights);
+        }
+    }
+    let catalog = crate::catalog::Catalog::load()?;
+    let entry = catalog.get(model)?;
+    Ok(entry
+        .card
+        .as_ref()
+        .map(|c| c.weights.clone())
+        .unwrap_or_default())
+}
+
+pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
+    let dirs = Dirs::from_env();
+    let envs = Envs::new(&dirs.home);
+    let weights = Weights::new(&dirs.home);
+    match cmd {
+        Command::Fetch {
+            model,
+            mirror,
+            json,
+        } => {
+            let files = records(&model, &envs)?;
+            let mirror = match mirror {
+                Some(m) => Some(m),
+                None => ConfigFile::load()?
+                    .weights_mirror
+                    .map(|m| url::Url::parse(&m))
+                    .transpose()
+                    .into_diagnostic()?,
+            };
+            let options = FetchOptions {
+                mirror,
+                offline: false,
+            };
+            let bar = super::reporter::DownloadBar::new(ui.progress && !json);
+            let status = weights
+                .fetch(
+                    &model,
+                    &files,
+                    &options,
+                    &crate::prefix::http_client(),
+                    &bar,
+                )
+                .await?;
+            print(&model, &status, json);
+        }
+        Command::List { model, json } => {
+            let files = records(&model, &envs)?;
+            let status = weights.status(&model, &files)?;
+            print(&model, &status, json);
+            if status.iter().any(|s| s.state != State::Present) && !json {
+                super::print_line(&format!(
+                    "fetch what is missing or corrupt with `scivision weights fetch {model}`"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print(model: &str, status: &[FileStatus], json: bool) {
+    if json {
+        super::print_json(&serde_json::json!({"model": model, "files": status}));
+        return;
+    }
+    if status.is_empty() {
+        super::print_line(&format!("{model} records no weight files"));
+    }
+    for s in status {
+        let state = match s.state {
+            State::Present => "present",
+            State::Missing => "missing",
+            State::Corrupt => "CORRUPT",
+        };
+        let size = s
+            .size
+            .map(|n| format!("{:.1} MB", n as f64 / 1e6))
+            .unwrap_or_default();
+        super::print_line(&format!("{state:<8} {size:>10}  {}", s.path.display()));
+    }
+}
