@@ -593,7 +593,7 @@ mod tests {
                 .is_empty()
         );
         let catalog = Catalog::embedded();
-        assert_eq!(catalog.models.len(), 17 + 4);
+        assert_eq!(catalog.models.len(), 17 + 5);
         assert!(catalog.get("stardist").is_ok());
         assert!(catalog.get("STARDIST").is_ok());
     }

@@ -11,26 +11,6 @@ use std::process::Command;
 
 use common::*;
 
-/// `scivision`, optionally inside a namespace without network, with its own home and caches.
-fn sv(home: &Path, no_network: bool) -> Command {
-    let bin = env!("CARGO_BIN_EXE_scivision");
-    let mut cmd = if no_network {
-        let mut c = Command::new("unshare");
-        c.arg("-n").arg(bin);
-        c
-    } else {
-        Command::new(bin)
-    };
-    cmd.env("SCIVISION_HOME", home.join("home"))
-        .env("SCIVISION_CACHE_DIR", home.join("cache"))
-        .env("RATTLER_CACHE_DIR", home.join("rattler"))
-        .env("SCIVISION_CONFIG", home.join("no-config.toml"))
-        .env("SCIVISION_FIND_LINKS", pypi_wheels())
-        .env("SCIVISION_NO_INDEX", "1")
-        .env_remove("SCIVISION_OFFLINE");
-    cmd
-}
-
 #[test]
 fn pypi_half_from_an_http_find_links_page_then_offline_from_uvs_cache() {
     // The wheels served over HTTP (nginx's autoindex page is a find-links listing), so that the
@@ -45,7 +25,7 @@ fn pypi_half_from_an_http_find_links_page_then_offline_from_uvs_cache() {
     let d = dir.path();
     let ch = channel().display().to_string();
     let create = |no_network: bool, extra: &[&str]| {
-        let mut cmd = sv(d, no_network);
+        let mut cmd = sv_isolated(d, no_network);
         cmd.env("SCIVISION_FIND_LINKS", &server.url)
             .args(["env", "create", "scivision-demo-edges", "-c", &ch, "-q"])
             .args(extra);
@@ -61,10 +41,10 @@ fn pypi_half_from_an_http_find_links_page_then_offline_from_uvs_cache() {
         )),
         "the wheel came over HTTP"
     );
-    run_ok(sv(d, false).args(["env", "remove", "scivision-demo-edges"]));
+    run_ok(sv_isolated(d, false).args(["env", "remove", "scivision-demo-edges"]));
     let out = create(true, &["--offline"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let out = run_ok(sv(d, true).args([
+    let out = run_ok(sv_isolated(d, true).args([
         "env",
         "run",
         "scivision-demo-edges",
@@ -90,10 +70,16 @@ fn create_online_then_offline_in_a_namespace_without_network() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Online, over HTTP: fills the repodata and package caches.
-    run_ok(sv(d, false).args(["env", "create", "scivision-demo-edges", "-c", &server.url]));
-    run_ok(sv(d, false).args(["env", "remove", "scivision-demo-edges"]));
+    run_ok(sv_isolated(d, false).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "-c",
+        &server.url,
+    ]));
+    run_ok(sv_isolated(d, false).args(["env", "remove", "scivision-demo-edges"]));
     // No network at all: the same create works from the caches alone.
-    let out = run_ok(sv(d, true).args([
+    let out = run_ok(sv_isolated(d, true).args([
         "env",
         "create",
         "scivision-demo-edges",
@@ -106,7 +92,7 @@ fn create_online_then_offline_in_a_namespace_without_network() {
         "{}",
         out.stdout
     );
-    let out = run_ok(sv(d, true).args([
+    let out = run_ok(sv_isolated(d, true).args([
         "env",
         "run",
         "scivision-demo-edges",
@@ -115,7 +101,7 @@ fn create_online_then_offline_in_a_namespace_without_network() {
     ]));
     assert!(out.stdout.contains("shape=(32, 32)"), "{}", out.stdout);
     // A create whose prefix matches its lock is a no-op offline too.
-    let out = run_ok(sv(d, true).args([
+    let out = run_ok(sv_isolated(d, true).args([
         "env",
         "create",
         "scivision-demo-edges",
@@ -125,8 +111,8 @@ fn create_online_then_offline_in_a_namespace_without_network() {
     ]));
     assert!(out.stdout.contains("up to date"), "{}", out.stdout);
     // And so are the read-only commands.
-    run_ok(sv(d, true).args(["env", "list"]));
-    run_ok(sv(d, true).args(["catalog", "show", "stardist"]));
+    run_ok(sv_isolated(d, true).args(["env", "list"]));
+    run_ok(sv_isolated(d, true).args(["catalog", "show", "stardist"]));
 }
 
 #[test]
@@ -134,7 +120,7 @@ fn offline_without_caches_explains_and_changes_nothing() {
     let server = Nginx::serve(channel());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let out = run(sv(d, true).args([
+    let out = run(sv_isolated(d, true).args([
         "env",
         "create",
         "scivision-demo-edges",
@@ -146,7 +132,13 @@ fn offline_without_caches_explains_and_changes_nothing() {
     assert!(out.stderr.contains("cache"), "{}", out.stderr);
     assert!(!d.join("home/envs/scivision-demo-edges").exists());
     // Without --offline and without network: one clear error that points at --offline.
-    let out = run(sv(d, true).args(["env", "create", "scivision-demo-edges", "-c", &server.url]));
+    let out = run(sv_isolated(d, true).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "-c",
+        &server.url,
+    ]));
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("--offline"), "{}", out.stderr);
     assert!(!d.join("home/envs/scivision-demo-edges").exists());
@@ -158,8 +150,14 @@ fn offline_excludes_packages_that_are_not_cached() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Repodata cached by an online create; then numpy 1's archive goes from the package cache.
-    run_ok(sv(d, false).args(["env", "create", "scivision-demo-legacy", "-c", &server.url]));
-    run_ok(sv(d, false).args(["env", "remove", "scivision-demo-legacy"]));
+    run_ok(sv_isolated(d, false).args([
+        "env",
+        "create",
+        "scivision-demo-legacy",
+        "-c",
+        &server.url,
+    ]));
+    run_ok(sv_isolated(d, false).args(["env", "remove", "scivision-demo-legacy"]));
     for entry in std::fs::read_dir(d.join("rattler/pkgs"))
         .unwrap()
         .filter_map(Result::ok)
@@ -177,7 +175,7 @@ fn offline_excludes_packages_that_are_not_cached() {
             }
         }
     }
-    let out = run(sv(d, true).args([
+    let out = run(sv_isolated(d, true).args([
         "env",
         "create",
         "scivision-demo-legacy",
@@ -202,13 +200,13 @@ fn frozen_installs_exactly_the_lock_and_locked_refuses_drift() {
     let ch = channel().display().to_string();
     let lock = d.join("edges.lock");
     run_ok(
-        sv(d, false)
+        sv_isolated(d, false)
             .args(["env", "lock", "scivision-demo-edges", "-c", &ch, "-o"])
             .arg(&lock),
     );
     // From the lock alone (no channel given, no solve), without network.
     run_ok(
-        sv(d, false)
+        sv_isolated(d, false)
             .args([
                 "env",
                 "create",
@@ -233,7 +231,7 @@ fn frozen_installs_exactly_the_lock_and_locked_refuses_drift() {
         urls(&installed),
         urls(&std::fs::read_to_string(&lock).unwrap())
     );
-    run_ok(sv(d, true).args([
+    run_ok(sv_isolated(d, true).args([
         "env",
         "create",
         "scivision-demo-edges",
@@ -241,7 +239,7 @@ fn frozen_installs_exactly_the_lock_and_locked_refuses_drift() {
         "--offline",
     ]));
     // --locked: the env's lock no longer matches once the request changes.
-    let out = run(sv(d, false).args([
+    let out = run(sv_isolated(d, false).args([
         "env",
         "create",
         "scivision-demo-edges",
@@ -253,7 +251,7 @@ fn frozen_installs_exactly_the_lock_and_locked_refuses_drift() {
     ]));
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("no longer matches"), "{}", out.stderr);
-    run_ok(sv(d, false).args([
+    run_ok(sv_isolated(d, false).args([
         "env",
         "create",
         "scivision-demo-edges",
@@ -263,7 +261,7 @@ fn frozen_installs_exactly_the_lock_and_locked_refuses_drift() {
     ]));
     // A malformed lock is one clear error.
     std::fs::write(&lock, "not: [a lock").unwrap();
-    let out = run(sv(d, false)
+    let out = run(sv_isolated(d, false)
         .args([
             "env",
             "create",
@@ -286,10 +284,16 @@ fn pack_then_unpack_on_a_machine_without_network() {
     let machine_a = tempfile::tempdir().unwrap();
     let machine_b = tempfile::tempdir().unwrap();
     let ch = source.path().display().to_string();
-    run_ok(sv(machine_a.path(), false).args(["env", "create", "scivision-demo-edges", "-c", &ch]));
+    run_ok(sv_isolated(machine_a.path(), false).args([
+        "env",
+        "create",
+        "scivision-demo-edges",
+        "-c",
+        &ch,
+    ]));
     let pack = machine_b.path().join("edges.scivision-pack");
     let out = run_ok(
-        sv(machine_a.path(), false)
+        sv_isolated(machine_a.path(), false)
             .args(["env", "pack", "scivision-demo-edges", "-o"])
             .arg(&pack),
     );
@@ -303,7 +307,7 @@ fn pack_then_unpack_on_a_machine_without_network() {
     drop(source);
     drop(machine_a);
     let out = run_ok(
-        sv(machine_b.path(), true)
+        sv_isolated(machine_b.path(), true)
             .args(["env", "unpack"])
             .arg(&pack)
             .args(["--name", "edges-copy"]),
@@ -315,7 +319,7 @@ fn pack_then_unpack_on_a_machine_without_network() {
     );
     let sample = repo().join("models/scivision-demo-edges/scivision_demo_edges/data/sample.png");
     let out = run_ok(
-        sv(machine_b.path(), true)
+        sv_isolated(machine_b.path(), true)
             .args(["predict", "edges-copy", "--json", "-o"])
             .arg(machine_b.path().join("e.npy"))
             .arg(&sample),
@@ -336,7 +340,7 @@ fn pack_then_unpack_on_a_machine_without_network() {
     // Not a pack: one clear error, nothing created.
     let bogus = machine_b.path().join("bogus.scivision-pack");
     std::fs::write(&bogus, b"hello").unwrap();
-    let out = run(sv(machine_b.path(), true)
+    let out = run(sv_isolated(machine_b.path(), true)
         .args(["env", "unpack"])
         .arg(&bogus));
     assert_eq!(out.code, 1);
@@ -352,20 +356,20 @@ fn cache_clean_keeps_what_live_environments_need() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ch = channel().display().to_string();
-    run_ok(sv(d, false).args(["env", "create", "scivision-demo-edges", "-c", &ch]));
-    run_ok(sv(d, false).args(["env", "create", "scivision-demo-legacy", "-c", &ch]));
-    run_ok(sv(d, false).args(["env", "remove", "scivision-demo-legacy"]));
-    let out = run_ok(sv(d, false).args(["cache", "info", "--json"]));
+    run_ok(sv_isolated(d, false).args(["env", "create", "scivision-demo-edges", "-c", &ch]));
+    run_ok(sv_isolated(d, false).args(["env", "create", "scivision-demo-legacy", "-c", &ch]));
+    run_ok(sv_isolated(d, false).args(["env", "remove", "scivision-demo-legacy"]));
+    let out = run_ok(sv_isolated(d, false).args(["cache", "info", "--json"]));
     let info: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(info["packages_needed_by_envs"], 6);
-    let out = run_ok(sv(d, false).args(["cache", "clean", "--older-than", "1", "--json"]));
+    let out = run_ok(sv_isolated(d, false).args(["cache", "clean", "--older-than", "1", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(
         v["removed"].as_array().unwrap().len(),
         0,
         "nothing is a day old yet"
     );
-    let out = run_ok(sv(d, false).args(["cache", "clean", "--json"]));
+    let out = run_ok(sv_isolated(d, false).args(["cache", "clean", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let removed: Vec<&str> = v["removed"]
         .as_array()
@@ -390,8 +394,8 @@ fn cache_clean_keeps_what_live_environments_need() {
         "{removed:?}"
     );
     // What edges needs is still cached: re-creating it works without network.
-    run_ok(sv(d, false).args(["env", "remove", "scivision-demo-edges"]));
-    run_ok(sv(d, true).args([
+    run_ok(sv_isolated(d, false).args(["env", "remove", "scivision-demo-edges"]));
+    run_ok(sv_isolated(d, true).args([
         "env",
         "create",
         "scivision-demo-edges",
@@ -399,7 +403,7 @@ fn cache_clean_keeps_what_live_environments_need() {
         "-c",
         &ch,
     ]));
-    let out = run_ok(sv(d, false).args(["cache", "clean", "--all", "--json"]));
+    let out = run_ok(sv_isolated(d, false).args(["cache", "clean", "--all", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["kept_for_envs"], 0);
     assert!(v["removed"].as_array().unwrap().len() >= 6);
@@ -427,7 +431,7 @@ fn a_silent_server_fails_in_bounded_time_with_a_hint() {
     });
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}/");
-    let mut child = sv(dir.path(), false)
+    let mut child = sv_isolated(dir.path(), false)
         .env("SCIVISION_HTTP_TIMEOUT", "2")
         .args(["env", "create", "scivision-demo-edges", "-c", &url])
         .stdout(std::process::Stdio::piped())

@@ -15,27 +15,6 @@ use common::*;
 
 const MODEL: &str = "scivision-demo-weights";
 
-/// `scivision` with its own home and caches under `dir`, inside `unshare -n` when `no_network`.
-fn svn(dir: &Path, no_network: bool) -> Command {
-    let bin = env!("CARGO_BIN_EXE_scivision");
-    let mut cmd = if no_network {
-        let mut c = Command::new("unshare");
-        c.arg("-n").arg(bin);
-        c
-    } else {
-        Command::new(bin)
-    };
-    cmd.env("SCIVISION_HOME", dir.join("home"))
-        .env("SCIVISION_CACHE_DIR", dir.join("cache"))
-        .env("RATTLER_CACHE_DIR", dir.join("rattler"))
-        .env("SCIVISION_CONFIG", dir.join("no-config.toml"))
-        .env("SCIVISION_FIND_LINKS", pypi_wheels())
-        .env("SCIVISION_NO_INDEX", "1")
-        .env_remove("SCIVISION_WEIGHTS_MIRROR")
-        .env_remove("SCIVISION_OFFLINE");
-    cmd
-}
-
 fn served() -> PathBuf {
     repo().join("tests/data/weights")
 }
@@ -43,7 +22,7 @@ fn served() -> PathBuf {
 /// A home under `dir` with the demo model's environment.
 fn create(dir: &Path) {
     run_ok(
-        svn(dir, false)
+        sv_isolated(dir, false)
             .args(["env", "create", MODEL, "-q", "-c"])
             .arg(channel()),
     );
@@ -51,7 +30,7 @@ fn create(dir: &Path) {
 
 /// `weights list --json`: each file's state, in record order.
 fn states(dir: &Path) -> Vec<String> {
-    let out = run_ok(svn(dir, false).args(["weights", "list", MODEL, "--json"]));
+    let out = run_ok(sv_isolated(dir, false).args(["weights", "list", MODEL, "--json"]));
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     json["files"]
         .as_array()
@@ -62,7 +41,7 @@ fn states(dir: &Path) -> Vec<String> {
 }
 
 fn fetch(dir: &Path, mirror: &str) -> Output {
-    run(svn(dir, false).args(["weights", "fetch", MODEL, "--mirror", mirror, "--json"]))
+    run(sv_isolated(dir, false).args(["weights", "fetch", MODEL, "--mirror", mirror, "--json"]))
 }
 
 /// A 2-D float64 input and the model's output for it, checked with numpy.
@@ -80,7 +59,7 @@ fn predict_checks(dir: &Path, extra: &[&str]) {
     };
     numpy("import numpy as np, sys; np.save(sys.argv[1], np.arange(20.0).reshape(4, 5) ** 2)");
     run_ok(
-        svn(dir, true)
+        sv_isolated(dir, true)
             .args(["predict", MODEL])
             .arg(&input)
             .arg("-o")
@@ -104,7 +83,7 @@ fn fetched_weights_are_where_the_models_code_looks_and_predict_needs_no_network(
     create(d);
     assert_eq!(states(d), ["missing", "missing"]);
     // Without its weights the model cannot load offline: the error says so.
-    let out = run(svn(d, true)
+    let out = run(sv_isolated(d, true)
         .args(["predict", MODEL])
         .arg(repo().join("README.md")));
     assert_ne!(out.code, 0);
@@ -145,7 +124,7 @@ fn a_corrupted_weight_file_is_found_and_fetched_again() {
     let d = dir.path();
     create(d);
     // env create --weights fetches after the install, from the mirror the environment names.
-    let out = run(svn(d, false)
+    let out = run(sv_isolated(d, false)
         .env("SCIVISION_WEIGHTS_MIRROR", &server.url)
         .args(["env", "create", MODEL, "--weights", "--json", "-c"])
         .arg(channel()));
@@ -156,7 +135,7 @@ fn a_corrupted_weight_file_is_found_and_fetched_again() {
     let gain = d.join("home/weights/work").join(MODEL).join("gain.txt");
     std::fs::write(&gain, b"9.9\n").unwrap();
     assert_eq!(states(d), ["present", "corrupt"]);
-    let out = run_ok(svn(d, false).args(["weights", "list", MODEL]));
+    let out = run_ok(sv_isolated(d, false).args(["weights", "list", MODEL]));
     assert!(out.stdout.contains("CORRUPT"), "{}", out.stdout);
     assert_eq!(fetch(d, &server.url).code, 0);
     assert_eq!(states(d), ["present", "present"]);
@@ -214,7 +193,7 @@ fn a_fetch_killed_at_any_point_leaves_no_file_the_model_could_load() {
     let (seed, delays) = kill_points(&[0, 300, 1500, 3000], 4, 5000);
     let mut interrupted = 0;
     for delay in delays {
-        let mut cmd = svn(d, false);
+        let mut cmd = sv_isolated(d, false);
         cmd.args(["weights", "fetch", MODEL, "--mirror", &server.url]);
         kill_after(&mut cmd, delay);
         let after = states(d);
@@ -237,7 +216,7 @@ fn a_pack_with_weights_runs_offline_on_another_home_with_empty_caches() {
     create(a.path());
     // Without the files there is nothing to pack: one error, no archive.
     let pack = a.path().join("weights.scivision-pack");
-    let out = run(svn(a.path(), false)
+    let out = run(sv_isolated(a.path(), false)
         .args(["env", "pack", MODEL, "--weights", "-o"])
         .arg(&pack));
     assert_eq!(out.code, 1, "{}", out.stderr);
@@ -245,22 +224,26 @@ fn a_pack_with_weights_runs_offline_on_another_home_with_empty_caches() {
     assert!(!pack.exists());
     assert_eq!(fetch(a.path(), &server.url).code, 0);
     run_ok(
-        svn(a.path(), false)
+        sv_isolated(a.path(), false)
             .args(["env", "pack", MODEL, "--weights", "-o"])
             .arg(&pack),
     );
     let b = tempfile::tempdir().unwrap();
-    let out = run_ok(svn(b.path(), true).args(["env", "unpack"]).arg(&pack));
+    let out = run_ok(
+        sv_isolated(b.path(), true)
+            .args(["env", "unpack"])
+            .arg(&pack),
+    );
     assert!(out.stdout.contains("2 weight files"), "{}", out.stdout);
     assert_eq!(states(b.path()), ["present", "present"]);
     predict_checks(b.path(), &["--offline"]);
     // The caches keep what a live environment's model loads; once it is gone, they do not.
     let clean = |dir: &Path| {
-        let out = run_ok(svn(dir, false).args(["cache", "clean", "--json"]));
+        let out = run_ok(sv_isolated(dir, false).args(["cache", "clean", "--json"]));
         serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
     };
     assert_eq!(clean(b.path())["weights_kept"], 2);
-    run_ok(svn(b.path(), false).args(["env", "remove", MODEL]));
+    run_ok(sv_isolated(b.path(), false).args(["env", "remove", MODEL]));
     let cleaned = clean(b.path());
     assert_eq!(cleaned["weights_kept"], 0, "{cleaned}");
     assert!(

@@ -79,6 +79,28 @@ pub fn sv(home: &Path) -> Command {
     cmd
 }
 
+/// `scivision` with its own home and caches under `dir` (nothing shared with other tests), inside
+/// a network namespace without network (`unshare -n`) when `no_network`: any network touch fails.
+pub fn sv_isolated(dir: &Path, no_network: bool) -> Command {
+    let bin = env!("CARGO_BIN_EXE_scivision");
+    let mut cmd = if no_network {
+        let mut c = Command::new("unshare");
+        c.arg("-n").arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    cmd.env("SCIVISION_HOME", dir.join("home"))
+        .env("SCIVISION_CACHE_DIR", dir.join("cache"))
+        .env("RATTLER_CACHE_DIR", dir.join("rattler"))
+        .env("SCIVISION_CONFIG", dir.join("no-config.toml"))
+        .env("SCIVISION_FIND_LINKS", pypi_wheels())
+        .env("SCIVISION_NO_INDEX", "1")
+        .env_remove("SCIVISION_WEIGHTS_MIRROR")
+        .env_remove("SCIVISION_OFFLINE");
+    cmd
+}
+
 /// Starts `cmd` with its output discarded and kills it (SIGKILL) after `delay_ms`.
 pub fn kill_after(cmd: &mut Command, delay_ms: u64) {
     let mut child = cmd
