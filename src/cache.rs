@@ -130,11 +130,8 @@ pub fn clean(
             out.kept_for_envs += 1;
             continue;
         }
-        if let Some(age) = older_than {
-            let modified = fs_err::metadata(&path)?.modified()?;
-            if now.duration_since(modified).unwrap_or_default() < age {
-                continue;
-            }
+        if !untouched_for(&path, older_than, now, false)? {
+            continue;
         }
         out.bytes += size(&path);
         // The sidecar first: without it the folder is no longer trusted, so a crash between the
@@ -159,6 +156,43 @@ pub fn clean(
     Ok(out)
 }
 
+/// Whether `path` was last changed at least `age` ago (always, when no age is given); `deep`:
+/// the newest of everything in the folder (what scivision wrote there), else the path's own time
+/// (an extracted package's files keep their archive's times; its folder is the extraction's).
+fn untouched_for(
+    path: &Path,
+    age: Option<Duration>,
+    now: SystemTime,
+    deep: bool,
+) -> std::io::Result<bool> {
+    let Some(age) = age else {
+        return Ok(true);
+    };
+    let mut newest = fs_err::metadata(path)?.modified()?;
+    if deep {
+        for entry in walkdir::WalkDir::new(path)
+            .into_iter()
+            .filter_map(Result::ok)
+        {
+            newest = newest.max(entry.metadata().map_err(std::io::Error::from)?.modified()?);
+        }
+    }
+    Ok(now.duration_since(newest).unwrap_or_default() >= age)
+}
+
+/// What `cache clean` removes of the weights folder as one piece: a Hub repository's cache
+/// folder and scivision's records of it (blobs, links and refs only make sense together), else
+/// the file itself.
+fn weight_unit(rel: &Path) -> PathBuf {
+    let parts: Vec<_> = rel.components().collect();
+    let depth = match parts.first().map(|c| c.as_os_str().to_string_lossy()) {
+        Some(first) if first == "huggingface" && parts.len() > 3 => 3,
+        Some(first) if first == "scivision-hub" && parts.len() > 2 => 2,
+        _ => parts.len(),
+    };
+    parts[..depth].iter().collect()
+}
+
 /// Removes weight files no live environment's model loads (`all`: every one, and interrupted
 /// downloads, which are otherwise kept to resume). A live environment's work folder is kept
 /// whole: its model may keep what it derived from its weights there (an unzipped archive).
@@ -180,19 +214,21 @@ fn clean_weights(
         for (name, _, info) in envs.list().unwrap_or_default() {
             keep.insert(Path::new("work").join(crate::names::dir_name(&name)));
             for w in info.map(|i| i.weights).unwrap_or_default() {
-                keep.insert(w.relative_path(&name));
+                keep.extend(w.owned_paths(&name));
             }
         }
     }
     let now = SystemTime::now();
-    let files: Vec<PathBuf> = walkdir::WalkDir::new(&root)
+    // Files and the links of Hub snapshots, by the piece they are removed with.
+    let mut units = std::collections::BTreeMap::<PathBuf, usize>::new();
+    for entry in walkdir::WalkDir::new(&root)
         .into_iter()
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().to_path_buf())
-        .collect();
-    for path in files {
-        let Ok(rel) = path.strip_prefix(&root) else {
+    {
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(&root) else {
             continue;
         };
         let name = rel.to_string_lossy();
@@ -203,19 +239,25 @@ fn clean_weights(
         if name.ends_with(".part") && !all {
             continue;
         }
-        if rel.ancestors().any(|a| keep.contains(a)) {
-            out.weights_kept += 1;
+        // Links (a snapshot's) go with their unit but are not counted as files.
+        *units.entry(weight_unit(rel)).or_default() += usize::from(entry.file_type().is_file());
+    }
+    for (unit, files) in units {
+        if unit.ancestors().any(|a| keep.contains(a)) {
+            out.weights_kept += files;
             continue;
         }
-        if let Some(age) = older_than {
-            let modified = fs_err::metadata(&path)?.modified()?;
-            if now.duration_since(modified).unwrap_or_default() < age {
-                continue;
-            }
+        let path = root.join(&unit);
+        if !untouched_for(&path, older_than, now, true)? {
+            continue;
         }
-        out.bytes += fs_err::metadata(&path)?.len();
-        fs_err::remove_file(&path)?;
-        out.removed.push(format!("weights/{name}"));
+        out.bytes += size(&path);
+        if path.is_dir() {
+            fs_err::remove_dir_all(&path)?;
+        } else {
+            fs_err::remove_file(&path)?;
+        }
+        out.removed.push(format!("weights/{}", unit.display()));
     }
     Ok(())
 }

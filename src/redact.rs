@@ -59,7 +59,7 @@ pub fn text(text: &str) -> std::borrow::Cow<'_, str> {
             None => out.push_str(authority),
         }
         let (path, query) = match path.split_once('?') {
-            Some((p, _)) => (p, Some(MASK)),
+            Some((p, q)) => (p, Some(masked_query(q))),
             None => (path, None),
         };
         match path
@@ -78,12 +78,39 @@ pub fn text(text: &str) -> std::borrow::Cow<'_, str> {
         }
         if let Some(q) = query {
             out.push('?');
-            out.push_str(q);
+            out.push_str(&q);
         }
         rest = &rest[url_end..];
     }
     out.push_str(rest);
     std::borrow::Cow::Owned(out)
+}
+
+/// A query string with the values of the parameters that may hold a secret masked (a key, a
+/// token, a signature, a password); the others (`download=1`, `revision=main`) stay readable.
+fn masked_query(query: &str) -> String {
+    const SECRET: [&str; 7] = [
+        "key",
+        "token",
+        "sig",
+        "secret",
+        "pass",
+        "auth",
+        "credential",
+    ];
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if SECRET.iter().any(|s| name.to_ascii_lowercase().contains(s)) => {
+                format!("{name}={MASK}")
+            }
+            Some(_) => pair.to_string(),
+            // A bare value could be a token itself.
+            None if pair.is_empty() => String::new(),
+            None => MASK.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 #[cfg(test)]
@@ -103,6 +130,13 @@ mod tests {
         assert!(t.ends_with("/main/linux-64/x.conda, done"), "{t}");
         let t = text("GET https://idx.example/simple/?api_key=abc");
         assert!(!t.contains("abc"), "{t}");
+        // Only the parameters that may hold secrets: a download flag stays readable.
+        assert_eq!(
+            text("https://z.org/f.pth?download=1&X-Amz-Signature=s1g&access_token=t0k&raw"),
+            format!(
+                "https://z.org/f.pth?download=1&X-Amz-Signature={MASK}&access_token={MASK}&{MASK}"
+            )
+        );
         assert_eq!(text("no urls here"), "no urls here");
         let t = text("\u{1b}[2m=\u{1b}[0mhttp://ann:s3cret@127.0.0.1:9/\u{1b}[1m}");
         assert!(

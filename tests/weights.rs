@@ -40,6 +40,35 @@ fn states(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// huggingface_hub itself, with no network and HF_HUB_OFFLINE=1, reads the demo repository from
+/// the home's weights: `hf_hub_download` and `snapshot_download`, as `from_pretrained` does.
+fn huggingface_hub_reads(dir: &Path) {
+    let script = r#"
+import json, os
+from huggingface_hub import hf_hub_download, snapshot_download
+config = json.load(open(hf_hub_download("scivision/demo-hub", "config.json")))
+snapshot = snapshot_download("scivision/demo-hub")
+print(json.dumps({"config": config, "files": sorted(os.listdir(snapshot))}))
+"#;
+    let out = run_ok(
+        Command::new("unshare")
+            .arg("-n")
+            .arg(peer_python())
+            .args(["-c", script])
+            .env("HF_HOME", dir.join("home/weights/huggingface"))
+            .env("HF_HUB_OFFLINE", "1")
+            .env_remove("HF_HUB_CACHE")
+            .env_remove("HF_ENDPOINT"),
+    );
+    let read: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(read["config"]["model_type"], "scivision-demo", "{read}");
+    // Other frameworks' weights (tf_model.h5) and the .bin beside safetensors are not fetched.
+    assert_eq!(
+        read["files"],
+        serde_json::json!(["config.json", "model.safetensors"])
+    );
+}
+
 fn fetch(dir: &Path, mirror: &str) -> Output {
     run(sv_isolated(dir, false).args(["weights", "fetch", MODEL, "--mirror", mirror, "--json"]))
 }
@@ -81,7 +110,7 @@ fn fetched_weights_are_where_the_models_code_looks_and_predict_needs_no_network(
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     create(d);
-    assert_eq!(states(d), ["missing", "missing"]);
+    assert_eq!(states(d), ["missing", "missing", "missing"]);
     // Without its weights the model cannot load offline: the error says so.
     let out = run(sv_isolated(d, true)
         .args(["predict", MODEL])
@@ -90,7 +119,8 @@ fn fetched_weights_are_where_the_models_code_looks_and_predict_needs_no_network(
     assert!(out.stderr.contains("missing weights"), "{}", out.stderr);
     let out = fetch(d, &server.url);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(states(d), ["present", "present"]);
+    assert_eq!(states(d), ["present", "present", "present", "present"]);
+    huggingface_hub_reads(d);
     // pooch's own cache name for the URL, and the working-directory file.
     let weights = d.join("home/weights");
     let pooch = std::fs::read_dir(weights.join("xdg/pooch"))
@@ -118,6 +148,32 @@ fn fetched_weights_are_where_the_models_code_looks_and_predict_needs_no_network(
 }
 
 #[test]
+fn only_fetches_what_the_named_class_loads() {
+    let server = Nginx::serve(&served());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    create(d);
+    let out = run(sv_isolated(d, false).args(["weights", "fetch", MODEL, "--only", "Nope"]));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Nope") && out.stderr.contains("LearnedFilter, huggingface_hub"),
+        "{}",
+        out.stderr
+    );
+    let out = run(sv_isolated(d, false).args([
+        "weights",
+        "fetch",
+        MODEL,
+        "--only",
+        "huggingface_hub",
+        "--mirror",
+        &server.url,
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(states(d), ["missing", "missing", "present", "present"]);
+}
+
+#[test]
 fn a_corrupted_weight_file_is_found_and_fetched_again() {
     let server = Nginx::serve(&served());
     let dir = tempfile::tempdir().unwrap();
@@ -130,16 +186,29 @@ fn a_corrupted_weight_file_is_found_and_fetched_again() {
         .arg(channel()));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(json["weights"].as_array().unwrap().len(), 2, "{json}");
-    assert_eq!(states(d), ["present", "present"]);
+    assert_eq!(json["weights"].as_array().unwrap().len(), 4, "{json}");
+    assert_eq!(states(d), ["present", "present", "present", "present"]);
     let gain = d.join("home/weights/work").join(MODEL).join("gain.txt");
     std::fs::write(&gain, b"9.9\n").unwrap();
-    assert_eq!(states(d), ["present", "corrupt"]);
+    // A Hub file is changed through its snapshot link, as a model writing to it would.
+    let config = std::fs::read_dir(
+        d.join("home/weights/huggingface/hub/models--scivision--demo-hub/snapshots"),
+    )
+    .unwrap()
+    .flatten()
+    .next()
+    .unwrap()
+    .path()
+    .join("config.json");
+    let published = std::fs::read(&config).unwrap();
+    std::fs::write(&config, b"{}").unwrap();
+    assert_eq!(states(d), ["present", "corrupt", "corrupt", "present"]);
     let out = run_ok(sv_isolated(d, false).args(["weights", "list", MODEL]));
     assert!(out.stdout.contains("CORRUPT"), "{}", out.stdout);
     assert_eq!(fetch(d, &server.url).code, 0);
-    assert_eq!(states(d), ["present", "present"]);
+    assert_eq!(states(d), ["present", "present", "present", "present"]);
     assert_eq!(std::fs::read(&gain).unwrap(), b"0.5\n");
+    assert_eq!(std::fs::read(&config).unwrap(), published);
 }
 
 #[test]
@@ -167,7 +236,7 @@ fn a_wrong_hash_from_the_server_is_refused_and_nothing_is_kept() {
         "{}",
         out.stderr
     );
-    assert_eq!(states(d), ["missing", "missing"]);
+    assert_eq!(states(d), ["missing", "missing", "missing"]);
     let pooch = d.join("home/weights/xdg/pooch");
     let left: Vec<_> = std::fs::read_dir(&pooch)
         .unwrap()
@@ -206,7 +275,11 @@ fn a_fetch_killed_at_any_point_leaves_no_file_the_model_could_load() {
     // What the killed fetches left is resumed.
     let out = fetch(d, &server.url);
     assert_eq!(out.code, 0, "seed {seed}: {}", out.stderr);
-    assert_eq!(states(d), ["present", "present"], "seed {seed}");
+    assert_eq!(
+        states(d),
+        ["present", "present", "present", "present"],
+        "seed {seed}"
+    );
 }
 
 #[test]
@@ -234,15 +307,21 @@ fn a_pack_with_weights_runs_offline_on_another_home_with_empty_caches() {
             .args(["env", "unpack"])
             .arg(&pack),
     );
-    assert!(out.stdout.contains("2 weight files"), "{}", out.stdout);
-    assert_eq!(states(b.path()), ["present", "present"]);
+    // The pooch and working-directory files, the Hub repository's two blobs, its ref and
+    // scivision's record of its snapshot (whose links the unpack makes again).
+    assert!(out.stdout.contains("6 weight files"), "{}", out.stdout);
+    assert_eq!(
+        states(b.path()),
+        ["present", "present", "present", "present"]
+    );
     predict_checks(b.path(), &["--offline"]);
+    huggingface_hub_reads(b.path());
     // The caches keep what a live environment's model loads; once it is gone, they do not.
     let clean = |dir: &Path| {
         let out = run_ok(sv_isolated(dir, false).args(["cache", "clean", "--json"]));
         serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
     };
-    assert_eq!(clean(b.path())["weights_kept"], 2);
+    assert_eq!(clean(b.path())["weights_kept"], 6);
     run_ok(sv_isolated(b.path(), false).args(["env", "remove", MODEL]));
     let cleaned = clean(b.path());
     assert_eq!(cleaned["weights_kept"], 0, "{cleaned}");
@@ -254,6 +333,20 @@ fn a_pack_with_weights_runs_offline_on_another_home_with_empty_caches() {
             .any(|r| r.as_str().unwrap().ends_with("-filter.npy")),
         "{cleaned}"
     );
+    // A Hub repository goes as a whole: no ref is left pointing at missing blobs.
+    for gone in [
+        "weights/huggingface/hub/models--scivision--demo-hub",
+        "weights/scivision-hub/models--scivision--demo-hub",
+    ] {
+        assert!(
+            cleaned["removed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == gone),
+            "{gone}: {cleaned}"
+        );
+    }
 }
 
 /// Each catalog card's weight records match its pinned source: the URL (or, for files a
@@ -300,6 +393,16 @@ fn every_cards_weight_records_match_its_pinned_source_in_the_mirrors() {
                 continue;
             }
             let name = card["name"].as_str().unwrap();
+            // A Hub repository: its id is the model_name the code passes to from_pretrained.
+            if w["store"].as_str() == Some("hub") {
+                let id = url.trim_start_matches("https://huggingface.co/");
+                assert!(
+                    grep(&format!("'{id}'")),
+                    "{name}: {id} is not in its code at {rev}"
+                );
+                checked += 1;
+                continue;
+            }
             let file = url.rsplit('/').next().unwrap().split('?').next().unwrap();
             assert!(grep(file), "{name}: {file} is not in its code at {rev}");
             if let Some(hash) = w["hash"].as_str() {
@@ -309,5 +412,5 @@ fn every_cards_weight_records_match_its_pinned_source_in_the_mirrors() {
             checked += 1;
         }
     }
-    assert!(checked >= 25, "only {checked} records checked");
+    assert!(checked >= 55, "only {checked} records checked");
 }

@@ -12,11 +12,15 @@ pub enum Command {
     /// Download a model's weight files into $SCIVISION_HOME/weights, where its unchanged code
     /// finds them (hash-checked; an interrupted download resumes).
     #[command(
-        after_help = "Examples:\n  scivision weights fetch resnet50-plankton\n  scivision weights fetch resnet50-plankton --mirror https://mirror.example.org/zenodo\n\nThe model's environment records its weight files; without one, its catalog card does."
+        after_help = "Examples:\n  scivision weights fetch resnet50-plankton\n  scivision weights fetch image-classifiers --only resnet50 --only vgg16\n  scivision weights fetch resnet50-plankton --mirror https://mirror.example.org/zenodo\n  scivision weights fetch huggingface-classifiers --mirror https://hf-mirror.example.org\n\nThe model's environment records its weight files; without one, its catalog card does.\nHugging Face Hub models go into the Hub's cache layout under $SCIVISION_HOME/weights/huggingface,\nwhere from_pretrained finds them with HF_HUB_OFFLINE=1."
     )]
     Fetch {
         /// The model (catalog name or environment).
         model: String,
+        /// Only the files this model class or variant loads (the `used_by` of `weights list`);
+        /// repeat for several. Default: every file of the model.
+        #[arg(long, value_name = "NAME")]
+        only: Vec<String>,
         /// A site's copy of the files: replaces the origin of every download URL (default: the
         /// config file's `weights-mirror`). Upstream's hash still decides.
         #[arg(long, value_name = "URL", env = "SCIVISION_WEIGHTS_MIRROR")]
@@ -52,6 +56,27 @@ pub(super) fn records(model: &str, envs: &Envs) -> miette::Result<Vec<WeightFile
         .unwrap_or_default())
 }
 
+/// The records `--only` names (all when it names none); a name no record uses is an error that
+/// lists the names there are.
+fn select(files: Vec<WeightFile>, only: &[String]) -> miette::Result<Vec<WeightFile>> {
+    if only.is_empty() {
+        return Ok(files);
+    }
+    let mut names: Vec<&str> = files.iter().filter_map(|f| f.used_by.as_deref()).collect();
+    names.sort_unstable();
+    names.dedup();
+    if let Some(unknown) = only.iter().find(|o| !names.contains(&o.as_str())) {
+        return Err(miette::miette!(
+            help = format!("the model's weights are used by: {}", names.join(", ")),
+            "--only {unknown}: no weight file of this model is used by `{unknown}`"
+        ));
+    }
+    Ok(files
+        .into_iter()
+        .filter(|f| f.used_by.as_ref().is_some_and(|u| only.contains(u)))
+        .collect())
+}
+
 pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
     let dirs = Dirs::from_env();
     let envs = Envs::new(&dirs.home);
@@ -59,10 +84,11 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
     match cmd {
         Command::Fetch {
             model,
+            only,
             mirror,
             json,
         } => {
-            let files = records(&model, &envs)?;
+            let files = select(records(&model, &envs)?, &only)?;
             let mirror = match mirror {
                 Some(m) => Some(m),
                 None => ConfigFile::load()?
@@ -119,6 +145,10 @@ fn print(model: &str, status: &[FileStatus], json: bool) {
             .size
             .map(|n| format!("{:.1} MB", n as f64 / 1e6))
             .unwrap_or_default();
-        super::print_line(&format!("{state:<8} {size:>10}  {}", s.path.display()));
+        let used_by = s.used_by.as_deref().unwrap_or("-");
+        super::print_line(&format!(
+            "{state:<8} {size:>10}  {used_by:<16} {}",
+            s.path.display()
+        ));
     }
 }

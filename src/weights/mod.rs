@@ -8,10 +8,15 @@
 //! - `pooch`: `xdg/pooch/<name>` (`XDG_CACHE_HOME`; pooch's default cache is
 //!   `$XDG_CACHE_HOME/pooch`, the name `md5(url)-<last part of the url>` unless the code gives one);
 //! - `keras`: `keras/models/<name>` (`KERAS_HOME`);
-//! - `cwd`: `work/<model>/<name>` (the model's working directory).
+//! - `cwd`: `work/<model>/<name>` (the model's working directory);
+//! - `hub`: a Hugging Face Hub repository in the Hub's own cache layout under `HF_HOME`
+//!   (see [`hub`]).
 //!
 //! A download goes to `<name>.part` beside its target, resumes from there, and becomes the
 //! file only once its hash is checked: a killed fetch leaves no file the model could load.
+
+mod download;
+mod hub;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +35,9 @@ pub enum Store {
     Cwd,
     /// keras' `get_file(fname, origin, cache_subdir="models")`.
     Keras,
+    /// A Hugging Face Hub repository that `from_pretrained(repo_id)` (transformers,
+    /// huggingface_hub) loads: `url` is `https://huggingface.co/<repo_id>`.
+    Hub,
 }
 
 /// One weight file of a model, as recorded in its card (`weights:`) and its package's
@@ -54,6 +62,15 @@ pub struct WeightFile {
     /// `fname`); default: pooch's name for the URL (`pooch`, `cwd`), its last part (`keras`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fname: Option<String>,
+    /// `hub`: the branch, tag or commit to fetch (default `main`); the commit a branch
+    /// pointed to is recorded at the first fetch, and a pack carries that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// `hub`: glob patterns of the repository files to fetch. Default: every file but other
+    /// frameworks' weights (TensorFlow, Flax, ONNX, Core ML, GGUF), and `pytorch_model*.bin`
+    /// where the repository has safetensors (what `from_pretrained` prefers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<String>>,
     /// Which model class or variant loads it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used_by: Option<String>,
@@ -67,6 +84,10 @@ pub enum Algorithm {
     Md5,
     /// SHA-256.
     Sha256,
+    /// Git's blob id (SHA-1 of `blob <size>\0` and the bytes): how the Hub names a file that
+    /// is not in LFS.
+    #[serde(rename = "git-sha1")]
+    GitSha1,
 }
 
 /// A pinned hash: `md5:<32 hex>` or `sha256:<64 hex>`.
@@ -85,6 +106,7 @@ impl std::str::FromStr for Pin {
         let (algorithm, hex, len) = match s.split_once(':') {
             Some(("md5", hex)) => (Algorithm::Md5, hex, 32),
             Some(("sha256", hex)) => (Algorithm::Sha256, hex, 64),
+            Some(("git-sha1", hex)) => (Algorithm::GitSha1, hex, 40),
             _ => return Err(format!("`{s}` is not `md5:<hex>` or `sha256:<hex>`")),
         };
         if hex.len() != len || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -102,6 +124,7 @@ impl std::fmt::Display for Pin {
         let algorithm = match self.algorithm {
             Algorithm::Md5 => "md5",
             Algorithm::Sha256 => "sha256",
+            Algorithm::GitSha1 => "git-sha1",
         };
         write!(f, "{algorithm}:{}", self.hex)
     }
@@ -125,23 +148,35 @@ pub fn pooch_file_name(url: &str) -> String {
 }
 
 impl WeightFile {
-    /// The file's name in its store.
+    /// The file's name in its store (a Hub repository's cache folder name).
     pub fn file_name(&self) -> String {
         match (&self.fname, self.store) {
+            (_, Store::Hub) => hub::folder_name(&self.url),
             (Some(f), _) => f.clone(),
             (None, Store::Pooch | Store::Cwd) => pooch_file_name(&self.url),
             (None, Store::Keras) => self.url.rsplit('/').next().unwrap_or_default().into(),
         }
     }
 
-    /// Where the file goes, relative to the weights folder.
+    /// Where the file (a Hub repository: its cache folder) goes, relative to the weights folder.
     pub fn relative_path(&self, model: &str) -> PathBuf {
         let name = self.file_name();
         match self.store {
             Store::Pooch => Path::new("xdg/pooch").join(name),
             Store::Keras => Path::new("keras/models").join(name),
             Store::Cwd => Path::new("work").join(work_dir_name(model)).join(name),
+            Store::Hub => Path::new(hub::CACHE).join(name),
         }
+    }
+
+    /// Everything under the weights folder that belongs to this record, relative to it (what
+    /// `cache clean` keeps for a live environment).
+    pub fn owned_paths(&self, model: &str) -> Vec<PathBuf> {
+        let mut out = vec![self.relative_path(model)];
+        if self.store == Store::Hub {
+            out.push(Path::new(hub::RECORDS).join(self.file_name()));
+        }
+        out
     }
 
     /// Upstream's pin, when it has one (and it parses: [`problems`] reports those that do not).
@@ -183,6 +218,31 @@ pub fn problems(files: &[WeightFile]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut seen = BTreeMap::new();
     for (i, f) in files.iter().enumerate() {
+        if f.store == Store::Hub {
+            out.extend(
+                hub::problems(f)
+                    .into_iter()
+                    .map(|(field, m)| (format!("[{i}].{field}"), m)),
+            );
+            if let Some(j) = seen.insert(f.relative_path("m"), i) {
+                out.push((
+                    format!("[{i}]"),
+                    format!("names the same repository as [{j}]"),
+                ));
+            }
+            continue;
+        }
+        for (field, set) in [
+            ("revision", f.revision.is_some()),
+            ("files", f.files.is_some()),
+        ] {
+            if set {
+                out.push((
+                    format!("[{i}].{field}"),
+                    "only a `store: hub` record has one".into(),
+                ));
+            }
+        }
         if let Some(h) = &f.hash {
             if let Err(e) = h.parse::<Pin>() {
                 out.push((format!("[{i}].hash"), e));
@@ -301,14 +361,14 @@ pub enum WeightsError {
         status: u16,
     },
     /// The bytes are not the ones upstream pinned.
-    #[error("{file}: the download from {url} has {actual}, but the model pins {expected}")]
-    #[diagnostic(help("the server sent other bytes than the model was published with (a changed or tampered file, or a wrong mirror); nothing was kept"))]
+    #[error("{file}: the download from {url} has {actual}, but it must have {expected}")]
+    #[diagnostic(help("the server sent other bytes than the model was published with (upstream's pin, or the hash recorded at the first fetch): a changed or tampered file, or a wrong mirror; nothing was kept"))]
     Mismatch {
         /// The file name.
         file: String,
         /// Where it came from.
         url: String,
-        /// The pinned hash.
+        /// The hash it must have (upstream's pin, or the one recorded at the first fetch).
         expected: String,
         /// The downloaded bytes' hash.
         actual: String,
@@ -354,7 +414,8 @@ impl FetchReporter for Silent {
 /// How to fetch.
 #[derive(Debug, Clone, Default)]
 pub struct FetchOptions {
-    /// A site's copy of the files: replaces the origin of every download URL.
+    /// A site's copy of the files: replaces the origin of every download URL (for `hub`
+    /// records, a Hub mirror's address, as `HF_ENDPOINT` is for huggingface_hub).
     pub mirror: Option<url::Url>,
     /// No network: a missing file is an error.
     pub offline: bool,
@@ -368,6 +429,9 @@ pub struct Weights {
 
 /// The sha256 recorded at first fetch for files upstream pins no hash for, by relative path.
 const RECORDED: &str = "recorded.json";
+
+/// The hashes recorded at first fetch, read once per operation.
+type Recorded = BTreeMap<String, String>;
 
 impl Weights {
     /// The weights folder of a scivision home.
@@ -400,17 +464,18 @@ impl Weights {
         self.root.join("work").join(work_dir_name(model))
     }
 
-    fn recorded(&self) -> BTreeMap<String, String> {
+    fn recorded(&self) -> Recorded {
         fs_err::read_to_string(self.root.join(RECORDED))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default()
     }
 
-    fn expected(&self, model: &str, file: &WeightFile) -> Option<Pin> {
+    /// The hash a file must have: upstream's pin, else the sha256 recorded at its first fetch.
+    fn expected(&self, model: &str, file: &WeightFile, recorded: &Recorded) -> Option<Pin> {
         file.pin().or_else(|| {
             let rel = file.relative_path(model);
-            let hex = self.recorded().remove(&rel.to_string_lossy().to_string())?;
+            let hex = recorded.get(&*rel.to_string_lossy())?.clone();
             Some(Pin {
                 algorithm: Algorithm::Sha256,
                 hex,
@@ -418,18 +483,32 @@ impl Weights {
         })
     }
 
-    /// Each file's state, its hash checked.
+    /// Each file's state, its hash checked (a Hub repository: each file of its snapshot).
     pub fn status(
         &self,
         model: &str,
         files: &[WeightFile],
     ) -> Result<Vec<FileStatus>, WeightsError> {
-        files.iter().map(|f| self.status_of(model, f)).collect()
+        let recorded = self.recorded();
+        let mut out = Vec::new();
+        for f in files {
+            if f.store == Store::Hub {
+                out.extend(hub::status(&self.root, f)?);
+            } else {
+                out.push(self.status_of(model, f, &recorded)?);
+            }
+        }
+        Ok(out)
     }
 
-    fn status_of(&self, model: &str, file: &WeightFile) -> Result<FileStatus, WeightsError> {
+    fn status_of(
+        &self,
+        model: &str,
+        file: &WeightFile,
+        recorded: &Recorded,
+    ) -> Result<FileStatus, WeightsError> {
         let path = self.root.join(file.relative_path(model));
-        let expected = self.expected(model, file);
+        let expected = self.expected(model, file, recorded);
         let mut status = FileStatus {
             url: file.url.clone(),
             path: path.clone(),
@@ -467,135 +546,74 @@ impl Weights {
     ) -> Result<Vec<FileStatus>, WeightsError> {
         let mut out = Vec::new();
         for file in files {
-            let status = self.status_of(model, file)?;
-            if status.state == State::Present {
-                out.push(status);
-                continue;
+            if file.store == Store::Hub {
+                let fetch = hub::Fetch {
+                    root: &self.root,
+                    model,
+                    options,
+                    client,
+                    reporter,
+                };
+                out.extend(fetch.run(file).await?);
+            } else {
+                out.push(
+                    self.fetch_file(model, file, options, client, reporter)
+                        .await?,
+                );
             }
-            if options.offline {
-                return Err(WeightsError::Offline {
-                    model: model.to_string(),
-                    file: file.file_name(),
-                });
-            }
-            let url =
-                file.source(options.mirror.as_ref())
-                    .map_err(|reason| WeightsError::Record {
-                        model: model.to_string(),
-                        reason,
-                    })?;
-            self.download(model, file, &url, client, reporter).await?;
-            out.push(self.status_of(model, file)?);
         }
         Ok(out)
     }
 
-    async fn download(
+    /// One file: checked (once) under its lock, downloaded when missing or corrupt.
+    async fn fetch_file(
         &self,
         model: &str,
         file: &WeightFile,
-        url: &url::Url,
+        options: &FetchOptions,
         client: &reqwest_middleware::ClientWithMiddleware,
         reporter: &dyn FetchReporter,
-    ) -> Result<(), WeightsError> {
-        let target = self.root.join(file.relative_path(model));
+    ) -> Result<FileStatus, WeightsError> {
+        let rel = file.relative_path(model);
+        let target = self.root.join(&rel);
         let dir = target.parent().unwrap_or(&self.root).to_path_buf();
-        fs_err::create_dir_all(&dir).map_err(io(&dir))?;
+        let name = file.file_name();
         // One fetch of a file at a time; a second waits, then finds it present.
-        let _lock = crate::atomic::lock_async(&dir.join(format!("{}.lock", file.file_name())))
+        let _lock = crate::atomic::lock_async(&dir.join(format!("{name}.lock")))
             .await
             .map_err(io(&target))?;
-        if self.status_of(model, file)?.state == State::Present {
-            return Ok(());
+        let recorded = self.recorded();
+        let mut status = self.status_of(model, file, &recorded)?;
+        if status.state == State::Present {
+            return Ok(status);
         }
-        let part = dir.join(format!("{}.part", file.file_name()));
-        let url_text = crate::redact::for_file(url).to_string();
-        if url.scheme() == "file" {
-            let from = url.to_file_path().map_err(|()| WeightsError::Record {
+        if options.offline {
+            return Err(WeightsError::Offline {
                 model: model.to_string(),
-                reason: format!("`{url}` is no local path"),
-            })?;
-            fs_err::copy(&from, &part).map_err(io(&from))?;
-        } else {
-            self.download_http(url, &url_text, &part, client, reporter, file)
-                .await?;
-        }
-        let pin = file.pin();
-        let algorithm = pin.as_ref().map_or(Algorithm::Sha256, |p| p.algorithm);
-        let actual = hash_file(&part, algorithm)?;
-        if let Some(expected) = pin {
-            if expected.hex != actual.hex {
-                // Nothing of a wrong download is kept: resuming it would only repeat the error.
-                let _ = fs_err::remove_file(&part);
-                return Err(WeightsError::Mismatch {
-                    file: file.file_name(),
-                    url: url_text,
-                    expected: expected.to_string(),
-                    actual: actual.to_string(),
-                });
-            }
-        } else {
-            self.record(&file.relative_path(model), &actual.hex)?;
-        }
-        std::fs::File::open(&part)
-            .and_then(|f| f.sync_all())
-            .map_err(io(&part))?;
-        fs_err::rename(&part, &target).map_err(io(&target))?;
-        Ok(())
-    }
-
-    async fn download_http(
-        &self,
-        url: &url::Url,
-        url_text: &str,
-        part: &Path,
-        client: &reqwest_middleware::ClientWithMiddleware,
-        reporter: &dyn FetchReporter,
-        file: &WeightFile,
-    ) -> Result<(), WeightsError> {
-        use std::io::Write;
-        let have = fs_err::metadata(part).map(|m| m.len()).unwrap_or(0);
-        let mut request = client.get(url.clone());
-        if have > 0 {
-            request = request.header(reqwest::header::RANGE, format!("bytes={have}-"));
-        }
-        let mut response = request.send().await.map_err(|source| WeightsError::Http {
-            url: url_text.to_string(),
-            source,
-        })?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(WeightsError::Status {
-                url: url_text.to_string(),
-                status: status.as_u16(),
+                file: name,
             });
         }
-        // 206: the server continues the part we have; anything else sends the whole file.
-        let resumed = have > 0 && status == reqwest::StatusCode::PARTIAL_CONTENT;
-        let done = if resumed { have } else { 0 };
-        let total = response.content_length().map(|n| n + done).or(file.size);
-        reporter.start(&file.file_name(), total, done);
-        let mut out = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(resumed)
-            .truncate(!resumed)
-            .open(part)
-            .map_err(io(part))?;
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|source| WeightsError::Body {
-                url: url_text.to_string(),
-                source,
-            })?
-        {
-            out.write_all(&chunk).map_err(io(part))?;
-            reporter.advance(chunk.len() as u64);
+        let url = file
+            .source(options.mirror.as_ref())
+            .map_err(|reason| WeightsError::Record {
+                model: model.to_string(),
+                reason,
+            })?;
+        let expected = self.expected(model, file, &recorded);
+        let algorithm = expected.as_ref().map_or(Algorithm::Sha256, |p| p.algorithm);
+        let part = dir.join(format!("{name}.part"));
+        let actual =
+            download::to_part(&url, &part, algorithm, (&name, file.size), client, reporter).await?;
+        download::check(&part, &actual, expected.as_ref(), (&name, &url))?;
+        if expected.is_none() {
+            self.record(&rel, &actual.hex)?;
         }
-        out.flush().map_err(io(part))?;
-        reporter.finish(&file.file_name());
-        Ok(())
+        download::commit(&part, &target)?;
+        status.state = State::Present;
+        status.size = Some(fs_err::metadata(&target).map_err(io(&target))?.len());
+        status.expected = Some(expected.unwrap_or_else(|| actual.clone()).to_string());
+        status.actual = Some(actual.to_string());
+        Ok(status)
     }
 
     fn record(&self, rel: &Path, sha256: &str) -> Result<(), WeightsError> {
@@ -607,39 +625,64 @@ impl Weights {
         crate::atomic::write(&path, text.as_bytes()).map_err(io(&path))
     }
 
-    /// The files of `model` that are present, relative to the weights folder (what a pack
-    /// carries), with the recorded hashes of those upstream pins none for.
+    /// The files of `model`, relative to the weights folder, that a pack carries: each file,
+    /// and for a Hub repository its blobs, its branch's ref and scivision's record of the
+    /// snapshot (its links are made again on unpack, see [`Weights::adopt`]). Every file must
+    /// be present.
     pub fn present(&self, model: &str, files: &[WeightFile]) -> Result<Vec<PathBuf>, WeightsError> {
+        let recorded = self.recorded();
         let mut out = Vec::new();
         for f in files {
-            let status = self.status_of(model, f)?;
-            match status.state {
-                State::Present => out.push(f.relative_path(model)),
-                State::Missing => {
-                    return Err(WeightsError::Offline {
-                        model: model.to_string(),
-                        file: f.file_name(),
-                    })
+            let hub = f.store == Store::Hub;
+            let statuses = if hub {
+                hub::status(&self.root, f)?
+            } else {
+                vec![self.status_of(model, f, &recorded)?]
+            };
+            for status in statuses {
+                let name = status.path.file_name().unwrap_or_default();
+                match status.state {
+                    State::Present => {}
+                    State::Missing => {
+                        return Err(WeightsError::Offline {
+                            model: model.to_string(),
+                            file: name.to_string_lossy().into(),
+                        })
+                    }
+                    State::Corrupt => {
+                        return Err(WeightsError::Mismatch {
+                            file: name.to_string_lossy().into(),
+                            url: status.path.display().to_string(),
+                            expected: status.expected.unwrap_or_default(),
+                            actual: status.actual.unwrap_or_default(),
+                        })
+                    }
                 }
-                State::Corrupt => {
-                    return Err(WeightsError::Mismatch {
-                        file: f.file_name(),
-                        url: status.path.display().to_string(),
-                        expected: status.expected.unwrap_or_default(),
-                        actual: status.actual.unwrap_or_default(),
-                    })
-                }
+            }
+            if hub {
+                out.extend(hub::carried(&self.root, f)?);
+            } else {
+                out.push(f.relative_path(model));
             }
         }
         Ok(out)
     }
 
-    /// Records a sha256 for a file unpacked from a pack whose upstream pins none.
+    /// After an unpack: records a sha256 for each file whose upstream pins none, and links each
+    /// Hub repository's snapshot from its blobs again.
     pub fn adopt(&self, model: &str, files: &[WeightFile]) -> Result<(), WeightsError> {
-        for f in files.iter().filter(|f| f.pin().is_none()) {
+        let recorded = self.recorded();
+        for f in files {
+            if f.store == Store::Hub {
+                hub::relink(&self.root, f)?;
+                continue;
+            }
+            if f.pin().is_some() {
+                continue;
+            }
             let rel = f.relative_path(model);
             let path = self.root.join(&rel);
-            if path.is_file() && !self.recorded().contains_key(&*rel.to_string_lossy()) {
+            if path.is_file() && !recorded.contains_key(&*rel.to_string_lossy()) {
                 let hash = hash_file(&path, Algorithm::Sha256)?;
                 self.record(&rel, &hash.hex)?;
             }
@@ -658,6 +701,16 @@ pub fn hash_file(path: &Path, algorithm: Algorithm) -> Result<Pin, WeightsError>
             rattler_digest::compute_file_digest::<rattler_digest::Sha256>(path)
                 .map_err(io(path))?,
         ),
+        Algorithm::GitSha1 => {
+            let mut file = fs_err::File::open(path).map_err(io(path))?;
+            let len = file.metadata().map_err(io(path))?.len();
+            // sha1 0.10 speaks digest 0.10, not rattler_digest's version of the trait.
+            use sha1::Digest as _;
+            let mut hasher = sha1::Sha1::new();
+            hasher.update(format!("blob {len}\0").as_bytes());
+            std::io::copy(&mut file, &mut hasher).map_err(io(path))?;
+            hex::encode(hasher.finalize())
+        }
     };
     Ok(Pin { algorithm, hex })
 }
@@ -674,6 +727,8 @@ mod tests {
             size: None,
             store,
             fname: None,
+            revision: None,
+            files: None,
             used_by: None,
         }
     }
@@ -729,6 +784,18 @@ mod tests {
         assert_eq!(
             fields,
             ["[0].hash", "[0].url", "[1].hash", "[1].url", "[1]"]
+        );
+    }
+
+    #[test]
+    fn git_blob_ids_are_computed_as_git_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"hello world\n").unwrap();
+        // `printf 'hello world\n' | git hash-object --stdin`
+        assert_eq!(
+            hash_file(&path, Algorithm::GitSha1).unwrap().to_string(),
+            "git-sha1:3b18e512dba79e4c8300dd08aeb37f8e728b8dad"
         );
     }
 
