@@ -15,9 +15,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::Model;
-use crate::runner::ModelEntry;
-
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/cards.rs"));
 }
@@ -382,7 +379,7 @@ impl Card {
                 );
             }
             for (i, text) in self.pypi.iter().enumerate() {
-                if let Err(e) = crate::card_recipe::conda_spec_of(text) {
+                if let Err(e) = conda_spec_of(text) {
                     bad(
                         &format!("pypi[{i}]"),
                         format!("`{text}` has no conda package form: {e}"),
@@ -560,24 +557,33 @@ impl Card {
         }
         missing
     }
+}
 
-    /// Fills a catalog entry's install fields from the card.
-    pub fn apply(&self, model: &mut Model) {
-        model.conda_package = self.source.conda.as_ref().map(|_| self.package.clone());
-        model.conda_dependencies = self.conda_specs();
-        model.pypi_dependencies = self.pypi_requirements();
-        model.entry = self.model.as_ref().map(|m| ModelEntry {
-            import: m.import.clone(),
-            model: m.model.clone(),
-            call: m
-                .prediction_fn
-                .as_ref()
-                .map_or_else(|| "predict".to_string(), |p| p.call.clone()),
-            arg: "X".into(),
-        });
-        model.pypi_overrides = self.pypi_overrides.clone();
-        model.cpu_only = self.system.cuda == "none";
-        model.card = Some(self.clone());
+/// The conda match spec of a PyPI-only requirement, published in the channel under its
+/// normalized name (`python-doctr ==0.6.0`). Requirements with markers, extras or URLs have no
+/// such form.
+pub fn conda_spec_of(text: &str) -> Result<String, String> {
+    let req = uv_pep508::Requirement::<uv_pep508::VerbatimUrl>::from_str(text)
+        .map_err(|e| e.to_string())?;
+    if !req.extras.is_empty() {
+        return Err("extras select optional dependencies, which a conda package has not".into());
+    }
+    if !req.marker.is_true() {
+        return Err("a marker makes it conditional, which a run requirement cannot be".into());
+    }
+    let name = req.name.to_string();
+    let name = crate::build::wheel::default_name_map()
+        .get(&name)
+        .map_or(name, ToString::to_string);
+    match req.version_or_url {
+        None => Ok(name),
+        Some(uv_pep508::VersionOrUrl::VersionSpecifier(spec)) => {
+            // PEP 440 specifiers and conda's agree for ==, !=, <, <=, >, >=, ~= (and `,`).
+            Ok(format!("{name} {}", spec.to_string().replace(", ", ",")))
+        }
+        Some(uv_pep508::VersionOrUrl::Url(_)) => {
+            Err("a URL is no version of a conda package".into())
+        }
     }
 }
 

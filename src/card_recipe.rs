@@ -8,41 +8,12 @@
 //! every checked-in recipe equal to what its card generates.
 
 use std::fmt::Write as _;
-use std::str::FromStr;
 
 use crate::card::Card;
 use crate::catalog::Model;
 
 /// The file a generated recipe is written to, beside its card.
 pub const RECIPE_FILE: &str = "recipe.yaml";
-
-/// The conda match spec of a PyPI-only requirement, published in the channel under its
-/// normalized name (`python-doctr ==0.6.0`). Requirements with markers, extras or URLs have no
-/// such form.
-pub fn conda_spec_of(text: &str) -> Result<String, String> {
-    let req = uv_pep508::Requirement::<uv_pep508::VerbatimUrl>::from_str(text)
-        .map_err(|e| e.to_string())?;
-    if !req.extras.is_empty() {
-        return Err("extras select optional dependencies, which a conda package has not".into());
-    }
-    if !req.marker.is_true() {
-        return Err("a marker makes it conditional, which a run requirement cannot be".into());
-    }
-    let name = req.name.to_string();
-    let name = crate::build::wheel::default_name_map()
-        .get(&name)
-        .map_or(name, ToString::to_string);
-    match req.version_or_url {
-        None => Ok(name),
-        Some(uv_pep508::VersionOrUrl::VersionSpecifier(spec)) => {
-            // PEP 440 specifiers and conda's agree for ==, !=, <, <=, >, >=, ~= (and `,`).
-            Ok(format!("{name} {}", spec.to_string().replace(", ", ",")))
-        }
-        Some(uv_pep508::VersionOrUrl::Url(_)) => {
-            Err("a URL is no version of a conda package".into())
-        }
-    }
-}
 
 /// The recipe text for `card`, with the catalog entry's description and tasks. `None` when the
 /// card has no `recipe:` section (the model is not published as a package).
@@ -108,7 +79,7 @@ pub fn generate(card: &Card, model: Option<&Model>) -> Result<Option<String>, St
         }
     }
     for text in &card.pypi {
-        let _ = writeln!(w, "    - {}", scalar(&conda_spec_of(text)?));
+        let _ = writeln!(w, "    - {}", scalar(&crate::card::conda_spec_of(text)?));
     }
     let contents = if recipe.contents.is_empty() {
         vec![card
@@ -221,15 +192,21 @@ mod tests {
     #[test]
     fn pypi_requirements_become_conda_specs() {
         assert_eq!(
-            conda_spec_of("python-doctr ==0.6.0").unwrap(),
+            crate::card::conda_spec_of("python-doctr ==0.6.0").unwrap(),
             "python-doctr ==0.6.0"
         );
-        assert_eq!(conda_spec_of("Keras_NLP").unwrap(), "keras-nlp");
-        assert_eq!(conda_spec_of("a >=1,<2").unwrap(), "a >=1,<2");
-        assert_eq!(conda_spec_of("torch >=2").unwrap(), "pytorch >=2");
-        assert!(conda_spec_of("a[x]").is_err());
-        assert!(conda_spec_of("a; python_version < '3.8'").is_err());
-        assert!(conda_spec_of("a @ https://x/a.whl").is_err());
+        assert_eq!(
+            crate::card::conda_spec_of("Keras_NLP").unwrap(),
+            "keras-nlp"
+        );
+        assert_eq!(crate::card::conda_spec_of("a >=1,<2").unwrap(), "a >=1,<2");
+        assert_eq!(
+            crate::card::conda_spec_of("torch >=2").unwrap(),
+            "pytorch >=2"
+        );
+        assert!(crate::card::conda_spec_of("a[x]").is_err());
+        assert!(crate::card::conda_spec_of("a; python_version < '3.8'").is_err());
+        assert!(crate::card::conda_spec_of("a @ https://x/a.whl").is_err());
     }
 
     #[test]

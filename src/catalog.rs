@@ -197,6 +197,27 @@ pub struct Catalog {
     pub datasources: Vec<Datasource>,
 }
 
+impl Model {
+    /// Fills the entry's install fields from its card.
+    pub fn fill_from(&mut self, card: &crate::card::Card) {
+        self.conda_package = card.source.conda.as_ref().map(|_| card.package.clone());
+        self.conda_dependencies = card.conda_specs();
+        self.pypi_dependencies = card.pypi_requirements();
+        self.entry = card.model.as_ref().map(|m| crate::runner::ModelEntry {
+            import: m.import.clone(),
+            model: m.model.clone(),
+            call: m
+                .prediction_fn
+                .as_ref()
+                .map_or_else(|| "predict".to_string(), |p| p.call.clone()),
+            arg: "X".into(),
+        });
+        self.pypi_overrides = card.pypi_overrides.clone();
+        self.cpu_only = card.system.cuda == "none";
+        self.card = Some(card.clone());
+    }
+}
+
 impl Catalog {
     /// The embedded catalog: upstream's models and datasources, then the demo models.
     pub fn embedded() -> Self {
@@ -355,7 +376,7 @@ impl Catalog {
             .iter_mut()
             .find(|m| m.name.eq_ignore_ascii_case(&card.name))
         {
-            card.apply(model);
+            model.fill_from(card);
         }
     }
 

@@ -18,8 +18,42 @@ use rattler_index::{ChannelMetadata, IndexFsConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::build::package::{self, PackageMeta};
-use crate::build::BuildError;
+use crate::package::{self, PackageMeta};
+
+/// Channel errors.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ChannelError {
+    /// File system trouble.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A deprecation request is invalid.
+    #[error("cannot deprecate `{spec}`: {message}")]
+    #[diagnostic(help("give NAME or NAME==VERSION of a package in the channel, and a --reason"))]
+    Deprecation {
+        /// As given.
+        spec: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Indexing the channel failed.
+    #[error("cannot index {}: {reason}", dir.display())]
+    Index {
+        /// The channel.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Writing the patch package failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Package(#[from] crate::package::PackageError),
+}
 
 /// The name of the repodata patch package scivision maintains in `noarch/`.
 pub const PATCH_PACKAGE: &str = "scivision-repodata-patches";
@@ -41,12 +75,12 @@ pub struct Deprecation {
 
 impl Deprecation {
     /// Parses `name` or `name==version`.
-    pub fn parse(spec: &str, reason: &str) -> Result<Self, BuildError> {
+    pub fn parse(spec: &str, reason: &str) -> Result<Self, ChannelError> {
         let (name, version) = match spec.split_once("==") {
             Some((n, v)) => (n.trim(), Some(v.trim().to_string())),
             None => (spec.trim(), None),
         };
-        let bad = |message: String| BuildError::Deprecation {
+        let bad = |message: String| ChannelError::Deprecation {
             spec: spec.to_string(),
             message,
         };
@@ -162,7 +196,7 @@ pub async fn published_in(
     skip: impl Fn(&str) -> bool,
     offline: bool,
 ) -> Vec<PublishedModel> {
-    let client = crate::prefix::http_client_for(offline);
+    let client = crate::http::client_for(offline);
     let mut out = Vec::new();
     for channel in channels {
         let base = channel.base_url.url();
@@ -247,7 +281,7 @@ pub async fn deprecated_picks(
         return Vec::new();
     }
     // A client only when a reason must be looked up: building one loads the system's roots.
-    let client = crate::prefix::http_client_for(offline);
+    let client = crate::http::client_for(offline);
     let client = &client;
     let mut reasons: BTreeMap<String, Vec<Deprecation>> = BTreeMap::new();
     let mut out = Vec::new();
@@ -276,26 +310,26 @@ pub async fn deprecated_picks(
 }
 
 /// Reads `deprecations.json` (empty when absent).
-pub fn read_deprecations(dir: &Path) -> Result<Vec<Deprecation>, BuildError> {
+pub fn read_deprecations(dir: &Path) -> Result<Vec<Deprecation>, ChannelError> {
     let path = dir.join(DEPRECATIONS_FILE);
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let text = fs_err::read_to_string(&path).map_err(|source| BuildError::Io {
+    let text = fs_err::read_to_string(&path).map_err(|source| ChannelError::Io {
         path: path.clone(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|e| BuildError::Index {
+    serde_json::from_str(&text).map_err(|e| ChannelError::Index {
         dir: path,
         reason: format!("not a list of deprecations: {e}"),
     })
 }
 
 /// Adds a deprecation and re-indexes. Returns the package files it covers.
-pub async fn deprecate(dir: &Path, deprecation: Deprecation) -> Result<Vec<String>, BuildError> {
+pub async fn deprecate(dir: &Path, deprecation: Deprecation) -> Result<Vec<String>, ChannelError> {
     // A mistyped folder is an error below, not a new channel with a lock in it.
     if !dir.join("noarch").is_dir() {
-        return Err(BuildError::Deprecation {
+        return Err(ChannelError::Deprecation {
             spec: deprecation.spec(),
             message: format!("{} is not a channel (it has no noarch/)", dir.display()),
         });
@@ -307,7 +341,7 @@ pub async fn deprecate(dir: &Path, deprecation: Deprecation) -> Result<Vec<Strin
         .map(|(p, _)| p.strip_prefix(dir).unwrap_or(&p).display().to_string())
         .collect();
     if covered.is_empty() {
-        return Err(BuildError::Deprecation {
+        return Err(ChannelError::Deprecation {
             spec: deprecation.spec(),
             message: format!(
                 "no package in the channel {} matches `{}`",
@@ -327,14 +361,14 @@ pub async fn deprecate(dir: &Path, deprecation: Deprecation) -> Result<Vec<Strin
 }
 
 /// Every package archive in the channel with its index.json (the patch package excluded).
-fn packages(dir: &Path) -> Result<Vec<(PathBuf, IndexJson)>, BuildError> {
+fn packages(dir: &Path) -> Result<Vec<(PathBuf, IndexJson)>, ChannelError> {
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(dir)
         .min_depth(2)
         .max_depth(2)
         .sort_by_file_name()
     {
-        let entry = entry.map_err(|e| BuildError::Io {
+        let entry = entry.map_err(|e| ChannelError::Io {
             path: dir.to_path_buf(),
             source: e.into(),
         })?;
@@ -351,7 +385,7 @@ fn packages(dir: &Path) -> Result<Vec<(PathBuf, IndexJson)>, BuildError> {
             continue;
         }
         let index: IndexJson = rattler_package_streaming::seek::read_package_file(entry.path())
-            .map_err(|e| BuildError::Index {
+            .map_err(|e| ChannelError::Index {
                 dir: entry.path().to_path_buf(),
                 reason: format!("cannot read info/index.json: {e}"),
             })?;
@@ -365,7 +399,7 @@ fn packages(dir: &Path) -> Result<Vec<(PathBuf, IndexJson)>, BuildError> {
 ///
 /// The indexer knows packages by file name; `force` re-reads every archive, which is needed
 /// after a file was replaced by one with the same name and other contents.
-pub async fn index(dir: &Path, subdir: Option<&str>, force: bool) -> Result<(), BuildError> {
+pub async fn index(dir: &Path, subdir: Option<&str>, force: bool) -> Result<(), ChannelError> {
     let _lock = lock(dir).await?;
     index_locked(dir, subdir, force).await
 }
@@ -389,22 +423,26 @@ pub fn lists(dir: &Path, subdir: &str, file_name: &str) -> bool {
 pub struct ChannelLock(#[allow(dead_code)] std::fs::File);
 
 /// Takes the channel's writer lock, waiting for another writer to finish.
-pub async fn lock(dir: &Path) -> Result<ChannelLock, BuildError> {
+pub async fn lock(dir: &Path) -> Result<ChannelLock, ChannelError> {
     let path = dir.join(".scivision/lock");
     crate::atomic::lock_async(&path)
         .await
         .map(ChannelLock)
-        .map_err(|source| BuildError::Io { path, source })
+        .map_err(|source| ChannelError::Io { path, source })
 }
 
 /// [`index`] for a caller that holds the channel's [`lock`]. Also sweeps the `.partial-*` files
 /// a killed writer left: under the lock nobody else is writing one.
-pub async fn index_locked(dir: &Path, subdir: Option<&str>, force: bool) -> Result<(), BuildError> {
-    let err = |reason: String| BuildError::Index {
+pub async fn index_locked(
+    dir: &Path,
+    subdir: Option<&str>,
+    force: bool,
+) -> Result<(), ChannelError> {
+    let err = |reason: String| ChannelError::Index {
         dir: dir.to_path_buf(),
         reason,
     };
-    fs_err::create_dir_all(dir.join("noarch")).map_err(|source| BuildError::Io {
+    fs_err::create_dir_all(dir.join("noarch")).map_err(|source| ChannelError::Io {
         path: dir.join("noarch"),
         source,
     })?;
@@ -458,10 +496,10 @@ pub async fn index_locked(dir: &Path, subdir: Option<&str>, force: bool) -> Resu
 
 /// Removes `.partial-*` files from the channel's root, its subdirs and `.scivision`, and what
 /// a killed indexer left in its write folder (`.tmp`).
-fn sweep(dir: &Path) -> Result<(), BuildError> {
+fn sweep(dir: &Path) -> Result<(), ChannelError> {
     let tmp = dir.join(".tmp");
     crate::atomic::sweep_files(&tmp, |_| true)
-        .map_err(|source| BuildError::Io { path: tmp, source })?;
+        .map_err(|source| ChannelError::Io { path: tmp, source })?;
     let mut dirs = vec![dir.to_path_buf(), dir.join(".scivision")];
     if let Ok(entries) = std::fs::read_dir(dir) {
         dirs.extend(
@@ -472,7 +510,7 @@ fn sweep(dir: &Path) -> Result<(), BuildError> {
         );
     }
     for d in dirs {
-        crate::atomic::sweep_partials(&d).map_err(|source| BuildError::Io { path: d, source })?;
+        crate::atomic::sweep_partials(&d).map_err(|source| ChannelError::Io { path: d, source })?;
     }
     Ok(())
 }
@@ -482,11 +520,11 @@ fn write_patch_package(
     dir: &Path,
     all: &[(PathBuf, IndexJson)],
     deprecations: &[Deprecation],
-) -> Result<Option<String>, BuildError> {
+) -> Result<Option<String>, ChannelError> {
     let noarch = dir.join("noarch");
     // Old patch packages go: only the current one may be in the channel.
     let old: Vec<PathBuf> = fs_err::read_dir(&noarch)
-        .map_err(|source| BuildError::Io {
+        .map_err(|source| ChannelError::Io {
             path: noarch.clone(),
             source,
         })?
@@ -499,7 +537,7 @@ fn write_patch_package(
         .collect();
     if deprecations.is_empty() {
         for p in old {
-            fs_err::remove_file(&p).map_err(|source| BuildError::Io {
+            fs_err::remove_file(&p).map_err(|source| ChannelError::Io {
                 path: p.clone(),
                 source,
             })?;
@@ -535,7 +573,7 @@ fn write_patch_package(
                 .map(|m| m.insert(file, json!({"track_features": features.into_iter().collect::<Vec<_>>().join(" ")})));
         }
     }
-    let work = tempfile::tempdir().map_err(|source| BuildError::Io {
+    let work = tempfile::tempdir().map_err(|source| ChannelError::Io {
         path: std::env::temp_dir(),
         source,
     })?;
@@ -559,7 +597,7 @@ fn write_patch_package(
         });
         let file = root.join(s).join("patch_instructions.json");
         fs_err::create_dir_all(file.parent().unwrap_or(&root)).map_err(|source| {
-            BuildError::Io {
+            ChannelError::Io {
                 path: file.clone(),
                 source,
             }
@@ -568,7 +606,7 @@ fn write_patch_package(
             &file,
             serde_json::to_string_pretty(&instructions).unwrap_or_default(),
         )
-        .map_err(|source| BuildError::Io {
+        .map_err(|source| ChannelError::Io {
             path: file.clone(),
             source,
         })?;
@@ -579,7 +617,7 @@ fn write_patch_package(
     let meta = PackageMeta {
         name: PATCH_PACKAGE.into(),
         version: format!("0.{}", deprecations.len()),
-        build: format!("h{}_0", crate::build::short_hash(&content)),
+        build: format!("h{}_0", crate::package::short_hash(&content)),
         subdir: "noarch".into(),
         noarch: Some("generic".into()),
         about: json!({"summary": "repodata patches that mark deprecated scivision packages"}),
@@ -602,7 +640,7 @@ fn write_channeldata(
     dir: &Path,
     all: &[(PathBuf, IndexJson)],
     deprecations: &[Deprecation],
-) -> Result<(), BuildError> {
+) -> Result<(), ChannelError> {
     let mut packages: BTreeMap<String, serde_json::Map<String, serde_json::Value>> =
         BTreeMap::new();
     let mut newest: BTreeMap<String, (rattler_conda_types::VersionWithSource, PathBuf)> =
@@ -661,8 +699,8 @@ fn write_channeldata(
     )
 }
 
-fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
-    crate::atomic::write(path, bytes).map_err(|source| BuildError::Io {
+fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), ChannelError> {
+    crate::atomic::write(path, bytes).map_err(|source| ChannelError::Io {
         path: path.to_path_buf(),
         source,
     })

@@ -1,5 +1,5 @@
-//! HTTP behaviour shared by every download: which failures are retried and how often, and what
-//! a failed download tells the user to do.
+//! HTTP behaviour shared by every download: the client (timeouts, credentials, offline),
+//! which failures are retried and how often, and what a failed download tells the user to do.
 
 use std::time::{Duration, SystemTime};
 
@@ -144,7 +144,7 @@ fn transient(result: &reqwest_middleware::Result<reqwest::Response>) -> Option<S
         }
         Err(reqwest_middleware::Error::Reqwest(e)) if e.is_request() => {
             // A connection closed before the answer was complete (hyper's IncompleteMessage).
-            let chain = crate::prefix::error_chain(e);
+            let chain = crate::message::error_chain(e);
             chain
                 .contains("connection closed before message completed")
                 .then(|| "connection closed early".to_string())
@@ -187,7 +187,7 @@ pub fn help_for(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         }
         cur = err.source();
     }
-    let text = without_urls(&crate::prefix::error_chain(e).to_lowercase());
+    let text = without_urls(&crate::message::error_chain(e).to_lowercase());
     timeout |= text.contains("timed out");
     if local_io {
         return None;
@@ -196,7 +196,7 @@ pub fn help_for(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         return Some(format!(
             "the server sent nothing for {} s: raise SCIVISION_HTTP_TIMEOUT on a slow network, \
              or use --offline to work from what is cached",
-            crate::prefix::http_timeout_secs()
+            timeout_secs()
         ));
     }
     let status = status.map(|s| s.as_u16()).or_else(|| status_in(&text));
@@ -298,6 +298,63 @@ fn status_in(text: &str) -> Option<u16> {
         .filter(|s| s.len() == 3)
         .find_map(|s| s.parse::<u16>().ok())
         .filter(|s| (400..600).contains(s))
+}
+
+/// The HTTP client for downloads (rustls with the system's roots and the web PKI). A slow or
+/// dead server fails within the timeouts instead of hanging.
+pub fn client() -> reqwest_middleware::ClientWithMiddleware {
+    client_for(false)
+}
+
+/// The read timeout of every HTTP client, conda's and uv's: `SCIVISION_HTTP_TIMEOUT` (seconds,
+/// default 60) bounds how long a silent server can stall us; connects get at most 15 s of it.
+pub fn timeout_secs() -> u64 {
+    std::env::var("SCIVISION_HTTP_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(60)
+}
+
+/// The HTTP client, or with `offline` one that refuses every request (rattler's
+/// `OfflineMiddleware`): local `file://` channels and the caches still work.
+pub fn client_for(offline: bool) -> reqwest_middleware::ClientWithMiddleware {
+    client_with(offline, true)
+}
+
+/// An HTTP client that tries each request once: for what may fail without harm (the daily
+/// refresh of the conda → PyPI mapping), where retries would only delay the command.
+pub fn client_without_retries() -> reqwest_middleware::ClientWithMiddleware {
+    client_with(false, false)
+}
+
+fn client_with(offline: bool, retry: bool) -> reqwest_middleware::ClientWithMiddleware {
+    let read = timeout_secs();
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("scivision/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(read.min(15)))
+        .read_timeout(std::time::Duration::from_secs(read))
+        .build()
+        .unwrap_or_else(|e| {
+            // Only a TLS backend that cannot start gets here; say so instead of hanging later.
+            tracing::warn!("the HTTP client has no timeouts: {e}");
+            reqwest::Client::new()
+        });
+    let mut builder = reqwest_middleware::ClientBuilder::new(client);
+    if offline {
+        builder = builder.with(rattler_networking::OfflineMiddleware);
+    }
+    if retry {
+        builder = builder.with(Retry::new());
+    }
+    // Credentials from rattler's authentication storage (RATTLER_AUTH_FILE, netrc), as pixi
+    // reads them: locks hold channel URLs without secrets, and installing one from a private
+    // channel finds them there.
+    match rattler_networking::AuthenticationMiddleware::from_env_and_defaults() {
+        Ok(auth) => builder = builder.with(auth),
+        Err(e) => tracing::warn!("channel credentials are not read: {e}"),
+    }
+    builder.build()
 }
 
 #[cfg(test)]

@@ -3,6 +3,22 @@
 //! Data flows one way: recipe → build → channel (the maintainer's half), and
 //! catalog → spec → solve → install → lock (the user's half). The CLI in `cli` only parses
 //! arguments and presents results.
+//!
+//! # Architecture
+//!
+//! Modules use only modules of their own layer or below (`tests/architecture.rs` fails on a
+//! cycle, and on a library module that uses the CLI):
+//!
+//! 1. leaves: `atomic` (file placement), `names`, `redact`, `message` (errors as text),
+//!    `package` (the conda package writer);
+//! 2. the network and the caches: `http` (client, retries) → `prefix` (package cache,
+//!    installer, repodata gateway) → `integrity`;
+//! 3. data and its rules: `weights`, `runner`, `solve` → `system`, `mapping`, `lock`, `pypi`,
+//!    `config`;
+//! 4. the maintainer's half: `channel` (index, deprecations) → `build` (recipes to packages);
+//! 5. the catalog: `card` → `catalog` → `card_recipe`, `compat`;
+//! 6. the user's workflows: `env` (solve, install, create), `kernel`, `pack`, `cache`;
+//! 7. `cli`.
 
 pub mod atomic;
 pub mod build;
@@ -20,8 +36,10 @@ pub mod integrity;
 pub mod kernel;
 pub mod lock;
 pub mod mapping;
+pub mod message;
 pub mod names;
 pub mod pack;
+pub mod package;
 pub mod prefix;
 pub mod pypi;
 pub mod redact;

@@ -288,7 +288,7 @@ pub async fn load(
                 cache_dir: cache_dir.to_path_buf(),
                 offline,
             };
-            let client = crate::prefix::http_client_without_retries();
+            let client = crate::http::client_without_retries();
             Ok(conda_forge_map(&source, &client).await)
         }
         MappingLocation::File(path) => {

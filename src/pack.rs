@@ -96,7 +96,7 @@ pub async fn wheel_files(
                     .send()
                     .await
                     .and_then(|r| r.error_for_status().map_err(Into::into))
-                    .map_err(|e| err(crate::prefix::error_chain(&e)))?;
+                    .map_err(|e| err(crate::message::error_chain(&e)))?;
                 // Streamed to disk: framework wheels run to gigabytes.
                 let path = dir.join(&file_name);
                 let mut file = fs_err::File::create(&path).map_err(io(&path))?;
@@ -108,7 +108,7 @@ pub async fn wheel_files(
             other => return Err(err(format!("`{other}` locations are not files"))),
         };
         if let Some(expected) = &w.sha256 {
-            let actual = crate::build::package::sha256_file(&path).map_err(io(&path))?;
+            let actual = crate::package::sha256_file(&path).map_err(io(&path))?;
             if &actual != expected {
                 return Err(err(format!(
                     "{} has sha256 {actual}, the lock says {expected}",

@@ -1,5 +1,5 @@
 //! Conda prefixes: installing solved records with rattler's installer and shared package cache,
-//! plus the HTTP client and gateway every network-facing part uses.
+//! and the repodata gateway (over [`crate::http`]'s client) every solve uses.
 
 use std::path::Path;
 
@@ -44,63 +44,6 @@ pub enum InstallError {
     },
 }
 
-/// The HTTP client for downloads (rustls with the system's roots and the web PKI). A slow or
-/// dead server fails within the timeouts instead of hanging.
-pub fn http_client() -> reqwest_middleware::ClientWithMiddleware {
-    http_client_for(false)
-}
-
-/// The read timeout of every HTTP client, conda's and uv's: `SCIVISION_HTTP_TIMEOUT` (seconds,
-/// default 60) bounds how long a silent server can stall us; connects get at most 15 s of it.
-pub fn http_timeout_secs() -> u64 {
-    std::env::var("SCIVISION_HTTP_TIMEOUT")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|v| *v > 0)
-        .unwrap_or(60)
-}
-
-/// The HTTP client, or with `offline` one that refuses every request (rattler's
-/// `OfflineMiddleware`): local `file://` channels and the caches still work.
-pub fn http_client_for(offline: bool) -> reqwest_middleware::ClientWithMiddleware {
-    client_with(offline, true)
-}
-
-/// An HTTP client that tries each request once: for what may fail without harm (the daily
-/// refresh of the conda → PyPI mapping), where retries would only delay the command.
-pub fn http_client_without_retries() -> reqwest_middleware::ClientWithMiddleware {
-    client_with(false, false)
-}
-
-fn client_with(offline: bool, retry: bool) -> reqwest_middleware::ClientWithMiddleware {
-    let read = http_timeout_secs();
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("scivision/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(read.min(15)))
-        .read_timeout(std::time::Duration::from_secs(read))
-        .build()
-        .unwrap_or_else(|e| {
-            // Only a TLS backend that cannot start gets here; say so instead of hanging later.
-            tracing::warn!("the HTTP client has no timeouts: {e}");
-            reqwest::Client::new()
-        });
-    let mut builder = reqwest_middleware::ClientBuilder::new(client);
-    if offline {
-        builder = builder.with(rattler_networking::OfflineMiddleware);
-    }
-    if retry {
-        builder = builder.with(crate::http::Retry::new());
-    }
-    // Credentials from rattler's authentication storage (RATTLER_AUTH_FILE, netrc), as pixi
-    // reads them: locks hold channel URLs without secrets, and installing one from a private
-    // channel finds them there.
-    match rattler_networking::AuthenticationMiddleware::from_env_and_defaults() {
-        Ok(auth) => builder = builder.with(auth),
-        Err(e) => tracing::warn!("channel credentials are not read: {e}"),
-    }
-    builder.build()
-}
-
 /// A repodata gateway with scivision's client and rattler's default repodata cache.
 pub fn gateway() -> Gateway {
     gateway_for(false)
@@ -108,7 +51,7 @@ pub fn gateway() -> Gateway {
 
 /// A gateway; with `offline`, repodata comes from the cache only (missing shards count as empty).
 pub fn gateway_for(offline: bool) -> Gateway {
-    let mut builder = Gateway::builder().with_client(http_client_for(offline));
+    let mut builder = Gateway::builder().with_client(crate::http::client_for(offline));
     // The repodata cache beside the package cache (RATTLER_CACHE_DIR/repodata, where pixi keeps
     // it); the gateway's own default ignores RATTLER_CACHE_DIR.
     if let Ok(dir) = rattler_cache::default_cache_dir() {
@@ -164,9 +107,9 @@ pub async fn fetch_to_cache(
         .map_err(|e| InstallError::Download {
             package: record.identifier.to_string(),
             url: crate::redact::text(record.url.as_str()).into_owned(),
-            reason: error_chain(&e),
+            reason: crate::message::error_chain(&e),
             help: crate::http::help_for(&e).unwrap_or_else(|| {
-                if error_chain(&e).contains("failed to unpack") {
+                if crate::message::error_chain(&e).contains("failed to unpack") {
                     // The tar reader refuses entries that leave the package (a hardlink to a
                     // file outside) as well as broken ones.
                     "the package's archive holds an entry that cannot be unpacked inside the \
@@ -193,7 +136,7 @@ pub async fn lock_package_cache(
         .await
         .map_err(|e| InstallError::CacheLock {
             dir: package_cache_dir.to_path_buf(),
-            reason: error_chain(&e),
+            reason: crate::message::error_chain(&e),
         })
 }
 
@@ -236,7 +179,7 @@ pub async fn install_with(
         .await
         .map_err(|e| InstallError::Link {
             prefix: prefix.clone(),
-            reason: error_chain(&e),
+            reason: crate::message::error_chain(&e),
         })?;
     strip_credentials(&prefix)
         .and_then(|()| readable_records(&prefix))
@@ -360,52 +303,4 @@ fn strip_credentials(prefix: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// `error: cause: cause`, for errors from crates whose Display hides the cause.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let msg = s.to_string();
-        if !text.contains(&msg) {
-            text.push_str(": ");
-            text.push_str(&msg);
-        }
-        cur = s.source();
-    }
-    strip_ansi(&text)
-}
-
-/// `text` without terminal escape sequences: uv styles package names in its messages, which
-/// in a log or a `--json` consumer are noise.
-pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            // CSI: parameters and intermediates up to a final byte in @..~.
-            chars.next();
-            for c in chars.by_ref() {
-                if ('@'..='~').contains(&c) {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod ansi_tests {
-    #[test]
-    fn escape_sequences_are_removed_and_text_kept() {
-        assert_eq!(
-            super::strip_ansi("Package `\u{1b}[36mnumpy\u{1b}[39m` was included"),
-            "Package `numpy` was included"
-        );
-        assert_eq!(super::strip_ansi("plain [text]"), "plain [text]");
-    }
 }

@@ -69,7 +69,7 @@ impl SolveError {
     /// A repodata failure of one of `channels`, with help that fits it (a server error, a
     /// timeout, damaged data).
     pub fn gateway(e: &(dyn std::error::Error + 'static), channels: &[Channel]) -> Self {
-        let reason = crate::prefix::error_chain(e);
+        let reason = crate::message::error_chain(e);
         // The longest base URL in the error: `…/a/` is a prefix of `…/a/b/` too.
         let channel = channels
             .iter()

@@ -10,10 +10,10 @@ use rattler_build_core::types::Output;
 use sha2::{Digest, Sha256};
 
 use super::engine::Engine;
-use super::package;
 use super::plan::Planned;
 use super::{BuildConfig, BuildError, BuildOutcome, BuildReporter};
 use crate::channel;
+use crate::package;
 
 /// The version of scivision's build logic, part of every input hash: bump it when the produced
 /// files would change for the same recipe.
@@ -70,7 +70,7 @@ pub(super) async fn build_one(
     reporter.phase(&name, "source");
     let mut output = output;
     let sources = super::source::SourceCache::new(config.cache_dir.join("sources"));
-    super::source::mirror_url_sources(&mut output, &sources, &crate::prefix::http_client()).await?;
+    super::source::mirror_url_sources(&mut output, &sources, &crate::http::client()).await?;
     reporter.phase(&name, "build");
     let (output, staged) = engine.build(output).await?;
     let subdir = output.build_configuration.target_platform.to_string();

@@ -7,7 +7,6 @@
 //! ([`wheel`], [`package`]).
 
 pub mod engine;
-pub mod package;
 mod plan;
 pub mod sandbox;
 pub mod source;
@@ -20,7 +19,6 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use rattler_conda_types::{PackageName, Subdir};
-use sha2::{Digest, Sha256};
 
 /// Everything that can fail while building.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -115,19 +113,18 @@ pub enum BuildError {
         #[diagnostic_source]
         source: crate::solve::SolveError,
     },
-    /// A deprecation request is invalid.
-    #[error("cannot deprecate `{spec}`: {message}")]
-    #[diagnostic(help("give NAME or NAME==VERSION of a package in the channel, and a --reason"))]
-    Deprecation {
-        /// As given.
-        spec: String,
-        /// What is wrong.
-        message: String,
-    },
     /// Recipes depend on each other in a cycle.
     #[error("recipes depend on each other in a cycle: {0}")]
     #[diagnostic(help("break the cycle in the recipes' requirements"))]
     Cycle(String),
+    /// The channel the packages go into.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Channel(#[from] crate::channel::ChannelError),
+    /// Writing a package failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Package(#[from] crate::package::PackageError),
     /// Indexing the channel failed.
     #[error("cannot index {}: {reason}", dir.display())]
     Index {
@@ -329,11 +326,6 @@ mod builder;
 /// earlier date.
 pub fn default_timestamp() -> jiff::Timestamp {
     jiff::Timestamp::from_second(315_619_200).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-}
-
-/// A short hash for build strings.
-pub(crate) fn short_hash(input: &str) -> String {
-    hex::encode(Sha256::digest(input.as_bytes()))[..7].to_string()
 }
 
 /// Whether `name` is a valid conda package name (used by `convert` for mapped names).

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use url::Url;
 
-use super::package::sha256_file;
 use super::BuildError;
+use crate::package::sha256_file;
 
 /// The source cache: `<dir>/<sha256>/<file name>`.
 #[derive(Debug, Clone)]

@@ -15,8 +15,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use uv_pep508::{MarkerEnvironment, MarkerEnvironmentBuilder, Requirement, VersionOrUrl};
 
-use super::package::{self, PackageMeta};
 use super::BuildError;
+use crate::package::{self, PackageMeta};
 
 /// The placeholder conda has always used for packages that were not built in a prefix.
 pub const LEGACY_PLACEHOLDER: &str = "/opt/anaconda1anaconda2anaconda3";
@@ -235,7 +235,7 @@ pub fn convert(
     })?;
     let root = work.path().join("pkg");
     let meta = unpack(wheel, &root, options)?;
-    package::write_package(&root, &meta, out_dir)
+    Ok(package::write_package(&root, &meta, out_dir)?)
 }
 
 /// Unpacks and lays out `wheel` under `root`; returns the package metadata.

@@ -103,7 +103,7 @@ pub async fn execute(args: Args, ui: Ui) -> miette::Result<()> {
         .with_force(args.force)
         .with_tests(!args.no_test)
     };
-    let engine = build::engine(&config, crate::prefix::http_client())?;
+    let engine = build::engine(&config, crate::http::client())?;
     let plan = build::plan(&recipes, &engine)?;
     if args.dry_run {
         let order: Vec<String> = plan.iter().map(build::Planned::display_name).collect();

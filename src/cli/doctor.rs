@@ -39,7 +39,7 @@ pub async fn execute(args: Args, _ui: Ui) -> miette::Result<()> {
             },
         }),
     };
-    let client = crate::prefix::http_client();
+    let client = crate::http::client();
     let mut channels = Vec::new();
     for c in crate::config::default_channels(&config) {
         let reachable = reachable(&client, &c).await;

@@ -728,12 +728,9 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             let crate::lock::Locked { records, pypi } =
                 crate::lock::read(&prefix.join(crate::env::LOCK_FILE), platform)?;
             let downloads = tempfile::tempdir().into_diagnostic()?;
-            let wheels = crate::pack::wheel_files(
-                &pypi.packages,
-                downloads.path(),
-                &crate::prefix::http_client(),
-            )
-            .await?;
+            let wheels =
+                crate::pack::wheel_files(&pypi.packages, downloads.path(), &crate::http::client())
+                    .await?;
             let store = crate::weights::Weights::new(&dirs.home);
             let weight_files = if weights {
                 let files = Envs::info_at(&prefix)

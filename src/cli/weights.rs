@@ -103,13 +103,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             };
             let bar = super::reporter::DownloadBar::new(ui.progress && !json);
             let status = weights
-                .fetch(
-                    &model,
-                    &files,
-                    &options,
-                    &crate::prefix::http_client(),
-                    &bar,
-                )
+                .fetch(&model, &files, &options, &crate::http::client(), &bar)
                 .await?;
             print(&model, &status, json);
         }

@@ -167,7 +167,7 @@ pub async fn create(
                     &request.model,
                     &files,
                     fetch,
-                    &crate::prefix::http_client_for(fetch.offline),
+                    &crate::http::client_for(fetch.offline),
                     reporter.weights(),
                 )
                 .await?

@@ -465,7 +465,7 @@ impl Envs {
         let staging = self
             .root
             .join(format!(".staging-{name}-{}", std::process::id()));
-        let client = prefix::http_client_for(request.offline.is_some());
+        let client = crate::http::client_for(request.offline.is_some());
         let absolute_target = std::path::absolute(&target).map_err(io(&target))?;
         // Everything before the swap happens in the staging prefix: any failure removes it and
         // leaves the environment as it was.
@@ -644,7 +644,7 @@ impl Envs {
         else {
             return Ok(requirements);
         };
-        let client = prefix::http_client_for(request.offline.is_some());
+        let client = crate::http::client_for(request.offline.is_some());
         let dir = {
             let _cache_lock = prefix::lock_package_cache(package_cache).await?;
             prefix::fetch_to_cache(record, package_cache, &client).await?

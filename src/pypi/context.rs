@@ -162,7 +162,7 @@ impl UvContext {
             })?;
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         let locations = options.locations(&cwd)?;
-        let timeout = crate::prefix::http_timeout_secs();
+        let timeout = crate::http::timeout_secs();
         let connectivity = if offline {
             Connectivity::Offline
         } else {
@@ -268,7 +268,7 @@ impl UvContext {
         .await
         .map_err(|e| PypiError::Setup {
             what: "the --find-links locations".into(),
-            reason: crate::prefix::error_chain(&e),
+            reason: crate::message::error_chain(&e),
             help:
                 "a --find-links folder must exist and hold wheels or sdists; a URL must list them"
                     .into(),

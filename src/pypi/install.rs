@@ -203,7 +203,7 @@ pub async fn install(
         };
         PypiError::Install {
             name,
-            reason: crate::prefix::error_chain(&e),
+            reason: crate::message::error_chain(&e),
             help: if ctx.offline {
                 "offline: the wheel must be in the uv cache (run once online) or a local --find-links folder".into()
             } else {
@@ -322,7 +322,7 @@ pub async fn install(
         )
         .map_err(|e| PypiError::Install {
             name: name.clone(),
-            reason: crate::prefix::error_chain(&e),
+            reason: crate::message::error_chain(&e),
             help: "check free disk space; a wheel whose files escape the prefix is refused".into(),
         })?;
     }

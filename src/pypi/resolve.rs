@@ -403,13 +403,13 @@ pub async fn resolve(
     )
     .map_err(|e| {
         resolve_err(
-            crate::prefix::error_chain(&e),
+            crate::message::error_chain(&e),
             "report this; the resolver could not start",
         )
     })?;
     let output = resolver.resolve().await.map_err(|e| {
         resolve_err(
-            crate::prefix::error_chain(&e),
+            crate::message::error_chain(&e),
             if ctx.offline {
                 "offline, only wheels already in the uv cache or local --find-links folders can be used; run once online"
             } else {
@@ -493,10 +493,8 @@ fn locked_wheel(
             .and_then(|u| u.to_file_path().ok())
             .filter(|p| p.is_file())
         {
-            sha256 = Some(
-                crate::build::package::sha256_file(&path)
-                    .map_err(|e| unlockable(&e.to_string()))?,
-            );
+            sha256 =
+                Some(crate::package::sha256_file(&path).map_err(|e| unlockable(&e.to_string()))?);
         }
     }
     Ok(LockedWheel {

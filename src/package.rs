@@ -13,7 +13,19 @@ use rattler_conda_types::compression_level::CompressionLevel;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::BuildError;
+/// Writing a package failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum PackageError {
+    /// File system trouble.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// Metadata of the package to write.
 #[derive(Debug, Clone, Default)]
@@ -76,10 +88,10 @@ pub fn write_package(
     root: &Path,
     meta: &PackageMeta,
     out_dir: &Path,
-) -> Result<PathBuf, BuildError> {
+) -> Result<PathBuf, PackageError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source: std::io::Error| BuildError::Io { path, source }
+        move |source: std::io::Error| PackageError::Io { path, source }
     };
     if let Some(ph) = meta.placeholder.as_deref() {
         drop_stale_bytecode(root, ph)?;
@@ -199,10 +211,10 @@ fn index_json(meta: &PackageMeta) -> Value {
 /// unchecked-hash `.pyc` with its source, so it would go on serving the placeholder
 /// (`_sysconfigdata_*`: INCLUDEPY, LIBDIR, the compiler flags). Timestamp and checked-hash
 /// `.pyc` notice the rewrite themselves and stay.
-fn drop_stale_bytecode(root: &Path, placeholder: &str) -> Result<(), BuildError> {
+fn drop_stale_bytecode(root: &Path, placeholder: &str) -> Result<(), PackageError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source: std::io::Error| BuildError::Io { path, source }
+        move |source: std::io::Error| PackageError::Io { path, source }
     };
     for rel in collect_files(root, false)? {
         let source = root.join(&rel);
@@ -246,13 +258,13 @@ fn is_unchecked_hash_pyc(path: &Path) -> bool {
 }
 
 /// Every file and symlink under `root`, relative, sorted; `info/` only when asked for.
-pub fn collect_files(root: &Path, with_info: bool) -> Result<Vec<PathBuf>, BuildError> {
+pub fn collect_files(root: &Path, with_info: bool) -> Result<Vec<PathBuf>, PackageError> {
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
     {
-        let entry = entry.map_err(|e| BuildError::Io {
+        let entry = entry.map_err(|e| PackageError::Io {
             path: root.to_path_buf(),
             source: e.into(),
         })?;
@@ -262,7 +274,7 @@ pub fn collect_files(root: &Path, with_info: bool) -> Result<Vec<PathBuf>, Build
         let rel = entry
             .path()
             .strip_prefix(root)
-            .map_err(|_| BuildError::Io {
+            .map_err(|_| PackageError::Io {
                 path: entry.path().to_path_buf(),
                 source: std::io::Error::other("path outside the package root"),
             })?
@@ -288,11 +300,11 @@ fn paths_json(
     root: &Path,
     files: &[PathBuf],
     placeholder: Option<&str>,
-) -> Result<Value, BuildError> {
+) -> Result<Value, PackageError> {
     let mut entries = Vec::with_capacity(files.len());
     for rel in files {
         let full = root.join(rel);
-        let meta = fs_err::symlink_metadata(&full).map_err(|source| BuildError::Io {
+        let meta = fs_err::symlink_metadata(&full).map_err(|source| PackageError::Io {
             path: full.clone(),
             source,
         })?;
@@ -306,7 +318,7 @@ fn paths_json(
                 entry.insert("size_in_bytes".into(), json!(bytes.len()));
             }
         } else {
-            let bytes = fs_err::read(&full).map_err(|source| BuildError::Io {
+            let bytes = fs_err::read(&full).map_err(|source| PackageError::Io {
                 path: full.clone(),
                 source,
             })?;
@@ -338,8 +350,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn write_json(path: &Path, value: &Value) -> Result<(), BuildError> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| BuildError::Io {
+fn write_json(path: &Path, value: &Value) -> Result<(), PackageError> {
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| PackageError::Io {
         path: path.to_path_buf(),
         source: e.into(),
     })?;
@@ -347,14 +359,14 @@ fn write_json(path: &Path, value: &Value) -> Result<(), BuildError> {
     write_file(path, text.as_bytes())
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), BuildError> {
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), PackageError> {
     if let Some(parent) = path.parent() {
-        fs_err::create_dir_all(parent).map_err(|source| BuildError::Io {
+        fs_err::create_dir_all(parent).map_err(|source| PackageError::Io {
             path: parent.to_path_buf(),
             source,
         })?;
     }
-    fs_err::write(path, bytes).map_err(|source| BuildError::Io {
+    fs_err::write(path, bytes).map_err(|source| PackageError::Io {
         path: path.to_path_buf(),
         source,
     })
@@ -373,6 +385,11 @@ pub fn sha256_file(path: &Path) -> Result<String, std::io::Error> {
         hasher.update(&buf[..n]);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// A short hash for build strings.
+pub fn short_hash(input: &str) -> String {
+    hex::encode(Sha256::digest(input.as_bytes()))[..7].to_string()
 }
 
 #[cfg(test)]
