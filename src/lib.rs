@@ -46,4 +46,5 @@ pub mod redact;
 pub mod runner;
 pub mod solve;
 pub mod system;
+pub mod variant;
 pub mod weights;

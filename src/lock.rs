@@ -54,6 +54,17 @@ pub struct PypiHalf {
     pub indexes: Option<rattler_lock::PypiIndexes>,
 }
 
+/// One environment of a lock: a variant's name (or [`ENVIRONMENT`]), its records and PyPI half.
+#[derive(Debug, Clone, Copy)]
+pub struct LockedEnv<'a> {
+    /// The environment's name.
+    pub name: &'a str,
+    /// The conda records.
+    pub records: &'a [RepoDataRecord],
+    /// The PyPI half.
+    pub pypi: &'a PypiHalf,
+}
+
 /// A lock holding `records` and the PyPI half for `platform`.
 pub fn build(
     channels: &[Channel],
@@ -61,6 +72,29 @@ pub fn build(
     virtual_packages: &[GenericVirtualPackage],
     records: &[RepoDataRecord],
     pypi: &PypiHalf,
+    path_for_errors: &Path,
+) -> Result<LockFile, LockError> {
+    let env = LockedEnv {
+        name: ENVIRONMENT,
+        records,
+        pypi,
+    };
+    build_envs(
+        channels,
+        platform,
+        virtual_packages,
+        &[env],
+        path_for_errors,
+    )
+}
+
+/// A lock with one environment per entry of `envs` (a variant lock), for `platform`. Packages
+/// that several environments share are written once (rattler_lock's format refers to them).
+pub fn build_envs(
+    channels: &[Channel],
+    platform: Subdir,
+    virtual_packages: &[GenericVirtualPackage],
+    envs: &[LockedEnv<'_>],
     path_for_errors: &Path,
 ) -> Result<LockFile, LockError> {
     let write_err = |reason: String| LockError::Write {
@@ -84,34 +118,36 @@ pub fn build(
     };
     let mut builder = LockFile::builder()
         .with_platforms(vec![platform_data])
-        .map_err(|e| write_err(e.to_string()))?
-        .with_channels(
-            ENVIRONMENT,
+        .map_err(|e| write_err(e.to_string()))?;
+    for env in envs {
+        builder = builder.with_channels(
+            env.name,
             channels.iter().map(|c| {
                 rattler_lock::Channel::from(crate::redact::for_file(c.base_url.url()).to_string())
             }),
         );
-    for r in sorted(records) {
-        // Credentials in a channel URL stay out of the lock; installing it finds them again in
-        // the authentication storage.
-        let mut r = r.clone();
-        r.url = crate::redact::for_file(&r.url);
-        r.channel = r.channel.as_deref().map(crate::redact::for_file_str);
-        builder
-            .add_conda_package(ENVIRONMENT, platform.as_str(), r.into())
-            .map_err(|e| write_err(e.to_string()))?;
-    }
-    if let Some(indexes) = &pypi.indexes {
-        builder.set_pypi_indexes(ENVIRONMENT, indexes.clone());
-    }
-    for w in &pypi.packages {
-        builder
-            .add_pypi_package(
-                ENVIRONMENT,
-                platform.as_str(),
-                pypi_entry(w).map_err(write_err)?,
-            )
-            .map_err(|e| write_err(e.to_string()))?;
+        for r in sorted(env.records) {
+            // Credentials in a channel URL stay out of the lock; installing it finds them again
+            // in the authentication storage.
+            let mut r = r.clone();
+            r.url = crate::redact::for_file(&r.url);
+            r.channel = r.channel.as_deref().map(crate::redact::for_file_str);
+            builder
+                .add_conda_package(env.name, platform.as_str(), r.into())
+                .map_err(|e| write_err(e.to_string()))?;
+        }
+        if let Some(indexes) = &env.pypi.indexes {
+            builder.set_pypi_indexes(env.name, indexes.clone());
+        }
+        for w in &env.pypi.packages {
+            builder
+                .add_pypi_package(
+                    env.name,
+                    platform.as_str(),
+                    pypi_entry(w).map_err(write_err)?,
+                )
+                .map_err(|e| write_err(e.to_string()))?;
+        }
     }
     Ok(builder.finish())
 }
@@ -172,8 +208,41 @@ pub struct Locked {
     pub pypi: PypiHalf,
 }
 
-/// Reads both halves a lock holds for `platform`.
+/// Reads both halves a lock holds for `platform` (its `default` environment).
 pub fn read(path: &Path, platform: Subdir) -> Result<Locked, LockError> {
+    read_env(path, platform, ENVIRONMENT)
+}
+
+/// The names of a lock's environments: `default`, or a variant lock's variants.
+pub fn environments(path: &Path) -> Result<Vec<String>, LockError> {
+    let lock = LockFile::from_path(path).map_err(|e| LockError::Malformed {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    // Sorted: the format keeps environments in a map whose order is no promise.
+    let mut names: Vec<String> = lock
+        .environments()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Each variant of a lock with both halves for `platform`; empty for a lock that has only its
+/// `default` environment.
+pub fn variants(path: &Path, platform: Subdir) -> Result<Vec<(String, Locked)>, LockError> {
+    let mut out = Vec::new();
+    for name in environments(path)? {
+        if name != ENVIRONMENT {
+            let locked = read_env(path, platform, &name)?;
+            out.push((name, locked));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads both halves the environment `env_name` of a lock holds for `platform`.
+pub fn read_env(path: &Path, platform: Subdir, env_name: &str) -> Result<Locked, LockError> {
     use std::str::FromStr;
     let malformed = |reason: String| LockError::Malformed {
         path: path.to_path_buf(),
@@ -184,9 +253,13 @@ pub fn read(path: &Path, platform: Subdir) -> Result<Locked, LockError> {
         platform: platform.to_string(),
     };
     let lock = LockFile::from_path(path).map_err(|e| malformed(e.to_string()))?;
-    let env = lock
-        .environment(ENVIRONMENT)
-        .ok_or_else(|| malformed(format!("no `{ENVIRONMENT}` environment")))?;
+    let env = lock.environment(env_name).ok_or_else(|| {
+        let names: Vec<String> = lock.environments().map(|(n, _)| n.to_string()).collect();
+        malformed(format!(
+            "no `{env_name}` environment (it has: {})",
+            names.join(", ")
+        ))
+    })?;
     let name = rattler_lock::PlatformName::from(&platform);
     let lock_platform = lock
         .platforms()

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::env::variants::VARIANTS_FILE;
 use crate::env::{EnvInfo, INFO_FILE, LOCK_FILE};
 use crate::prefix::cache_dir_name;
 
@@ -130,6 +131,7 @@ pub fn pack(
     package_cache: &Path,
     wheels: &[PathBuf],
     (weights_root, weights): (&Path, &[PathBuf]),
+    with_variants: bool,
     out: &Path,
 ) -> Result<u64, PackError> {
     let mut weight_list = Vec::new();
@@ -162,7 +164,12 @@ pub fn pack(
             manifest.to_string().as_bytes(),
             out,
         )?;
-        for file in [LOCK_FILE, INFO_FILE] {
+        let mut files = vec![LOCK_FILE, INFO_FILE];
+        if with_variants {
+            // Every variant's packages are in the pack: the unpacking host chooses among them.
+            files.push(VARIANTS_FILE);
+        }
+        for file in files {
             tar.append_path_with_name(prefix.join(file), file)
                 .map_err(io(&prefix.join(file)))?;
         }
@@ -222,6 +229,8 @@ fn append_bytes<W: std::io::Write>(
 pub struct Unpacked {
     /// The lock file (inside `dir`).
     pub lock: PathBuf,
+    /// The variant lock, when the pack carries several variants (inside `dir`).
+    pub variants: Option<PathBuf>,
     /// The environment's request.
     pub info: EnvInfo,
     /// The folder everything was extracted to (removed on drop).
@@ -240,7 +249,14 @@ impl Unpacked {
         platform: rattler_conda_types::Subdir,
     ) -> Result<crate::lock::Locked, crate::lock::LockError> {
         let mut locked = crate::lock::read(&self.lock, platform)?;
-        for w in &mut locked.pypi.packages {
+        self.local_wheels(&mut locked.pypi);
+        Ok(locked)
+    }
+
+    /// Points a PyPI half at the unpacked wheel files (same sha256, checked when they are
+    /// installed) instead of where they were downloaded from.
+    pub fn local_wheels(&self, pypi: &mut crate::lock::PypiHalf) {
+        for w in &mut pypi.packages {
             let local = url::Url::parse(&w.location)
                 .ok()
                 .and_then(|u| wheel_file_name(&u))
@@ -251,7 +267,6 @@ impl Unpacked {
                 w.location = u.to_string();
             }
         }
-        Ok(locked)
     }
 }
 
@@ -332,8 +347,10 @@ pub fn unpack(
         rel.strip_prefix(&from)
             .map_or_else(|_| rel.to_path_buf(), |rest| to.join(rest))
     })?;
+    let variants = Some(dir.path().join(VARIANTS_FILE)).filter(|p| p.is_file());
     Ok(Unpacked {
         lock: dir.path().join(LOCK_FILE),
+        variants,
         info,
         dir,
         wheel_dir: wheel_dir.to_path_buf(),

@@ -211,6 +211,11 @@ impl Loaded {
         })
     }
 
+    /// Every record loaded.
+    pub fn records(&self) -> impl Iterator<Item = &RepoDataRecord> {
+        self.repodata.iter().flat_map(|r| r.iter())
+    }
+
     /// Whether any channel publishes `name`.
     pub fn has(&self, name: &str) -> bool {
         self.repodata

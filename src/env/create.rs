@@ -24,6 +24,8 @@ pub struct CreateOptions {
     pub locked: bool,
     /// Fetch the model's weight files after the install (`--weights`).
     pub weights: Option<crate::weights::FetchOptions>,
+    /// With a variant lock: install this variant, whatever this host has (`--variant`).
+    pub variant: Option<String>,
 }
 
 /// Where a create keeps and finds things.
@@ -75,6 +77,8 @@ pub struct CreateOutcome {
     pub kernel_spec: Option<PathBuf>,
     /// The model's weight files after `--weights` fetched them.
     pub weights: Vec<crate::weights::FileStatus>,
+    /// The variant installed from a variant lock, and why this host got it.
+    pub variant: Option<crate::variant::Choice>,
     /// Seconds the whole create took.
     pub seconds: f64,
 }
@@ -104,7 +108,11 @@ pub async fn create(
     let prefix = envs.prefix(&request.model);
     let own_lock = prefix.join(LOCK_FILE);
     let mut solution = match &options.frozen {
-        Some(file) => frozen(request, file.as_deref().unwrap_or(&own_lock))?,
+        Some(file) => frozen(
+            request,
+            file.as_deref().unwrap_or(&own_lock),
+            options.variant.as_deref(),
+        )?,
         None => {
             reporter.solving();
             let solution = envs.solve(request).await;
@@ -175,6 +183,7 @@ pub async fn create(
         _ => Vec::new(),
     };
     Ok(CreateOutcome {
+        variant: solution.variant.as_ref().map(|c| c.choice.clone()),
         weights,
         prefix,
         status,
@@ -186,12 +195,29 @@ pub async fn create(
     })
 }
 
-/// Exactly the lock at `path`: no repodata, no solve. Offline, every locked package must be in
-/// the package cache (or a local channel).
-fn frozen(request: &Request, path: &Path) -> Result<Solution, EnvError> {
-    let crate::lock::Locked { records, pypi } = crate::lock::read(path, request.platform)?;
+/// Exactly the lock at `path` (of a variant lock, the variant this host runs, or `variant`): no
+/// repodata, no solve. Offline, every locked package must be in the package cache (or a local
+/// channel).
+fn frozen(request: &Request, path: &Path, variant: Option<&str>) -> Result<Solution, EnvError> {
+    let solution = match super::variants::choose(
+        path,
+        request.platform,
+        &request.virtual_packages,
+        variant,
+    )? {
+        Some((_, solution)) => solution,
+        None => {
+            let crate::lock::Locked { records, pypi } = crate::lock::read(path, request.platform)?;
+            Solution {
+                records,
+                pypi: Some(pypi),
+                variant: None,
+            }
+        }
+    };
     if let Some(cache) = &request.offline {
-        let missing: Vec<String> = records
+        let missing: Vec<String> = solution
+            .records
             .iter()
             .filter(|r| r.url.scheme() != "file" && !crate::prefix::is_cached(r, cache))
             .map(|r| r.url.to_string())
@@ -200,10 +226,7 @@ fn frozen(request: &Request, path: &Path) -> Result<Solution, EnvError> {
             return Err(EnvError::NotCachedOffline { missing });
         }
     }
-    Ok(Solution {
-        records,
-        pypi: Some(pypi),
-    })
+    Ok(solution)
 }
 
 /// `--locked`: the solve and the PyPI half resolved again must equal the environment's lock,
