@@ -10,27 +10,45 @@ use crate::config::{ConfigFile, Dirs};
 use crate::env::{CreateStatus, Envs, Request};
 use crate::system;
 
-/// `env create`'s flags besides the solve's.
-pub(super) struct Flags {
-    pub dry_run: bool,
-    pub kernel: bool,
-    pub frozen: bool,
-    pub locked: bool,
-    pub lock: Option<PathBuf>,
-    pub variant: Option<String>,
-    pub weights: bool,
-    pub json: bool,
+/// `env create`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A catalog name, optionally narrowed as a match spec (`NAME==1.0`, `NAME[build=cuda*]`).
+    model: String,
+    #[command(flatten)]
+    solve: SolveArgs,
+    /// Solve and show what would be installed, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Also install ipykernel and register a Jupyter kernel for the env (removed by `env remove`).
+    #[arg(long)]
+    kernel: bool,
+    /// Install exactly the lock (the env's own, or --lock FILE) without solving.
+    #[arg(long, conflicts_with = "locked")]
+    frozen: bool,
+    /// Fail if the solve no longer matches the env's lock.
+    #[arg(long)]
+    locked: bool,
+    /// The lock to install with --frozen (default: the environment's own). Of a variant lock
+    /// (`env lock --variants`), the best variant this host can run is installed.
+    #[arg(long, requires = "frozen", value_name = "FILE")]
+    lock: Option<PathBuf>,
+    /// With a variant lock: install this variant (`cpu`, `cuda12`) whatever this host has.
+    #[arg(long, requires = "frozen", value_name = "NAME")]
+    variant: Option<String>,
+    /// Also fetch the model's weight files (as `scivision weights fetch`).
+    #[arg(long)]
+    weights: bool,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Creates the environment and prints the outcome.
-pub(super) async fn run(
-    envs: &Envs,
-    dirs: &Dirs,
-    ui: Ui,
-    (model, solve): (&str, &SolveArgs),
-    flags: Flags,
-) -> miette::Result<()> {
-    let Flags {
+pub(super) async fn run(envs: &Envs, dirs: &Dirs, ui: Ui, args: Args) -> miette::Result<()> {
+    let Args {
+        model,
+        solve,
         dry_run,
         kernel,
         frozen,
@@ -39,8 +57,8 @@ pub(super) async fn run(
         variant,
         weights,
         json,
-    } = flags;
-    let mut request = request(model, solve).await?;
+    } = args;
+    let mut request = request(&model, &solve).await?;
     if kernel {
         request
             .specs
@@ -62,7 +80,7 @@ pub(super) async fn run(
     let reporter = Progress::new(ui.progress && !json);
     let outcome = crate::env::create(envs, &request, &options, &create_dirs, &reporter)
         .await
-        .map_err(|e| on_default_channels(e, solve))?;
+        .map_err(|e| on_default_channels(e, &solve))?;
     for d in &outcome.deprecated {
         crate::cli::print_warning(&format!(
             "{} {} is deprecated: {}",

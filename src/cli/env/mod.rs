@@ -84,37 +84,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  scivision env create scivision-demo-edges -c ./channel\n  scivision env create scivision-demo-edges -c ./channel --find-links ./wheels --no-index\n  scivision env create scivision-demo-edges --pypi 'exifread==3.5.1' --index-url https://pypi.org/simple\n  scivision env create 'scivision-demo-gpu[build=cuda*]' --cuda 12.4 --dry-run --json\n  CONDA_OVERRIDE_CUDA= scivision env create scivision-demo-gpu\n\nRe-running when the environment already matches its lock changes nothing."
     )]
-    Create {
-        /// A catalog name, optionally narrowed as a match spec (`NAME==1.0`, `NAME[build=cuda*]`).
-        model: String,
-        #[command(flatten)]
-        solve: SolveArgs,
-        /// Solve and show what would be installed, change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Also install ipykernel and register a Jupyter kernel for the env (removed by `env remove`).
-        #[arg(long)]
-        kernel: bool,
-        /// Install exactly the lock (the env's own, or --lock FILE) without solving.
-        #[arg(long, conflicts_with = "locked")]
-        frozen: bool,
-        /// Fail if the solve no longer matches the env's lock.
-        #[arg(long)]
-        locked: bool,
-        /// The lock to install with --frozen (default: the environment's own). Of a variant lock
-        /// (`env lock --variants`), the best variant this host can run is installed.
-        #[arg(long, requires = "frozen", value_name = "FILE")]
-        lock: Option<PathBuf>,
-        /// With a variant lock: install this variant (`cpu`, `cuda12`) whatever this host has.
-        #[arg(long, requires = "frozen", value_name = "NAME")]
-        variant: Option<String>,
-        /// Also fetch the model's weight files (as `scivision weights fetch`).
-        #[arg(long)]
-        weights: bool,
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
-    },
+    Create(create::Args),
     /// List environments.
     #[command(after_help = "Example:\n  scivision env list --json")]
     List {
@@ -228,30 +198,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
     let dirs = Dirs::from_env();
     let envs = Envs::new(&dirs.home);
     match cmd {
-        Command::Create {
-            model,
-            solve,
-            dry_run,
-            kernel,
-            frozen,
-            locked,
-            lock,
-            variant,
-            weights,
-            json,
-        } => {
-            let flags = create::Flags {
-                dry_run,
-                kernel,
-                frozen,
-                locked,
-                lock,
-                variant,
-                weights,
-                json,
-            };
-            create::run(&envs, &dirs, ui, (&model, &solve), flags).await?;
-        }
+        Command::Create(args) => create::run(&envs, &dirs, ui, args).await?,
         Command::List { json } => {
             let list = envs.list()?;
             if json {
