@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// The version of the frame format this scivision speaks: the runner's ready frame says its own
+/// (`protocol`; a runner from before the count sends none, which counts as 0). Raised on every
+/// incompatible change of the format, in `protocol.py` and here together.
+pub const PROTOCOL: u64 = 1;
+
 /// Runner errors.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RunnerError {
@@ -35,6 +40,17 @@ pub enum RunnerError {
         name: String,
         /// What failed.
         reason: String,
+    },
+    /// The runner in the environment speaks another frame format.
+    #[error(
+        "the runner in {name}'s environment speaks protocol {theirs}, this scivision {PROTOCOL}"
+    )]
+    #[diagnostic(help("re-create the environment (`scivision env create {name}`) to get the runner that goes with this scivision"))]
+    Protocol {
+        /// The env.
+        name: String,
+        /// The runner's version.
+        theirs: u64,
     },
     /// The model failed to load or to predict.
     #[error("{name}: {kind} during {phase}: {message}\n\nmodel traceback:\n{traceback}")]
@@ -133,6 +149,26 @@ pub fn command(
         }
     }
     cmd
+}
+
+/// Checks a runner's ready frame for the protocol version this scivision speaks (a load error
+/// frame passes: it is reported as such).
+pub fn check_protocol(name: &str, ready: &serde_json::Value) -> Result<(), Box<RunnerError>> {
+    if ready.get("ready").and_then(serde_json::Value::as_bool) != Some(true) {
+        return Ok(());
+    }
+    let theirs = ready
+        .get("protocol")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    if theirs == PROTOCOL {
+        Ok(())
+    } else {
+        Err(Box::new(RunnerError::Protocol {
+            name: name.to_string(),
+            theirs,
+        }))
+    }
 }
 
 /// One frame: its JSON header and payload.
@@ -272,6 +308,62 @@ mod tests {
             ("m", "C", "run")
         );
         assert!(ModelEntry::from_about(&serde_json::json!({"import": "m"})).is_none());
+    }
+
+    /// The golden frames in `tests/data/runner/`, which the Python side's tests read and write
+    /// too: a request `protocol.py` wrote, and a reply this side writes.
+    fn golden(name: &str) -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/runner")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    fn golden_reply() -> (serde_json::Value, Vec<u8>) {
+        let values: Vec<u8> = [0.5f64, 1.5, 2.5, 3.5]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let header = serde_json::json!({"ok": true, "outputs": [{"kind": "array", "dtype": "<f8", "shape": [2, 2], "offset": 0, "nbytes": 32}], "seconds": 0.25});
+        (header, values)
+    }
+
+    #[test]
+    fn golden_frames_read_and_write_alike_on_both_sides() {
+        let frame = read_frame(&mut golden("python-request.frame").as_slice()).unwrap();
+        assert_eq!(frame.header["op"], "predict");
+        let item = &frame.header["inputs"][0];
+        assert_eq!(item["dtype"], "<i4");
+        assert_eq!(item["shape"], serde_json::json!([2, 3]));
+        let ints: Vec<i32> = frame
+            .payload
+            .chunks(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        assert_eq!(ints, [0, 1, 2, 3, 4, 5]);
+        assert!(npy(item, &frame.payload).is_some());
+        let (header, payload) = golden_reply();
+        let mut written = Vec::new();
+        write_frame(&mut written, &header, &payload).unwrap();
+        assert_eq!(written, golden("rust-reply.frame"));
+    }
+
+    #[test]
+    fn a_runner_of_another_protocol_is_refused_and_a_load_error_passes() {
+        let ready = |p: Option<u64>| {
+            let mut h = serde_json::json!({"ok": true, "ready": true});
+            if let Some(p) = p {
+                h["protocol"] = p.into();
+            }
+            h
+        };
+        assert!(check_protocol("m", &ready(Some(PROTOCOL))).is_ok());
+        let old = check_protocol("m", &ready(None)).unwrap_err();
+        assert!(old.to_string().contains("protocol 0"), "{old}");
+        assert!(check_protocol("m", &ready(Some(PROTOCOL + 1))).is_err());
+        assert!(check_protocol("m", &serde_json::json!({"ok": false, "error": {}})).is_ok());
     }
 
     #[test]

@@ -324,3 +324,16 @@ print(ready["model"]["model"], protocol.decode_value(header["outputs"][0], paylo
     let _ = server.wait();
     assert_eq!(out.stdout.trim(), "SobelEdges 0.0");
 }
+
+/// The runner package's own tests (`python/scivision-runner/tests`, pytest), on the working
+/// tree's code: the golden frames this side's unit tests share, and the protocol version.
+#[test]
+fn the_runner_package_passes_its_own_tests() {
+    let out = run(Command::new(peer_python())
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg(repo().join("python/scivision-runner/tests"))
+        .env("PYTHONPATH", repo().join("python/scivision-runner"))
+        .env("PYTHONDONTWRITEBYTECODE", "1"));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("7 passed"), "{}", out.stdout);
+}

@@ -119,6 +119,11 @@ pub async fn predict(args: PredictArgs, _ui: Ui) -> miette::Result<()> {
     let ready =
         runner::read_frame(&mut stdout).map_err(|e| io(format!("no ready message: {e}")))?;
     model_error(&name, &ready.header).map_err(|e| miette::Report::new(*e))?;
+    if let Err(e) = runner::check_protocol(&name, &ready.header) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(miette::Report::new(*e));
+    }
     runner::write_frame(
         &mut stdin,
         &serde_json::json!({"op": "predict", "inputs": inputs}),

@@ -44,6 +44,12 @@ class Model:
             self._proc.wait()
             err = header.get("error", {})
             raise ModelError(f"{name}: cannot load the model: {err.get('type')}: {err.get('message')}", err.get("traceback", ""))
+        if header.get("protocol", 0) != protocol.PROTOCOL:
+            self.close()
+            raise ModelError(
+                f"the runner in {name!r}'s environment speaks protocol {header.get('protocol', 0)}, this client "
+                f"{protocol.PROTOCOL}: re-create the environment (`scivision env create {name}`)"
+            )
         self.info = header
         _live.add(self)
 

@@ -10,13 +10,18 @@ No pickle: only numeric dtypes cross the wire.
 Requests:  ``{"op": "predict", "inputs": [...]}``, ``{"op": "info"}``, ``{"op": "shutdown"}``.
 Responses: ``{"ok": true, "outputs": [...], "seconds": s}`` or
            ``{"ok": false, "error": {"type": ..., "message": ..., "traceback": ...}}``.
-The runner's first frame is ``{"ok": true, "ready": true, ...}`` (or the load error).
+The runner's first frame is ``{"ok": true, "ready": true, "protocol": 1, ...}`` (or the load
+error). ``protocol`` counts incompatible changes of this format: the other side refuses a runner
+that speaks another (a runner from before the count sends none, which counts as 0).
+
+``tests/data/runner/`` holds golden frames that both sides read and write in their tests.
 """
 
 import json
 import struct
 
 MAX_HEADER = 16 * 1024 * 1024
+PROTOCOL = 1
 
 
 class ProtocolError(RuntimeError):

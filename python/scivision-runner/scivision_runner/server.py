@@ -64,6 +64,7 @@ class Runner:
         return {
             "ok": True,
             "ready": True,
+            "protocol": protocol.PROTOCOL,
             "model": self.spec,
             "pid": os.getpid(),
             "python": sys.version.split()[0],
