@@ -165,6 +165,24 @@ fn a_host_that_meets_no_variant_gets_one_error_and_nothing_changes() {
         "{}",
         out.stdout
     );
+    // ... and still named: a host may ask for it.
+    let out = run_ok(
+        on_host(d, "")
+            .args([
+                "env",
+                "create",
+                "scivision-demo-edges",
+                "--frozen",
+                "--variant",
+                "cuda12",
+                "--json",
+                "-q",
+                "--lock",
+            ])
+            .arg(d.join("edges.lock")),
+    );
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["variant"]["name"], "cuda12", "{json}");
 }
 
 #[test]
@@ -193,6 +211,23 @@ fn a_pack_made_without_a_gpu_unpacks_to_the_build_each_host_can_run() {
         assert!(out.stdout.contains("variant "), "{}", out.stdout);
         assert!(installed_build(b.path(), MODEL).contains(build), "{cuda}");
     }
+    // A pack of the cpu variant alone gives a GPU host the cpu build: it installs only what
+    // the pack carries.
+    let cpu_only = a.path().join("cpu.scivision-pack");
+    run_ok(
+        on_host(a.path(), "")
+            .args(["env", "pack", MODEL, "--variants", "cpu", "-o"])
+            .arg(&cpu_only),
+    );
+    let b = tempfile::tempdir().unwrap();
+    let mut unpack = sv_isolated(b.path(), true);
+    unpack
+        .args(["env", "unpack"])
+        .arg(&cpu_only)
+        .env("CONDA_OVERRIDE_CUDA", "12.4");
+    let out = run_ok(&mut unpack);
+    assert!(out.stdout.contains("variant cpu"), "{}", out.stdout);
+    assert!(installed_build(b.path(), MODEL).contains("cpu_pyh_0"));
     // An environment not made from a variant lock has no variants to pack.
     let c = tempfile::tempdir().unwrap();
     run_ok(

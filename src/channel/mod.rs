@@ -224,9 +224,20 @@ pub async fn index(dir: &Path, subdir: Option<&str>, force: bool) -> Result<(), 
     index_locked(dir, subdir, force).await
 }
 
-/// Whether the channel's `subdir/repodata.json` lists the package file `file_name`.
+/// Whether the channel's `subdir` index is complete and lists the package file `file_name`:
+/// its `repodata.json` names it, and the sharded index, which the indexer writes after
+/// `repodata.json`, is no older (an index killed between the two is not complete).
 pub fn lists(dir: &Path, subdir: &str, file_name: &str) -> bool {
-    let Ok(text) = fs_err::read_to_string(dir.join(subdir).join("repodata.json")) else {
+    let repodata = dir.join(subdir).join("repodata.json");
+    let modified = |p: &Path| fs_err::metadata(p).and_then(|m| m.modified()).ok();
+    match (
+        modified(&repodata),
+        modified(&dir.join(subdir).join("repodata_shards.msgpack.zst")),
+    ) {
+        (Some(plain), Some(shards)) if shards >= plain => {}
+        _ => return false,
+    }
+    let Ok(text) = fs_err::read_to_string(&repodata) else {
         return false;
     };
     let Ok(repodata) = serde_json::from_str::<serde_json::Value>(&text) else {
@@ -301,9 +312,10 @@ pub async fn index_locked(
         notices: Some(notices),
         ..ChannelMetadata::default()
     };
-    // channeldata.json first: the repodata is what a rerun checks (`lists`) to call a package
-    // published, so it is written last, and a kill between the two leaves the package unlisted
-    // and indexed again (with channeldata.json) by the next build.
+    // channeldata.json first: the index is what a rerun checks (`lists`: repodata.json, then the
+    // sharded index the indexer writes last) to call a package published, so a kill before the
+    // index is complete leaves the package unlisted and indexed again (with channeldata.json)
+    // by the next build.
     write_channeldata(dir, &all, &deprecations)?;
     rattler_index::index_fs_with_channel_metadata(config, metadata)
         .await

@@ -204,6 +204,7 @@ fn frozen(request: &Request, path: &Path, variant: Option<&str>) -> Result<Solut
         request.platform,
         &request.virtual_packages,
         variant,
+        None,
     )? {
         Some((_, solution)) => solution,
         None => {

@@ -26,6 +26,17 @@ impl Envs {
         let Ok(own) = lock::read(&prefix.join(LOCK_FILE), platform) else {
             return false;
         };
+        // A variant install keeps its variant lock and says which variant it is: the same
+        // packages from another (or a changed) variant lock still need both written.
+        if let Some(chosen) = &solution.variant {
+            let kept = fs_err::read(prefix.join(variants::VARIANTS_FILE)).ok();
+            if info.variant.as_ref() != Some(&chosen.choice)
+                || kept.is_none()
+                || kept != fs_err::read(&chosen.lock).ok()
+            {
+                return false;
+            }
+        }
         match &solution.pypi {
             Some(locked) => {
                 if own.pypi.packages != locked.packages {

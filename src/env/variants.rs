@@ -87,7 +87,7 @@ pub async fn needs_of(
 
 /// Solves `request` once per variant (and resolves each one's PyPI half against its own conda
 /// packages) into one lock. A variant that solves to the same packages as an earlier one is
-/// reported as such and not written twice.
+/// reported as such (its packages are stored once, as every package of the format is).
 pub async fn lock(
     envs: &Envs,
     request: &Request,
@@ -114,12 +114,20 @@ pub async fn lock(
             needs: crate::variant::needs(&solution.records),
             same_as: same_as.clone(),
         });
-        if same_as.is_none() {
-            let pypi = envs
-                .resolve_pypi(&one, &solution, package_cache, cache)
-                .await?;
-            solved.push((variant.to_string(), solution.records, pypi));
-        }
+        // The same packages resolve to the same PyPI half; the environment is still written
+        // under its own name (the lock's format stores each package once), so that
+        // `--variant` and `pack --variants` know it.
+        let pypi = match solved
+            .iter()
+            .find(|(name, _, _)| Some(name) == same_as.as_ref())
+        {
+            Some((_, _, pypi)) => pypi.clone(),
+            None => {
+                envs.resolve_pypi(&one, &solution, package_cache, cache)
+                    .await?
+            }
+        };
+        solved.push((variant.to_string(), solution.records, pypi));
     }
     let envs_to_write: Vec<LockedEnv<'_>> = solved
         .iter()
@@ -158,13 +166,20 @@ pub fn offered(path: &Path, platform: Subdir) -> Result<Vec<(Offered, Locked)>, 
 
 /// The variant of the lock at `path` this host runs (`forced`: that one), as a solution that
 /// remembers the lock; `None` for a plain lock.
+///
+/// `installable`: only variants whose every package it accepts are candidates (an unpack: the
+/// packages the pack carried).
 pub fn choose(
     path: &Path,
     platform: Subdir,
     host: &[GenericVirtualPackage],
     forced: Option<&str>,
+    installable: Option<&dyn Fn(&RepoDataRecord) -> bool>,
 ) -> Result<Option<(Choice, Solution)>, EnvError> {
-    let all = offered(path, platform)?;
+    let mut all = offered(path, platform)?;
+    if let Some(ok) = installable {
+        all.retain(|(_, locked)| locked.records.iter().all(ok));
+    }
     if all.is_empty() {
         return match forced {
             Some(name) => Err(crate::variant::ChoiceError::Unknown {

@@ -110,8 +110,14 @@ pub(super) async fn unpack(
     let host = system::virtual_packages(platform, &CudaChoice::Auto)?;
     let (records, pypi, chosen) = match &unpacked.variants {
         Some(lock) => {
-            let Some((_, solution)) =
-                crate::env::variants::choose(lock, platform, &host, variant.as_deref())?
+            let Some((_, solution)) = crate::env::variants::choose(
+                lock,
+                platform,
+                &host,
+                variant.as_deref(),
+                // Only what the pack carried (now in the package cache) can be installed.
+                Some(&|r| crate::prefix::is_cached(r, &dirs.packages)),
+            )?
             else {
                 return Err(miette::miette!("the pack's variant lock has no variants"));
             };

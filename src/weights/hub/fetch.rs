@@ -9,7 +9,9 @@ use super::super::{
     download, hash_file, io, FetchOptions, FetchReporter, FileStatus, Pin, State, WeightFile,
     WeightsError,
 };
-use super::{is_commit, link, revision, status, Repo, Snapshot, SnapshotFile, RECORDS};
+use super::{
+    is_commit, link, plain_revision, revision, status, Repo, Snapshot, SnapshotFile, RECORDS,
+};
 
 /// What `from_pretrained` does not load in a PyTorch environment: other frameworks' weights.
 const DEFAULT_SKIP: [&str; 13] = [
@@ -75,10 +77,24 @@ fn select(siblings: &[Sibling], patterns: Option<&[String]>) -> Result<Vec<Snaps
                 .iter()
                 .filter(|s| !skip.is_match(&s.rfilename))
                 .collect();
-            if chosen.iter().any(|s| s.rfilename.ends_with(".safetensors")) {
-                let bins = set(&["pytorch_model*.bin"])?;
-                chosen.retain(|s| !bins.is_match(&s.rfilename));
-            }
+            // from_pretrained prefers model*.safetensors to pytorch_model*.bin in the same
+            // folder; the .bin stays where no safetensors weights sit beside it.
+            let split = |name: &str| match name.rsplit_once('/') {
+                Some((dir, file)) => (dir.to_string(), file.to_string()),
+                None => (String::new(), name.to_string()),
+            };
+            let weights = set(&["model*.safetensors"])?;
+            let bins = set(&["pytorch_model*.bin"])?;
+            let with_safetensors: Vec<String> = chosen
+                .iter()
+                .map(|s| split(&s.rfilename))
+                .filter(|(_, file)| weights.is_match(file))
+                .map(|(dir, _)| dir)
+                .collect();
+            chosen.retain(|s| {
+                let (dir, file) = split(&s.rfilename);
+                !(bins.is_match(&file) && with_safetensors.contains(&dir))
+            });
             chosen
         }
     };
@@ -224,6 +240,9 @@ impl Fetch<'_> {
             });
         }
         let rev = revision(f);
+        if !is_commit(rev) && !plain_revision(rev) {
+            return Err(self.record_error(format!("`{rev}` is no branch, tag or commit")));
+        }
         let base = self.base(f)?;
         let info = self.revision_info(&base, &repo, rev).await?;
         if is_commit(rev) && !info.sha.eq_ignore_ascii_case(rev) {
@@ -244,7 +263,7 @@ impl Fetch<'_> {
             files,
         };
         link(&repo, &snapshot)?;
-        let record = repo.records.join(format!("{}.json", snapshot.commit));
+        let record = repo.records.join(repo.record_name(&snapshot.commit));
         let text = serde_json::to_string_pretty(&snapshot).map_err(|e| io(&record)(e.into()))?;
         crate::atomic::write(&record, text.as_bytes()).map_err(io(&record))?;
         if !is_commit(rev) {
@@ -332,10 +351,18 @@ mod tests {
             names(select(&siblings, None).unwrap()),
             ["config.json", "model.safetensors"]
         );
-        // Without safetensors the .bin is what from_pretrained loads.
+        // Without safetensors beside it the .bin is what from_pretrained loads.
         assert_eq!(
             names(select(&siblings[2..4], None).unwrap()),
             ["pytorch_model.bin"]
+        );
+        let elsewhere = [
+            sibling("pytorch_model.bin", true),
+            sibling("unet/model.safetensors", true),
+        ];
+        assert_eq!(
+            names(select(&elsewhere, None).unwrap()),
+            ["pytorch_model.bin", "unet/model.safetensors"]
         );
         let chosen = select(&siblings, Some(&["*.json".into(), "tf_*".into()])).unwrap();
         assert_eq!(chosen[0].hash, format!("git-sha1:{}", "a".repeat(40)));

@@ -112,6 +112,16 @@ fn is_commit(rev: &str) -> bool {
     rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A branch or tag name that stays inside `refs/` as a path.
+fn plain_revision(rev: &str) -> bool {
+    !rev.is_empty()
+        && !rev.starts_with('/')
+        && !rev.contains('\\')
+        && rev
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..")
+}
+
 /// scivision's record of one fetched snapshot.
 #[derive(Debug, Serialize, Deserialize)]
 struct Snapshot {
@@ -135,12 +145,16 @@ struct SnapshotFile {
     size: Option<u64>,
 }
 
-/// One repository's places under the weights folder.
+/// One repository's places under the weights folder, for one record's choice of files.
 struct Repo {
     id: String,
     folder: String,
     cache: PathBuf,
     records: PathBuf,
+    /// Which files the record asks for: `all` (the default choice), or a short hash of its
+    /// `files:` patterns. Records of one repository with other patterns keep their own
+    /// snapshot record (their blobs are shared).
+    selection: String,
 }
 
 impl Repo {
@@ -150,12 +164,26 @@ impl Repo {
             reason,
         })?;
         let folder = folder_name(&f.url);
+        let selection = match &f.files {
+            None => "all".to_string(),
+            Some(patterns) => {
+                use rattler_digest::digest::Digest;
+                let digest = rattler_digest::Sha256::digest(patterns.join("\n").as_bytes());
+                hex::encode(digest)[..12].to_string()
+            }
+        };
         Ok(Self {
             cache: root.join(CACHE).join(&folder),
             records: root.join(RECORDS).join(&folder),
             id,
             folder,
+            selection,
         })
+    }
+
+    /// scivision's record of the snapshot at `commit`, relative to its folder.
+    fn record_name(&self, commit: &str) -> String {
+        format!("{commit}.{}.json", self.selection)
     }
 
     /// The commit a revision stands for: itself, or what its ref recorded at the fetch.
@@ -163,14 +191,31 @@ impl Repo {
         if is_commit(revision) {
             return Some(revision.to_ascii_lowercase());
         }
+        if !plain_revision(revision) {
+            return None;
+        }
         let text = fs_err::read_to_string(self.cache.join("refs").join(revision)).ok()?;
         let commit = text.trim();
         is_commit(commit).then(|| commit.to_string())
     }
 
+    /// The record of the snapshot at `commit`, when it is there and sound: it may come from a
+    /// pack, so a commit, blob name or path that would leave the repository's folders makes it
+    /// no record at all.
     fn snapshot(&self, commit: &str) -> Option<Snapshot> {
-        let text = fs_err::read_to_string(self.records.join(format!("{commit}.json"))).ok()?;
-        serde_json::from_str(&text).ok()
+        let text = fs_err::read_to_string(self.records.join(self.record_name(commit))).ok()?;
+        let snapshot: Snapshot = serde_json::from_str(&text).ok()?;
+        let sound = snapshot.commit == commit
+            && is_commit(commit)
+            && snapshot.files.iter().all(|f| {
+                let pin = f.hash.parse::<Pin>().ok();
+                !f.path.is_empty()
+                    && Path::new(&f.path)
+                        .components()
+                        .all(|c| matches!(c, std::path::Component::Normal(_)))
+                    && pin.is_some_and(|p| p.hex == f.blob)
+            });
+        sound.then_some(snapshot)
     }
 
     fn blob(&self, name: &str) -> PathBuf {
@@ -300,7 +345,7 @@ pub(super) fn carried(root: &Path, f: &WeightFile) -> Result<Vec<PathBuf>, Weigh
     out.push(
         Path::new(RECORDS)
             .join(&repo.folder)
-            .join(format!("{commit}.json")),
+            .join(repo.record_name(&commit)),
     );
     Ok(out)
 }
@@ -319,6 +364,48 @@ mod tests {
         assert!(repo_id("https://huggingface.co/a/b/c").is_err());
         assert!(repo_id("https://huggingface.co/").is_err());
         assert!(repo_id("doi:10.1/a/b").is_err());
+    }
+
+    #[test]
+    fn a_snapshot_record_that_would_leave_its_folders_is_no_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = WeightFile {
+            url: "https://huggingface.co/o/n".into(),
+            download: None,
+            hash: None,
+            size: None,
+            store: super::super::Store::Hub,
+            fname: None,
+            revision: None,
+            files: None,
+            used_by: None,
+        };
+        let repo = Repo::of(dir.path(), &f).unwrap();
+        let commit = "a".repeat(40);
+        let write = |files: serde_json::Value, commit_field: &str| {
+            std::fs::create_dir_all(&repo.records).unwrap();
+            let record = serde_json::json!({"repo": "o/n", "revision": "main", "commit": commit_field, "files": files});
+            std::fs::write(
+                repo.records.join(repo.record_name(&commit)),
+                record.to_string(),
+            )
+            .unwrap();
+        };
+        let blob = "b".repeat(64);
+        let good = serde_json::json!([{"path": "config.json", "blob": blob, "hash": format!("sha256:{blob}")}]);
+        write(good.clone(), &commit);
+        assert!(repo.snapshot(&commit).is_some());
+        write(good, "../../..");
+        assert!(repo.snapshot(&commit).is_none());
+        let escape = serde_json::json!([{"path": "../../.bashrc", "blob": blob, "hash": format!("sha256:{blob}")}]);
+        write(escape, &commit);
+        assert!(repo.snapshot(&commit).is_none());
+        let bad_blob =
+            serde_json::json!([{"path": "x", "blob": "../../x", "hash": format!("sha256:{blob}")}]);
+        write(bad_blob, &commit);
+        assert!(repo.snapshot(&commit).is_none());
+        assert!(plain_revision("main") && plain_revision("refs/pr/1"));
+        assert!(!plain_revision("../x") && !plain_revision("/etc") && !plain_revision("a//b"));
     }
 
     #[test]
