@@ -48,9 +48,35 @@ pub struct VariantLock {
     pub variants: Vec<LockedVariant>,
 }
 
+/// The variants a model is locked for when none are named: cpu and the newest CUDA major its
+/// packages offer builds for. `None` (one plain environment) for a model whose card keeps it on
+/// the CPU, one without CUDA builds, or a host pinned with `--cuda` (`cuda_pinned`).
+pub async fn default_variants(
+    request: &Request,
+    cuda_pinned: bool,
+) -> Result<Option<Vec<Variant>>, EnvError> {
+    if cuda_pinned || request.cpu_only {
+        return Ok(None);
+    }
+    let majors = offered_cuda(request).await?;
+    Ok(majors.last().map(|m| vec![Variant::Cpu, Variant::Cuda(*m)]))
+}
+
+/// `request` solved as a host of `variant` would be, with the request it was solved as.
+async fn solve_variant(
+    envs: &Envs,
+    request: &Request,
+    variant: &Variant,
+) -> Result<(Request, Solution), EnvError> {
+    let mut one = request.clone();
+    one.virtual_packages = variant.virtual_packages(&request.virtual_packages);
+    let solution = envs.solve(&one).await?;
+    Ok((one, solution))
+}
+
 /// The CUDA major versions the request's packages offer builds for (none: a CPU-only model),
 /// newest last.
-pub async fn offered_cuda(request: &Request) -> Result<BTreeSet<u32>, EnvError> {
+async fn offered_cuda(request: &Request) -> Result<BTreeSet<u32>, EnvError> {
     let gateway = crate::prefix::gateway_for(request.offline.is_some());
     let loaded = crate::solve::Loaded::query(
         &gateway,
@@ -71,10 +97,8 @@ pub async fn needs_of(
 ) -> Result<Vec<Offered>, EnvError> {
     let mut out = Vec::new();
     for variant in variants {
-        let mut one = request.clone();
-        one.virtual_packages = variant.virtual_packages(&request.virtual_packages);
-        match envs.solve(&one).await {
-            Ok(solution) => out.push(Offered {
+        match solve_variant(envs, request, variant).await {
+            Ok((_, solution)) => out.push(Offered {
                 name: variant.to_string(),
                 needs: crate::variant::needs(&solution.records),
             }),
@@ -97,30 +121,24 @@ pub async fn lock(
 ) -> Result<VariantLock, EnvError> {
     let mut solved: Vec<(String, Vec<RepoDataRecord>, PypiHalf)> = Vec::new();
     let mut report = Vec::new();
+    let key = |records: &[RepoDataRecord]| -> BTreeSet<String> {
+        records.iter().map(|r| r.url.to_string()).collect()
+    };
     for variant in variants {
-        let mut one = request.clone();
-        one.virtual_packages = variant.virtual_packages(&request.virtual_packages);
-        let solution = envs.solve(&one).await?;
-        let key = |records: &[RepoDataRecord]| -> BTreeSet<String> {
-            records.iter().map(|r| r.url.to_string()).collect()
-        };
-        let same_as = solved
+        let (one, solution) = solve_variant(envs, request, variant).await?;
+        let same = solved
             .iter()
-            .find(|(_, records, _)| key(records) == key(&solution.records))
-            .map(|(name, _, _)| name.clone());
+            .find(|(_, records, _)| key(records) == key(&solution.records));
         report.push(LockedVariant {
             name: variant.to_string(),
             packages: solution.records.len(),
             needs: crate::variant::needs(&solution.records),
-            same_as: same_as.clone(),
+            same_as: same.map(|(name, _, _)| name.clone()),
         });
         // The same packages resolve to the same PyPI half; the environment is still written
         // under its own name (the lock's format stores each package once), so that
         // `--variant` and `pack --variants` know it.
-        let pypi = match solved
-            .iter()
-            .find(|(name, _, _)| Some(name) == same_as.as_ref())
-        {
+        let pypi = match same {
             Some((_, _, pypi)) => pypi.clone(),
             None => {
                 envs.resolve_pypi(&one, &solution, package_cache, cache)

@@ -39,23 +39,15 @@ pub async fn check(args: CheckArgs, ui: Ui) -> miette::Result<()> {
     };
     // Which variant of a model with CUDA builds this host gets (as `--frozen` would choose
     // from a variant lock), and why.
-    let variant = if args.solve.cuda == CudaChoice::Auto && !request.cpu_only {
-        let majors = crate::env::variants::offered_cuda(&request).await?;
-        match majors.last() {
-            Some(major) => {
-                let variants = [
-                    crate::variant::Variant::Cpu,
-                    crate::variant::Variant::Cuda(*major),
-                ];
-                let offered = crate::env::variants::needs_of(&envs, &request, &variants).await?;
-                crate::variant::choose(&offered, &request.virtual_packages, None)
-                    .ok()
-                    .map(|c| (c, offered))
-            }
-            None => None,
+    let cuda_pinned = args.solve.cuda != CudaChoice::Auto;
+    let variant = match crate::env::variants::default_variants(&request, cuda_pinned).await? {
+        Some(variants) => {
+            let offered = crate::env::variants::needs_of(&envs, &request, &variants).await?;
+            crate::variant::choose(&offered, &request.virtual_packages, None)
+                .ok()
+                .map(|c| (c, offered))
         }
-    } else {
-        None
+        None => None,
     };
     match result {
         Ok(solution) => {

@@ -25,19 +25,9 @@ pub(super) async fn run(
         Some(list) => Some(crate::variant::Variant::parse_list(&list).map_err(|e| {
             miette::miette!(help = "e.g. --variants cpu,cuda12", "--variants: {e}")
         })?),
-        // Only where the model may use a GPU and the host was not pinned with --cuda.
-        None if solve.cuda == CudaChoice::Auto && !request.cpu_only => {
-            let majors = crate::env::variants::offered_cuda(&request)
-                .await
-                .map_err(|e| on_default_channels(e, solve))?;
-            majors.last().map(|m| {
-                vec![
-                    crate::variant::Variant::Cpu,
-                    crate::variant::Variant::Cuda(*m),
-                ]
-            })
-        }
-        None => None,
+        None => crate::env::variants::default_variants(&request, solve.cuda != CudaChoice::Auto)
+            .await
+            .map_err(|e| on_default_channels(e, solve))?,
     };
     let (lock, summary) = match &variants {
         Some(variants) => {
