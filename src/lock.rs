@@ -13,7 +13,7 @@ pub enum LockError {
     /// The file is not a lock file.
     #[error("{} is not a valid lock file: {reason}", path.display())]
     #[diagnostic(help(
-        "run `scivision env create NAME` again: it re-installs the environment and writes a fresh lock"
+        "make the lock again: `scivision env lock MODEL -o FILE` for a lock file, `scivision env create NAME` for an environment's own"
     ))]
     Malformed {
         /// The file.
