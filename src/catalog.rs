@@ -135,6 +135,10 @@ pub struct Model {
     /// PyPI names whose requirements (anywhere in the PyPI graph) the conda packages satisfy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pypi_overrides: Vec<String>,
+    /// PyPI names built without isolation, inside the environment's prefix (they build against
+    /// the conda packages).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pypi_no_build_isolation: Vec<String>,
     /// The card's code runs on the CPU only: solve as a host without CUDA (CPU builds).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cpu_only: bool,
@@ -213,6 +217,7 @@ impl Model {
             arg: "X".into(),
         });
         self.pypi_overrides = card.pypi_overrides.clone();
+        self.pypi_no_build_isolation = card.pypi_no_build_isolation.clone();
         self.cpu_only = card.system.cuda == "none";
         self.card = Some(card.clone());
     }
@@ -333,6 +338,7 @@ impl Catalog {
                     pypi_dependencies: Vec::new(),
                     entry: None,
                     pypi_overrides: Vec::new(),
+                    pypi_no_build_isolation: Vec::new(),
                     cpu_only: false,
                     card: None,
                     source: String::new(),
@@ -365,6 +371,7 @@ impl Catalog {
             model.conda_dependencies.clear();
             model.pypi_dependencies.clear();
             model.pypi_overrides.clear();
+            model.pypi_no_build_isolation.clear();
             model.published_by = Some(p.channel.clone());
         }
     }
@@ -438,7 +445,7 @@ impl Catalog {
             .iter()
             .map(|m| {
                 let other = m.name.to_lowercase();
-                let d = edit_distance(&lower, &other);
+                let d = strsim::levenshtein(&lower, &other);
                 let bonus = if other.contains(&lower) || lower.contains(&other) {
                     0
                 } else {
@@ -566,21 +573,6 @@ pub fn normalized_name(name: &str) -> String {
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join("-")
-}
-
-/// Levenshtein distance (small inputs).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Models grouped by task, for listings.

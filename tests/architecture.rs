@@ -9,11 +9,9 @@ use std::path::{Path, PathBuf};
 
 /// Files over [`LIMIT`] lines today, with the most they may have: each split lowers its entry,
 /// and an entry goes once its file is under the limit.
-const OVERSIZED: [(&str, usize); 5] = [
+const OVERSIZED: [(&str, usize); 3] = [
     ("src/build/wheel.rs", 917),
-    ("src/card.rs", 784),
-    ("src/env/mod.rs", 729),
-    ("src/catalog.rs", 682),
+    ("src/catalog.rs", 674),
     ("src/cli/catalog.rs", 675),
 ];
 

@@ -469,3 +469,137 @@ fn a_cards_pypi_override_lets_conda_satisfy_a_git_requirement_deep_in_the_graph(
     ]));
     assert_eq!(out.stdout.trim(), "[6] conda", "{}", out.stderr);
 }
+
+/// A find-links folder with one sdist, `builtagainst 0.1.0`, whose setup.py imports numpy (so
+/// its build fails where the conda half is not visible) and records which numpy it built
+/// against and from where. Its metadata is dynamic: even a lock must run the build.
+fn sdist_built_against_numpy(dir: &Path) -> PathBuf {
+    let src = dir.join("builtagainst-0.1.0");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("setup.py"),
+        r#"import os
+
+import numpy  # conda's: the build fails where it is not visible
+from setuptools import setup
+
+os.makedirs("builtagainst", exist_ok=True)
+with open(os.path.join("builtagainst", "__init__.py"), "w") as f:
+    f.write(f"NUMPY = {numpy.__version__!r}\nNUMPY_FILE = {numpy.__file__!r}\n")
+
+setup(name="builtagainst", version="0.1.0", packages=["builtagainst"])
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("PKG-INFO"),
+        "Metadata-Version: 1.0\nName: builtagainst\nVersion: 0.1.0\n",
+    )
+    .unwrap();
+    let links = dir.join("links");
+    std::fs::create_dir_all(&links).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("czf")
+            .arg(links.join("builtagainst-0.1.0.tar.gz"))
+            .arg("-C")
+            .arg(dir)
+            .arg("builtagainst-0.1.0"),
+    );
+    links
+}
+
+#[test]
+fn a_requirement_without_build_isolation_builds_against_the_conda_half() {
+    let home = tempfile::tempdir().unwrap();
+    let links = sdist_built_against_numpy(home.path());
+    let catalog = |no_isolation: &[&str]| {
+        let path = home.path().join("card.json");
+        let card = serde_json::json!({"entries": [{
+            "name": "builtagainst",
+            "description": "an sdist whose build imports the conda half's numpy",
+            "conda_dependencies": ["python 3.11.*", "numpy >=2", "setuptools"],
+            "pypi_dependencies": ["builtagainst==0.1.0"],
+            "pypi_no_build_isolation": no_isolation,
+            "entry": {"import": "builtagainst", "model": "M", "call": "predict", "arg": "X"},
+        }]});
+        std::fs::write(&path, card.to_string()).unwrap();
+        path
+    };
+    let wheels = pypi_wheels().display().to_string();
+    let links_arg = links.display().to_string();
+    let find_links = ["-f", wheels.as_str(), "-f", links_arg.as_str()];
+    let sv_with = |catalog: &Path| {
+        let mut cmd = sv(home.path());
+        cmd.env("SCIVISION_CATALOG", catalog);
+        cmd
+    };
+
+    // Isolated (uv's default), the build sees setuptools from the index but no numpy.
+    let isolated = catalog(&[]);
+    let out = run(sv_with(&isolated)
+        .args(["env", "create", "builtagainst", "-c", &ch(), "-q"])
+        .args(find_links));
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("builtagainst") && out.stderr.contains("No module named 'numpy'"),
+        "{}",
+        out.stderr
+    );
+    assert!(!home.path().join("envs/builtagainst").exists());
+
+    // The card's `pypi_no_build_isolation`: the lock builds the metadata in a scratch prefix of
+    // the conda half, and removes it.
+    let in_env = catalog(&["builtagainst"]);
+    let lock = home.path().join("builtagainst.lock");
+    let out = run(sv_with(&in_env)
+        .args(["env", "lock", "builtagainst", "-c", &ch(), "-q", "-o"])
+        .arg(&lock)
+        .args(find_links));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let text = std::fs::read_to_string(&lock).unwrap();
+    assert!(text.contains("builtagainst-0.1.0.tar.gz"), "{text}");
+    let leftovers: Vec<_> = std::fs::read_dir(home.path().join("envs"))
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        leftovers
+            .iter()
+            .all(|n| n.to_string_lossy().starts_with(".locks")),
+        "{leftovers:?}"
+    );
+
+    // Installed from that lock, the build ran inside the environment's own prefix.
+    let out = run(sv_with(&in_env)
+        .args([
+            "env",
+            "create",
+            "builtagainst",
+            "-c",
+            &ch(),
+            "-q",
+            "--frozen",
+            "--lock",
+        ])
+        .arg(&lock)
+        .args(find_links));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let out = run_ok(sv(home.path()).args([
+        "env",
+        "run",
+        "builtagainst",
+        "--",
+        "python",
+        "-c",
+        "import builtagainst, numpy; print(builtagainst.NUMPY, numpy.__version__); print(builtagainst.NUMPY_FILE)",
+    ]));
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let versions: Vec<&str> = lines[0].split(' ').collect();
+    assert_eq!(versions[0], versions[1], "{}", out.stdout);
+    assert!(
+        lines[1].contains("/envs/.staging-builtagainst-")
+            && lines[1].contains("/site-packages/numpy/"),
+        "{}",
+        out.stdout
+    );
+}

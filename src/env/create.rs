@@ -28,16 +28,9 @@ pub struct CreateOptions {
     pub variant: Option<String>,
 }
 
-/// Where a create keeps and finds things.
-#[derive(Debug, Clone)]
-pub struct CreateDirs {
-    /// rattler's package cache.
-    pub packages: PathBuf,
-    /// scivision's cache root (uv's cache below it).
-    pub cache: PathBuf,
-    /// `SCIVISION_HOME` (kernels point their weight caches below it).
-    pub home: PathBuf,
-}
+/// Where a create keeps and finds things: the package cache, scivision's cache root (uv's
+/// below it) and home (kernels point their weight caches below it).
+pub type CreateDirs = crate::config::Dirs;
 
 /// Progress of a create, for the CLI to present.
 pub trait CreateReporter: Send + Sync {
@@ -145,9 +138,7 @@ pub async fn create(
         Some(CreateStatus::UpToDate)
     } else {
         let (status, report) = envs
-            .install(request, &solution, &dirs.packages, |i| {
-                reporter.installer(i)
-            })
+            .install(request, &solution, dirs, |i| reporter.installer(i))
             .await?;
         pypi = report;
         Some(status)

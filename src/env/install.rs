@@ -2,7 +2,6 @@
 //! atomic install (staging prefix, cache checks, both halves, lock and info, one swap).
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use rattler_conda_types::RepoDataRecord;
 
@@ -91,9 +90,10 @@ impl Envs {
         &self,
         request: &Request,
         solution: &Solution,
-        package_cache: &Path,
+        dirs: &super::CreateDirs,
         configure: impl FnOnce(rattler::install::Installer) -> rattler::install::Installer,
     ) -> Result<(CreateStatus, PypiReport), EnvError> {
+        let package_cache = dirs.packages.as_path();
         let name = dir_name(&request.model);
         let target = self.prefix(&request.model);
         fs_err::create_dir_all(&self.root).map_err(io(&self.root))?;
@@ -177,7 +177,7 @@ impl Envs {
             // The PyPI half goes into the same staging prefix: a failure leaves the env as it was.
             let pypi_started = std::time::Instant::now();
             let pypi = self
-                .install_pypi(request, solution, &staging, &absolute_target, package_cache)
+                .install_pypi(request, solution, &staging, &absolute_target, dirs)
                 .await?;
             let lock = lock::build(
                 &request.channels,

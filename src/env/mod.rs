@@ -8,8 +8,10 @@
 
 mod create;
 mod install;
+mod pypi;
 pub mod variants;
 pub use create::{create, CreateDirs, CreateOptions, CreateOutcome, CreateReporter, Quiet};
+pub use pypi::PypiWanted;
 use std::path::{Path, PathBuf};
 
 use rattler_conda_types::{Channel, GenericVirtualPackage, MatchSpec, RepoDataRecord, Subdir};
@@ -231,6 +233,10 @@ pub struct Request {
     /// PyPI names whose requirements conda's packages satisfy whatever the metadata asks (a
     /// card's `pypi_overrides`).
     pub pypi_overrides: Vec<String>,
+    /// PyPI names built without isolation inside the environment's own prefix, so that the build
+    /// sees the conda frameworks (a card's `pypi_no_build_isolation`, the command line's
+    /// `--no-build-isolation-package`; the model package may add its own).
+    pub pypi_no_build_isolation: Vec<String>,
     /// Which PyPI names conda's packages provide.
     pub mapping: crate::mapping::PypiMapping,
     /// The conda package that is the model, when it is one: its `info/about.json` may add PyPI
@@ -402,150 +408,6 @@ impl Envs {
         }
     }
 
-    /// The PyPI requirements of a request: the card's and the command line's, then the model
-    /// package's own (`extra.scivision.pypi_dependencies` in its `info/about.json`).
-    pub async fn pypi_requirements(
-        &self,
-        request: &Request,
-        solution: &Solution,
-        package_cache: &Path,
-    ) -> Result<Vec<crate::pypi::PypiRequirement>, EnvError> {
-        let mut requirements = request.pypi.clone();
-        let Some(name) = request.package.as_deref().and_then(|n| {
-            <rattler_conda_types::PackageName as std::str::FromStr>::from_str(n).ok()
-        }) else {
-            return Ok(requirements);
-        };
-        let Some(record) = solution
-            .records
-            .iter()
-            .find(|r| r.package_record.name == name)
-        else {
-            return Ok(requirements);
-        };
-        let client = crate::http::client_for(request.offline.is_some());
-        let dir = {
-            let _cache_lock = prefix::lock_package_cache(package_cache).await?;
-            prefix::fetch_to_cache(record, package_cache, &client).await?
-        };
-        let about: serde_json::Value = fs_err::read_to_string(dir.join("info/about.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
-        let origin = format!(
-            "package {} (info/about.json)",
-            prefix::cache_dir_name(record)
-        );
-        for text in about["extra"]["scivision"]["pypi_dependencies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str())
-        {
-            requirements.push(crate::pypi::PypiRequirement::parse(text, &origin)?);
-        }
-        Ok(requirements)
-    }
-
-    /// Resolves the PyPI half without a prefix (dry runs, locks for any platform): conda's python
-    /// packages come from the records; sdists, if any, are built with `python3` from PATH.
-    pub async fn resolve_pypi(
-        &self,
-        request: &Request,
-        solution: &Solution,
-        package_cache: &Path,
-        cache_root: &Path,
-    ) -> Result<lock::PypiHalf, EnvError> {
-        let requirements = self
-            .pypi_requirements(request, solution, package_cache)
-            .await?;
-        if requirements.is_empty() {
-            return Ok(lock::PypiHalf::default());
-        }
-        let (ctx, target) = uv_setup(request, solution, cache_root).await?;
-        let host_python = which_python().ok_or_else(|| crate::pypi::PypiError::Setup {
-            what: "resolving PyPI requirements without an environment".into(),
-            reason: "uv's build machinery needs a python, and there is no python3 on PATH".into(),
-            help: "create the environment instead (its own python is used), or put python3 on PATH"
-                .into(),
-        })?;
-        let interpreter = crate::pypi::resolve::interpreter(&host_python, &ctx)?;
-        let mut conda =
-            crate::pypi::CondaPythonPackages::from_records(&solution.records, &request.mapping);
-        conda.override_requirements(&request.pypi_overrides);
-        let packages =
-            crate::pypi::resolve(&ctx, &target, &requirements, &conda, &interpreter).await?;
-        let cwd = std::env::current_dir().unwrap_or_default();
-        Ok(lock::PypiHalf {
-            packages,
-            indexes: Some(request.index.lock_indexes(&cwd)),
-        })
-    }
-
-    /// Resolves (unless the solution carries a locked half) and installs the PyPI half into the
-    /// staging prefix, whose scripts must point at `final_prefix`.
-    async fn install_pypi(
-        &self,
-        request: &Request,
-        solution: &Solution,
-        staging: &Path,
-        final_prefix: &Path,
-        package_cache: &Path,
-    ) -> Result<lock::PypiHalf, EnvError> {
-        let requirements = match &solution.pypi {
-            Some(_) => Vec::new(),
-            None => {
-                self.pypi_requirements(request, solution, package_cache)
-                    .await?
-            }
-        };
-        if requirements.is_empty() && solution.pypi.as_ref().is_none_or(|p| p.packages.is_empty()) {
-            return Ok(solution.pypi.clone().unwrap_or_default());
-        }
-        let started = std::time::Instant::now();
-        let cache_root = crate::config::Dirs::from_env().cache;
-        let (ctx, target) = uv_setup(request, solution, &cache_root).await?;
-        let staging = std::path::absolute(staging).map_err(io(staging))?;
-        let python = staging.join("bin").join("python");
-        tracing::debug!("pypi: uv context in {:?}", started.elapsed());
-        let interpreter = crate::pypi::resolve::interpreter(&python, &ctx)?;
-        tracing::debug!("pypi: interpreter query done at {:?}", started.elapsed());
-        let half = match &solution.pypi {
-            Some(locked) => locked.clone(),
-            None => {
-                let mut conda = crate::pypi::CondaPythonPackages::from_records(
-                    &solution.records,
-                    &request.mapping,
-                );
-                conda.add_site_packages(&crate::pypi::install::site_packages(&staging, &target));
-                conda.override_requirements(&request.pypi_overrides);
-                let packages =
-                    crate::pypi::resolve(&ctx, &target, &requirements, &conda, &interpreter)
-                        .await?;
-                let cwd = std::env::current_dir().unwrap_or_default();
-                tracing::debug!("pypi: resolved at {:?}", started.elapsed());
-                lock::PypiHalf {
-                    packages,
-                    indexes: Some(request.index.lock_indexes(&cwd)),
-                }
-            }
-        };
-        let warnings = crate::pypi::install(
-            &ctx,
-            &target,
-            &staging,
-            final_prefix,
-            &half.packages,
-            &interpreter,
-        )
-        .await?;
-        tracing::debug!("pypi: installed at {:?}", started.elapsed());
-        for w in warnings {
-            tracing::warn!("{w}");
-        }
-        Ok(half)
-    }
-
     /// Removes staging and trash folders that an interrupted create or remove left behind.
     fn clean_leftovers(&self, name: &str) -> Result<(), EnvError> {
         for entry in fs_err::read_dir(&self.root)
@@ -561,7 +423,15 @@ impl Envs {
                 })
             };
             let ours = with_pid(format!(".staging-{name}-")) || with_pid(format!(".trash-{name}-"));
-            if ours {
+            // A lock's scratch prefix is made without the model's lock: only a dead process's.
+            let dead_scratch = file
+                .strip_prefix(&format!(".resolve-{name}-"))
+                .and_then(|pid| pid.parse::<i32>().ok())
+                .and_then(rustix::process::Pid::from_raw)
+                .is_some_and(|pid| {
+                    rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
+                });
+            if ours || dead_scratch {
                 fs_err::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
             }
         }
@@ -651,23 +521,6 @@ fn model_about(
     Some(about.get_mut("extra")?.get_mut("scivision")?.take())
 }
 
-/// uv's context for a request and the PyPI target its solved conda python defines.
-async fn uv_setup(
-    request: &Request,
-    solution: &Solution,
-    cache_root: &Path,
-) -> Result<(crate::pypi::UvContext, crate::pypi::Target), EnvError> {
-    let ctx =
-        crate::pypi::UvContext::new(cache_root, request.index.clone(), request.offline.is_some())
-            .await?;
-    let target = crate::pypi::Target::from_solve(
-        request.platform,
-        &solution.records,
-        &request.virtual_packages,
-    )?;
-    Ok((ctx, target))
-}
-
 /// The command line that runs this create or unpack, as conda's history records it (the
 /// program by its file name, credentials in URLs masked).
 fn invocation() -> String {
@@ -685,14 +538,6 @@ fn invocation() -> String {
         .collect::<Vec<_>>()
         .join(" ");
     crate::redact::text(&line).into_owned()
-}
-
-/// `python3` (or `python`) from PATH.
-fn which_python() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|d| [d.join("python3"), d.join("python")])
-        .find(|p| p.is_file())
 }
 
 pub use crate::names::dir_name;

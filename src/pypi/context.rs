@@ -13,8 +13,9 @@ use uv_distribution_types::{
     PackageConfigSettings,
 };
 use uv_distribution_types::{Index, IndexLocations, IndexUrl};
+use uv_normalize::PackageName;
 use uv_platform_tags::Tags;
-use uv_python::Interpreter;
+use uv_python::{Interpreter, PythonEnvironment};
 use uv_resolver::{ExcludeNewer, FlatIndex};
 use uv_types::{BuildIsolation, HashStrategy, SourceTreeEditablePolicy};
 
@@ -213,12 +214,13 @@ pub(crate) struct BuildParts {
 }
 
 impl BuildParts {
-    /// A build dispatch that builds sdists (and git or path sources) with `interpreter` in
-    /// isolated environments filled from the same indexes.
+    /// A build dispatch that builds sdists (and git or path sources) with `builds`' python: in
+    /// isolated environments filled from the same indexes, or inside its own environment for
+    /// the packages `builds` names.
     pub fn dispatch<'a>(
         &'a self,
         ctx: &'a UvContext,
-        interpreter: &'a Interpreter,
+        builds: &'a Builds,
         flat_index: &'a FlatIndex,
         hasher: &'a HashStrategy,
         state: SharedState,
@@ -227,7 +229,7 @@ impl BuildParts {
             &ctx.client,
             &ctx.cache,
             &self.build_constraints,
-            interpreter,
+            &builds.interpreter,
             &ctx.locations,
             flat_index,
             &self.dependency_metadata,
@@ -235,7 +237,7 @@ impl BuildParts {
             IndexStrategy::default(),
             &self.config_settings,
             &self.package_config_settings,
-            BuildIsolation::Isolated,
+            builds.isolation(),
             &self.extra_build_requires,
             &self.extra_build_variables,
             uv_install_wheel::LinkMode::Hardlink,
@@ -248,6 +250,40 @@ impl BuildParts {
             self.concurrency.clone(),
             uv_preview::Preview::default(),
         )
+    }
+}
+
+/// How sdists (and git or path sources) are built: with which python, and which packages
+/// inside that python's own environment instead of an isolated one.
+pub struct Builds {
+    /// The python that runs the builds (the prefix's own; any python where the target is
+    /// another platform).
+    pub interpreter: Interpreter,
+    /// Packages built without isolation, in the interpreter's environment, so that their build
+    /// imports the frameworks the conda half installed there (detectron2 against conda's
+    /// pytorch) instead of a PyPI wheel of them. As uv's `--no-build-isolation-package`, their
+    /// build requirements are not installed: the conda half must provide them.
+    pub in_env: Vec<PackageName>,
+    environment: PythonEnvironment,
+}
+
+impl Builds {
+    /// Builds with `interpreter`, the packages `in_env` inside its environment.
+    pub fn new(interpreter: Interpreter, in_env: Vec<PackageName>) -> Self {
+        let environment = PythonEnvironment::from_interpreter(interpreter.clone());
+        Self {
+            interpreter,
+            in_env,
+            environment,
+        }
+    }
+
+    fn isolation(&self) -> BuildIsolation<'_> {
+        if self.in_env.is_empty() {
+            BuildIsolation::Isolated
+        } else {
+            BuildIsolation::SharedPackage(&self.environment, &self.in_env)
+        }
     }
 }
 

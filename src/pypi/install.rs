@@ -12,10 +12,9 @@ use uv_installer::Preparer;
 
 use super::verify;
 use uv_pypi_types::{HashAlgorithm, HashDigest, Scheme};
-use uv_python::Interpreter;
 use uv_types::HashStrategy;
 
-use super::context::BuildParts;
+use super::context::{BuildParts, Builds};
 use super::{LockedWheel, PypiError, PypiRequirement, Target, UvContext};
 
 /// What scivision writes to the INSTALLER file of the distributions it installs: conda's own
@@ -146,7 +145,7 @@ pub async fn install(
     staging: &Path,
     final_prefix: &Path,
     wheels: &[LockedWheel],
-    interpreter: &Interpreter,
+    builds: &Builds,
 ) -> Result<Vec<String>, PypiError> {
     if wheels.is_empty() {
         return Ok(Vec::new());
@@ -181,7 +180,7 @@ pub async fn install(
         }
     };
     let state = uv_dispatch::SharedState::default();
-    let dispatch = parts.dispatch(ctx, interpreter, &flat_index, &hasher, state.clone());
+    let dispatch = parts.dispatch(ctx, builds, &flat_index, &hasher, state.clone());
     let preparer = Preparer::new(
         &ctx.cache,
         &tags,

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 pub use conda::CondaPythonPackages;
-pub use context::{IndexOptions, UvContext};
+pub use context::{Builds, IndexOptions, UvContext};
 pub use install::install;
 pub use resolve::{resolve, LockedWheel, Target};
 

@@ -19,7 +19,7 @@ use uv_resolver::{
 };
 use uv_types::{HashStrategy, InstalledPackagesProvider};
 
-use super::context::BuildParts;
+use super::context::{BuildParts, Builds};
 use super::{CondaPythonPackages, PypiError, PypiRequirement, UvContext};
 
 /// The machine a PyPI resolution is for: what wheel tags and environment markers mean there.
@@ -296,14 +296,13 @@ fn check_conda_conflicts(
 }
 
 /// Resolves `requirements` for `target`, with conda's python packages installed and pinned.
-/// `interpreter` runs sdist builds (the prefix's python; any python for other platforms, where
-/// sdists cannot be built for the target anyway).
+/// `builds` runs the sdist builds that metadata needs.
 pub async fn resolve(
     ctx: &UvContext,
     target: &Target,
     requirements: &[PypiRequirement],
     conda: &CondaPythonPackages,
-    interpreter: &Interpreter,
+    builds: &Builds,
 ) -> Result<Vec<LockedWheel>, PypiError> {
     if requirements.is_empty() {
         return Ok(Vec::new());
@@ -361,7 +360,7 @@ pub async fn resolve(
     let flat_index = ctx.flat_index(&tags, &hasher, &parts.build_options).await?;
     let dispatch = parts.dispatch(
         ctx,
-        interpreter,
+        builds,
         &flat_index,
         &hasher,
         uv_dispatch::SharedState::default(),

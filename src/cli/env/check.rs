@@ -122,6 +122,7 @@ pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
         entry: None,
         weights: Vec::new(),
         pypi_overrides: Vec::new(),
+        pypi_no_build_isolation: Vec::new(),
         mapping: crate::mapping::PypiMapping::default(),
         package: None,
         published_by: None,

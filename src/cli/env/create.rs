@@ -72,13 +72,8 @@ pub(super) async fn run(envs: &Envs, dirs: &Dirs, ui: Ui, args: Args) -> miette:
         weights: weights.then(|| weight_options(solve.offline)).transpose()?,
         variant,
     };
-    let create_dirs = crate::env::CreateDirs {
-        packages: dirs.packages.clone(),
-        cache: dirs.cache.clone(),
-        home: dirs.home.clone(),
-    };
     let reporter = Progress::new(ui.progress && !json);
-    let outcome = crate::env::create(envs, &request, &options, &create_dirs, &reporter)
+    let outcome = crate::env::create(envs, &request, &options, dirs, &reporter)
         .await
         .map_err(|e| on_default_channels(e, &solve))?;
     for d in &outcome.deprecated {

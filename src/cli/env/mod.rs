@@ -52,6 +52,11 @@ pub struct SolveArgs {
     /// `--pypi 'exifread>=3'` or `--pypi 'pkg @ git+https://host/repo@REV'`.
     #[arg(long = "pypi", value_name = "REQUIREMENT")]
     pypi: Vec<String>,
+    /// Build this PyPI package without isolation, inside the environment's own prefix, so that
+    /// its build imports the conda packages (a CUDA extension against conda's pytorch); its build
+    /// requirements must come from the conda half (repeatable, as uv's flag).
+    #[arg(long = "no-build-isolation-package", value_name = "NAME")]
+    no_build_isolation_package: Vec<String>,
     /// The PyPI index (default: the config file's `[pypi] index-url`, else https://pypi.org/simple).
     #[arg(long, value_name = "URL", env = "SCIVISION_INDEX_URL")]
     index_url: Option<String>,

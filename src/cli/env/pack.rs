@@ -157,6 +157,7 @@ pub(super) async fn unpack(
         entry: unpacked.info.model_entry.clone(),
         weights: unpacked.info.weights.clone(),
         pypi_overrides: Vec::new(),
+        pypi_no_build_isolation: Vec::new(),
         mapping: crate::mapping::PypiMapping::default(),
         package: None,
         published_by: None,
@@ -169,13 +170,8 @@ pub(super) async fn unpack(
         variant: chosen,
     };
     let progress = ui.progress;
-    envs.install(
-        &request,
-        &solution,
-        &dirs.packages,
-        install_progress(progress),
-    )
-    .await?;
+    envs.install(&request, &solution, dirs, install_progress(progress))
+        .await?;
     // Files upstream pins no hash for keep the one they were packed with.
     store.adopt(&request.model, &request.weights)?;
     crate::cli::print_line(&format!(

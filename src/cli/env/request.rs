@@ -101,6 +101,13 @@ pub(super) async fn request(model: &str, args: &SolveArgs) -> miette::Result<Req
         pypi,
         index,
         pypi_overrides: spec.model.pypi_overrides.clone(),
+        pypi_no_build_isolation: spec
+            .model
+            .pypi_no_build_isolation
+            .iter()
+            .chain(&args.no_build_isolation_package)
+            .cloned()
+            .collect(),
         mapping,
         package: spec.model.conda_package.clone(),
         published_by: spec.model.published_by.clone(),
