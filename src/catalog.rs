@@ -249,13 +249,11 @@ impl Catalog {
         catalog
     }
 
-    /// The embedded catalog plus the files in `SCIVISION_CATALOG`.
-    pub fn load() -> Result<Self, CatalogError> {
+    /// The embedded catalog plus catalog files (`SCIVISION_CATALOG`'s, from the settings).
+    pub fn load(files: &[PathBuf]) -> Result<Self, CatalogError> {
         let mut catalog = Self::embedded();
-        if let Some(paths) = std::env::var_os("SCIVISION_CATALOG") {
-            for path in std::env::split_paths(&paths).filter(|p| !p.as_os_str().is_empty()) {
-                catalog.add_file(&path)?;
-            }
+        for path in files.iter().filter(|p| !p.as_os_str().is_empty()) {
+            catalog.add_file(path)?;
         }
         Ok(catalog)
     }

@@ -81,6 +81,21 @@ pub struct Checker {
 }
 
 impl Checker {
+    /// [`Checker::new`] with the models `channels` publish: those are solved as their packages,
+    /// as `env create` installs them.
+    pub async fn for_channels(
+        cards: &[Card],
+        channels: &[Channel],
+        platform: Subdir,
+        cuda: &CudaChoice,
+        overrides: &rattler_virtual_packages::VirtualPackageOverrides,
+    ) -> Result<Self, SolveError> {
+        let conda_forge = crate::mapping::PypiMapping::default();
+        let published =
+            crate::channel::published_in(channels, |url| conda_forge.applies_to(url), false).await;
+        Self::new(cards, channels, platform, cuda, overrides, published).await
+    }
+
     /// Fetches the repodata every card can reach, once. A card whose model the channels
     /// publish (`published`) is solved as its package, as `env create` installs it.
     pub async fn new(
@@ -88,6 +103,7 @@ impl Checker {
         channels: &[Channel],
         platform: Subdir,
         cuda: &CudaChoice,
+        overrides: &rattler_virtual_packages::VirtualPackageOverrides,
         published: Vec<crate::channel::PublishedModel>,
     ) -> Result<Self, SolveError> {
         let runner = crate::solve::parse_specs(&[RUNNER.to_string()])?;
@@ -104,8 +120,8 @@ impl Checker {
                 .flatten(),
             loaded,
             published,
-            with_cuda: system::virtual_packages(platform, cuda)?,
-            without_cuda: system::virtual_packages(platform, &CudaChoice::None)?,
+            with_cuda: system::virtual_packages(platform, cuda, overrides)?,
+            without_cuda: system::virtual_packages(platform, &CudaChoice::None, overrides)?,
         })
     }
 
@@ -307,6 +323,7 @@ mod tests {
             &channels,
             Subdir::Linux64,
             &CudaChoice::Version("12.4".into()),
+            &rattler_virtual_packages::VirtualPackageOverrides::default(),
             Vec::new(),
         ))
         .unwrap()

@@ -1,9 +1,64 @@
-//! Where scivision keeps things: its home (environments), its caches, rattler's package cache.
+//! The settings layer: what the environment variables and the config file decide, read once at
+//! the edge (the CLI) into [`Settings`] and passed down. No other library module reads the
+//! environment (`tests/architecture.rs` checks it).
 //!
 //! Every location can be moved by an environment variable, so tests and users can isolate runs:
 //! `SCIVISION_HOME`, `SCIVISION_CACHE_DIR`, `RATTLER_CACHE_DIR`.
 
 use std::path::PathBuf;
+
+/// Everything the environment decides.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where things live.
+    pub dirs: Dirs,
+    /// `CONDA_OVERRIDE_*`: the virtual packages a host claims instead of the detected ones.
+    pub overrides: rattler_virtual_packages::VirtualPackageOverrides,
+    /// `SCIVISION_HTTP_RETRIES`, `SCIVISION_HTTP_TIMEOUT`.
+    pub http: crate::http::HttpSettings,
+    /// `SCIVISION_VERIFY_CACHE=full`: hash every file of a cached package (and every installed
+    /// wheel's RECORD) before use, not only their sizes.
+    pub verify_cache_fully: bool,
+    /// `SCIVISION_CATALOG`: more catalog files or card folders, `:`-separated.
+    pub catalogs: Vec<PathBuf>,
+    /// `JUPYTER_DATA_DIR` and `PATH`, for kernel specs.
+    pub kernels: crate::kernel::Kernels,
+}
+
+impl Settings {
+    /// Reads the environment.
+    pub fn from_env() -> Self {
+        let number = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+        let defaults = crate::http::HttpSettings::default();
+        Self {
+            dirs: Dirs::from_env(),
+            overrides: rattler_virtual_packages::VirtualPackageOverrides::from_env(),
+            http: crate::http::HttpSettings {
+                retries: number("SCIVISION_HTTP_RETRIES")
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(defaults.retries),
+                timeout_secs: number("SCIVISION_HTTP_TIMEOUT")
+                    .filter(|v| *v > 0)
+                    .unwrap_or(defaults.timeout_secs),
+            },
+            verify_cache_fully: std::env::var("SCIVISION_VERIFY_CACHE").is_ok_and(|v| v == "full"),
+            catalogs: std::env::var_os("SCIVISION_CATALOG")
+                .map(|paths| std::env::split_paths(&paths).collect())
+                .unwrap_or_default(),
+            kernels: crate::kernel::Kernels {
+                data_dir: std::env::var_os("JUPYTER_DATA_DIR")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| {
+                        dirs::data_dir()
+                            .unwrap_or_else(std::env::temp_dir)
+                            .join("jupyter")
+                    }),
+                path: std::env::var("PATH").unwrap_or_default(),
+            },
+        }
+    }
+}
 
 /// Resolved directories.
 #[derive(Debug, Clone)]

@@ -6,13 +6,42 @@ use std::time::{Duration, SystemTime};
 use retry_policies::policies::ExponentialBackoff;
 use retry_policies::{RetryDecision, RetryPolicy};
 
-/// How many times a failed download is tried again: `SCIVISION_HTTP_RETRIES` (default 3, as
-/// conda's `remote_max_retries`).
+/// Retries and timeouts of every client, resolved at the edge (the settings layer, `config`) and
+/// set once with [`configure`] (as uv's preview flags are), because clients are made deep inside
+/// rattler's and uv's call paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// How many times a failed download is tried again (default 3, as conda's
+    /// `remote_max_retries`).
+    pub retries: u32,
+    /// The read timeout in seconds (default 60): how long a silent server can stall us; connects
+    /// get at most 15 s of it.
+    pub timeout_secs: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            retries: 3,
+            timeout_secs: 60,
+        }
+    }
+}
+
+static SETTINGS: std::sync::OnceLock<HttpSettings> = std::sync::OnceLock::new();
+
+/// Sets the process's HTTP settings; the first call wins (the defaults hold until then).
+pub fn configure(settings: HttpSettings) {
+    let _ = SETTINGS.set(settings);
+}
+
+fn settings() -> HttpSettings {
+    SETTINGS.get().copied().unwrap_or_default()
+}
+
+/// How many times a failed download is tried again.
 pub fn retries() -> u32 {
-    std::env::var("SCIVISION_HTTP_RETRIES")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(3)
+    settings().retries
 }
 
 /// Exponential backoff from 0.5 s up to 10 s, [`retries`] times.
@@ -306,14 +335,9 @@ pub fn client() -> reqwest_middleware::ClientWithMiddleware {
     client_for(false)
 }
 
-/// The read timeout of every HTTP client, conda's and uv's: `SCIVISION_HTTP_TIMEOUT` (seconds,
-/// default 60) bounds how long a silent server can stall us; connects get at most 15 s of it.
+/// The read timeout of every HTTP client, conda's and uv's, in seconds.
 pub fn timeout_secs() -> u64 {
-    std::env::var("SCIVISION_HTTP_TIMEOUT")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|v| *v > 0)
-        .unwrap_or(60)
+    settings().timeout_secs
 }
 
 /// The HTTP client, or with `offline` one that refuses every request (rattler's

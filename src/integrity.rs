@@ -36,12 +36,13 @@ pub struct Corrupt {
 }
 
 /// Checks the cache entries of `records` that exist (absent ones are fetched fresh by the
-/// installer) and returns the corrupt ones. Valid entries get their stamp.
+/// installer) and returns the corrupt ones; `full` hashes every file (`SCIVISION_VERIFY_CACHE=full`)
+/// instead of comparing sizes. Valid entries get their stamp.
 pub fn check<'a>(
     records: impl IntoIterator<Item = &'a RepoDataRecord>,
     package_cache: &Path,
+    full: bool,
 ) -> Vec<Corrupt> {
-    let full = std::env::var("SCIVISION_VERIFY_CACHE").is_ok_and(|v| v == "full");
     records
         .into_iter()
         .filter(|r| crate::prefix::is_cached(r, package_cache))

@@ -11,7 +11,6 @@ use rattler_conda_types::{
 };
 use rattler_repodata_gateway::Gateway;
 use rattler_solve::{resolvo, SolverImpl, SolverTask};
-use rattler_virtual_packages::{VirtualPackage, VirtualPackageOverrides};
 
 /// Errors of a conda solve.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -150,16 +149,6 @@ fn oversized_build_number(text: &str) -> Option<String> {
         }
     }
     None
-}
-
-/// The host's virtual packages, honouring `CONDA_OVERRIDE_*`.
-pub fn host_virtual_packages() -> Result<Vec<GenericVirtualPackage>, SolveError> {
-    let detected = VirtualPackage::detect(&VirtualPackageOverrides::from_env(), None)
-        .map_err(|e| SolveError::VirtualPackages(e.to_string()))?;
-    Ok(detected
-        .into_iter()
-        .map(GenericVirtualPackage::from)
-        .collect())
 }
 
 /// Solves `specs` for `platform` (plus noarch) from `channels`.

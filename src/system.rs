@@ -38,12 +38,14 @@ impl std::str::FromStr for CudaChoice {
     }
 }
 
-/// The virtual packages to solve with for `platform`.
+/// The virtual packages to solve with for `platform`: detected, with `overrides` (the
+/// `CONDA_OVERRIDE_*` the settings read) and then `cuda` applied.
 pub fn virtual_packages(
     platform: Subdir,
     cuda: &CudaChoice,
+    overrides: &VirtualPackageOverrides,
 ) -> Result<Vec<GenericVirtualPackage>, SolveError> {
-    let mut overrides = VirtualPackageOverrides::from_env();
+    let mut overrides = overrides.clone();
     match cuda {
         CudaChoice::Auto => {}
         // An empty override means "no such package", as CONDA_OVERRIDE_CUDA= does in conda.
@@ -115,15 +117,30 @@ mod tests {
 
     #[test]
     fn flags_override_cuda() {
-        let none = virtual_packages(Subdir::Linux64, &CudaChoice::None).unwrap();
+        let none = virtual_packages(
+            Subdir::Linux64,
+            &CudaChoice::None,
+            &VirtualPackageOverrides::default(),
+        )
+        .unwrap();
         assert!(none.iter().all(|v| v.name.as_normalized() != "__cuda"));
-        let some = virtual_packages(Subdir::Linux64, &CudaChoice::Version("12.4".into())).unwrap();
+        let some = virtual_packages(
+            Subdir::Linux64,
+            &CudaChoice::Version("12.4".into()),
+            &VirtualPackageOverrides::default(),
+        )
+        .unwrap();
         let cuda = some
             .iter()
             .find(|v| v.name.as_normalized() == "__cuda")
             .unwrap();
         assert_eq!(cuda.version.to_string(), "12.4");
-        let mac = virtual_packages(Subdir::OsxArm64, &CudaChoice::Auto).unwrap();
+        let mac = virtual_packages(
+            Subdir::OsxArm64,
+            &CudaChoice::Auto,
+            &VirtualPackageOverrides::default(),
+        )
+        .unwrap();
         assert!(
             mac.iter().any(|v| v.name.as_normalized() == "__osx"),
             "{}",
@@ -133,7 +150,12 @@ mod tests {
 
     #[test]
     fn explains_missing_cuda() {
-        let vps = virtual_packages(Subdir::Linux64, &CudaChoice::None).unwrap();
+        let vps = virtual_packages(
+            Subdir::Linux64,
+            &CudaChoice::None,
+            &VirtualPackageOverrides::default(),
+        )
+        .unwrap();
         let lines = explain_unmet(
             "scivision-demo-gpu cuda_pyh_200 would require __cuda >=12, which cannot be installed",
             &vps,

@@ -172,6 +172,7 @@ async fn check_installable(package: &Path, config: &BuildConfig) -> Result<(), B
     let host = crate::system::virtual_packages(
         config.target_platform,
         &crate::system::CudaChoice::Version("12.4".into()),
+        &config.virtual_packages,
     )
     .map_err(solve_error)?;
     crate::solve::solve(

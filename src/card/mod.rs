@@ -285,11 +285,7 @@ impl Card {
 
     /// Host programs the install needs that PATH lacks (`git` for git sources).
     pub fn missing_host_tools(&self) -> Vec<&'static str> {
-        let on_path = |tool: &str| {
-            std::env::var_os("PATH").is_some_and(|paths| {
-                std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file())
-            })
-        };
+        let on_path = |tool: &str| which::which(tool).is_ok();
         let mut missing = Vec::new();
         if self.needs_git() && !on_path("git") {
             missing.push("git");

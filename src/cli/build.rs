@@ -7,7 +7,6 @@ use miette::IntoDiagnostic;
 use super::reporter::BuildBars;
 use super::Ui;
 use crate::build::{self, BuildConfig};
-use crate::config::Dirs;
 
 /// Build conda packages from recipes, in dependency order, then index the channel.
 #[derive(Debug, clap::Args)]
@@ -48,7 +47,7 @@ pub struct Args {
 }
 
 pub async fn execute(args: Args, ui: Ui) -> miette::Result<()> {
-    let dirs = Dirs::from_env();
+    let dirs = crate::cli::settings().dirs.clone();
     let recipes = if args.recipes.is_empty() {
         build::discover(std::path::Path::new("recipes"))?
     } else {
@@ -89,7 +88,7 @@ pub async fn execute(args: Args, ui: Ui) -> miette::Result<()> {
         variant_configs: args.variant_config.clone(),
         experimental: args.experimental,
         timestamp,
-        virtual_packages: rattler_virtual_packages::VirtualPackageOverrides::from_env(),
+        virtual_packages: crate::cli::settings().overrides.clone(),
         // `main` puts scivision's own `rattler-sandbox` on PATH where bubblewrap exists.
         sandbox: which::which(build::sandbox::PROGRAM).is_ok(),
         ..BuildConfig::new(

@@ -3,7 +3,6 @@
 use miette::IntoDiagnostic;
 
 use super::Ui;
-use crate::config::Dirs;
 use crate::env::Envs;
 
 #[derive(Debug, clap::Subcommand)]
@@ -33,7 +32,7 @@ pub enum Command {
 }
 
 pub async fn execute(cmd: Command, _ui: Ui) -> miette::Result<()> {
-    let dirs = Dirs::from_env();
+    let dirs = crate::cli::settings().dirs.clone();
     let envs = Envs::new(&dirs.home);
     match cmd {
         Command::Info { json } => {

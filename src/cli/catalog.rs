@@ -105,7 +105,7 @@ pub struct CheckArgs {
 }
 
 pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
-    let mut catalog = Catalog::load()?;
+    let mut catalog = Catalog::load(&crate::cli::settings().catalogs)?;
     match cmd {
         Command::List {
             datasources,
@@ -428,20 +428,11 @@ fn read_cards(paths: &[PathBuf], catalog: &Catalog) -> Vec<Linted> {
 }
 
 async fn checker(args: &CheckArgs, cards: &[Card]) -> miette::Result<Checker> {
-    let cwd = std::env::current_dir().into_diagnostic()?;
-    let channels = crate::solve::parse_channels(&args.channels, cwd)?;
-    // Models the channels publish are solved as their packages, as env create installs them.
-    let conda_forge = crate::mapping::PypiMapping::default();
-    let published =
-        crate::channel::published_in(&channels, |url| conda_forge.applies_to(url), false).await;
-    Ok(Checker::new(
-        cards,
-        &channels,
-        super::target_platform(args.platform.as_ref())?,
-        &args.cuda,
-        published,
-    )
-    .await?)
+    let channels =
+        crate::solve::parse_channels(&args.channels, std::env::current_dir().into_diagnostic()?)?;
+    let platform = super::target_platform(args.platform.as_ref())?;
+    let overrides = &super::settings().overrides;
+    Ok(Checker::for_channels(cards, &channels, platform, &args.cuda, overrides).await?)
 }
 
 fn bar(ui: Ui, len: usize, message: &str) -> Option<indicatif::ProgressBar> {

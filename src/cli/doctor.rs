@@ -6,7 +6,7 @@ use rattler_conda_types::Subdir;
 use rattler_virtual_packages::{VirtualPackageOverrides, VirtualPackages};
 
 use super::Ui;
-use crate::config::{ConfigFile, Dirs};
+use crate::config::ConfigFile;
 
 /// Report the host: OS, architecture, glibc, CUDA driver, caches and channels.
 #[derive(Debug, clap::Args)]
@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 pub async fn execute(args: Args, _ui: Ui) -> miette::Result<()> {
-    let dirs = Dirs::from_env();
+    let dirs = crate::cli::settings().dirs.clone();
     let config = ConfigFile::load()?;
     let vps = VirtualPackages::detect(&VirtualPackageOverrides::from_env(), None)
         .map_err(|e| miette::miette!("cannot detect virtual packages: {e}"))?;

@@ -162,6 +162,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
+    let settings = settings();
+    crate::http::configure(settings.http);
     let ui = Ui {
         progress: !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
@@ -192,6 +194,13 @@ pub fn main() -> ExitCode {
             }
         },
     }
+}
+
+static SETTINGS: std::sync::OnceLock<crate::config::Settings> = std::sync::OnceLock::new();
+
+/// The settings, read from the environment once per process (the settings layer's edge).
+pub fn settings() -> &'static crate::config::Settings {
+    SETTINGS.get_or_init(crate::config::Settings::from_env)
 }
 
 /// Prints an error, its causes and its help, with credentials masked.

@@ -6,7 +6,6 @@ use std::process::Stdio;
 use miette::IntoDiagnostic;
 
 use super::Ui;
-use crate::config::Dirs;
 use crate::env::{EnvInfo, Envs};
 use crate::runner::{self, ModelEntry, RunnerError};
 
@@ -49,7 +48,7 @@ pub struct ServeArgs {
 }
 
 fn runner_command(model: &str, offline: bool) -> miette::Result<std::process::Command> {
-    let dirs = Dirs::from_env();
+    let dirs = crate::cli::settings().dirs.clone();
     let envs = Envs::new(&dirs.home);
     let prefix = envs.existing(model)?;
     let info: Option<EnvInfo> = Envs::info_at(&prefix);

@@ -3,7 +3,7 @@
 use miette::IntoDiagnostic;
 
 use super::Ui;
-use crate::config::{ConfigFile, Dirs};
+use crate::config::ConfigFile;
 use crate::env::Envs;
 use crate::weights::{FetchOptions, FileStatus, State, WeightFile, Weights};
 
@@ -47,7 +47,7 @@ pub(super) fn records(model: &str, envs: &Envs) -> miette::Result<Vec<WeightFile
             return Ok(info.weights);
         }
     }
-    let catalog = crate::catalog::Catalog::load()?;
+    let catalog = crate::catalog::Catalog::load(&crate::cli::settings().catalogs)?;
     let entry = catalog.get(model)?;
     Ok(entry
         .card
@@ -78,7 +78,7 @@ fn select(files: Vec<WeightFile>, only: &[String]) -> miette::Result<Vec<WeightF
 }
 
 pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
-    let dirs = Dirs::from_env();
+    let dirs = crate::cli::settings().dirs.clone();
     let envs = Envs::new(&dirs.home);
     let weights = Weights::new(&dirs.home);
     match cmd {

@@ -15,8 +15,8 @@ use crate::channel::DeprecatedPick;
 pub struct CreateOptions {
     /// Solve (and resolve the PyPI half), change nothing.
     pub dry_run: bool,
-    /// Register a Jupyter kernel for the environment (the request holds ipykernel).
-    pub kernel: bool,
+    /// Register a Jupyter kernel for the environment there (the request holds ipykernel).
+    pub kernel: Option<crate::kernel::Kernels>,
     /// Install exactly a lock, without solving: `Some(None)` the environment's own,
     /// `Some(Some(file))` another one.
     pub frozen: Option<Option<PathBuf>>,
@@ -143,18 +143,19 @@ pub async fn create(
         pypi = report;
         Some(status)
     };
-    let kernel_spec = if options.kernel && !options.dry_run {
-        let dir_name = super::dir_name(&request.model);
-        Some(
-            crate::kernel::install(&request.model, &dir_name, &prefix, &dirs.home).map_err(
-                |source| EnvError::Io {
-                    path: crate::kernel::spec_dir(&dir_name),
-                    source,
-                },
-            )?,
-        )
-    } else {
-        None
+    let kernel_spec = match &options.kernel {
+        Some(kernels) if !options.dry_run => {
+            let dir_name = super::dir_name(&request.model);
+            Some(
+                kernels
+                    .install(&request.model, &dir_name, &prefix, &dirs.home)
+                    .map_err(|source| EnvError::Io {
+                        path: kernels.spec_dir(&dir_name),
+                        source,
+                    })?,
+            )
+        }
+        _ => None,
     };
     let weights = match &options.weights {
         Some(fetch) if !options.dry_run => {

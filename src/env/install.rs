@@ -110,7 +110,11 @@ impl Envs {
             // disk is fetched again (online, or from a local channel), a hostile one refused.
             // Other processes' installs and fetches wait meanwhile.
             let cache_lock = prefix::lock_package_cache(package_cache).await?;
-            for bad in crate::integrity::check(&solution.records, package_cache) {
+            for bad in crate::integrity::check(
+                &solution.records,
+                package_cache,
+                request.verify_cache_fully,
+            ) {
                 let remote = solution.records.iter().any(|r| {
                     bad.entry.ends_with(prefix::cache_dir_name(r)) && r.url.scheme() != "file"
                 });
@@ -153,9 +157,10 @@ impl Envs {
             .collect::<Result<Vec<_>, _>>()?;
             // Fresh from the channel: a mismatch now is the package's own paths.json disagreeing
             // with its archive. (The others passed the check above.)
-            if let Some(bad) = crate::integrity::check(missing, package_cache)
-                .into_iter()
-                .next()
+            if let Some(bad) =
+                crate::integrity::check(missing, package_cache, request.verify_cache_fully)
+                    .into_iter()
+                    .next()
             {
                 return Err(EnvError::HostilePackage {
                     entry: bad.entry,

@@ -237,6 +237,9 @@ pub struct Request {
     /// sees the conda frameworks (a card's `pypi_no_build_isolation`, the command line's
     /// `--no-build-isolation-package`; the model package may add its own).
     pub pypi_no_build_isolation: Vec<String>,
+    /// Hash every file of cached packages and wheels before use, not only their sizes
+    /// (`SCIVISION_VERIFY_CACHE=full`).
+    pub verify_cache_fully: bool,
     /// Which PyPI names conda's packages provide.
     pub mapping: crate::mapping::PypiMapping,
     /// The conda package that is the model, when it is one: its `info/about.json` may add PyPI

@@ -258,7 +258,9 @@ async fn uv_setup(
     solution: &Solution,
     cache_root: &Path,
 ) -> Result<(UvContext, Target), EnvError> {
-    let ctx = UvContext::new(cache_root, request.index.clone(), request.offline.is_some()).await?;
+    let mut ctx =
+        UvContext::new(cache_root, request.index.clone(), request.offline.is_some()).await?;
+    ctx.verify_fully = request.verify_cache_fully;
     let target = Target::from_solve(
         request.platform,
         &solution.records,
@@ -269,8 +271,7 @@ async fn uv_setup(
 
 /// `python3` (or `python`) from PATH.
 fn which_python() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|d| [d.join("python3"), d.join("python")])
-        .find(|p| p.is_file())
+    which::which("python3")
+        .or_else(|_| which::which("python"))
+        .ok()
 }

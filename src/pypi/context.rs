@@ -131,6 +131,9 @@ pub struct UvContext {
     pub options: IndexOptions,
     /// No network.
     pub offline: bool,
+    /// Hash every file of an unzipped wheel against its RECORD before linking it, not only
+    /// the sizes (`SCIVISION_VERIFY_CACHE=full`).
+    pub verify_fully: bool,
 }
 
 /// uv's crates read a process-wide preview setting that must be fixed before the first build.
@@ -195,6 +198,7 @@ impl UvContext {
             locations,
             options,
             offline,
+            verify_fully: false,
         })
     }
 }

@@ -217,7 +217,7 @@ pub async fn install(
     // uv's unzipped wheels are hardlinked into prefixes, so an edit in one environment changes
     // them for the next: each is compared with its RECORD, and a changed one unzipped again.
     let stamps = ctx.cache.root().join("scivision-verified");
-    let full = std::env::var("SCIVISION_VERIFY_CACHE").is_ok_and(|v| v == "full");
+    let full = ctx.verify_fully;
     let mut redo = Vec::new();
     let mut keep = Vec::new();
     for wheel in cached {

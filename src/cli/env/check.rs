@@ -5,7 +5,6 @@ use miette::IntoDiagnostic;
 
 use super::create::{print_records, records_json};
 use super::{on_default_channels, request, spinner, SolveArgs, Ui};
-use crate::config::Dirs;
 use crate::env::{Envs, Request};
 use crate::system::{self, CudaChoice};
 
@@ -25,7 +24,7 @@ pub struct CheckArgs {
 }
 
 pub async fn check(args: CheckArgs, ui: Ui) -> miette::Result<()> {
-    let dirs = Dirs::from_env();
+    let dirs = crate::cli::settings().dirs.clone();
     let envs = Envs::new(&dirs.home);
     let request = request(&args.model, &args.solve).await?;
     let bar = spinner(ui.progress && !args.json, "solving");
@@ -115,7 +114,11 @@ pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
         specs,
         channels,
         platform,
-        virtual_packages: system::virtual_packages(platform, &args.cuda)?,
+        virtual_packages: system::virtual_packages(
+            platform,
+            &args.cuda,
+            &crate::cli::settings().overrides,
+        )?,
         offline: None,
         pypi: Vec::new(),
         index: crate::pypi::IndexOptions::default(),
@@ -123,13 +126,14 @@ pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
         weights: Vec::new(),
         pypi_overrides: Vec::new(),
         pypi_no_build_isolation: Vec::new(),
+        verify_cache_fully: crate::cli::settings().verify_cache_fully,
         mapping: crate::mapping::PypiMapping::default(),
         package: None,
         published_by: None,
         cpu_only: false,
     };
     let started = std::time::Instant::now();
-    let envs = Envs::new(&Dirs::from_env().home);
+    let envs = Envs::new(&crate::cli::settings().dirs.clone().home);
     let solution = envs.solve(&request).await?;
     let seconds = started.elapsed().as_secs_f64();
     if args.json {

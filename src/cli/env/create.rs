@@ -66,7 +66,7 @@ pub(super) async fn run(envs: &Envs, dirs: &Dirs, ui: Ui, args: Args) -> miette:
     }
     let options = crate::env::CreateOptions {
         dry_run,
-        kernel,
+        kernel: kernel.then(|| crate::cli::settings().kernels.clone()),
         frozen: frozen.then_some(lock),
         locked,
         weights: weights.then(|| weight_options(solve.offline)).transpose()?,
@@ -197,7 +197,7 @@ fn print_created(request: &Request, outcome: &crate::env::CreateOutcome, json: b
         crate::cli::print_line(&format!(
             "{} weight files in place under {}",
             outcome.weights.len(),
-            crate::weights::Weights::new(&Dirs::from_env().home)
+            crate::weights::Weights::new(&crate::cli::settings().dirs.clone().home)
                 .root()
                 .display()
         ));

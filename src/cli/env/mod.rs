@@ -16,7 +16,6 @@ use miette::IntoDiagnostic;
 use rattler_conda_types::Subdir;
 
 use super::Ui;
-use crate::config::Dirs;
 use crate::env::Envs;
 use crate::system::CudaChoice;
 
@@ -200,7 +199,7 @@ fn spinner(enabled: bool, message: &str) -> Option<indicatif::ProgressBar> {
 }
 
 pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
-    let dirs = Dirs::from_env();
+    let dirs = crate::cli::settings().dirs.clone();
     let envs = Envs::new(&dirs.home);
     match cmd {
         Command::Create(args) => create::run(&envs, &dirs, ui, args).await?,
@@ -222,10 +221,14 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
         Command::Remove { name } => {
             let removed = envs.remove(&name).await?;
             super::print_line(&format!("removed {}", removed.display()));
-            if crate::kernel::remove(&crate::env::dir_name(&name)).into_diagnostic()? {
+            let kernels = &super::settings().kernels;
+            if kernels
+                .remove(&crate::env::dir_name(&name))
+                .into_diagnostic()?
+            {
                 super::print_line(&format!(
                     "removed its Jupyter kernel {}",
-                    crate::kernel::spec_dir(&crate::env::dir_name(&name)).display()
+                    kernels.spec_dir(&crate::env::dir_name(&name)).display()
                 ));
             }
         }

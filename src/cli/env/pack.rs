@@ -107,7 +107,11 @@ pub(super) async fn unpack(
     if unpacked.info.platform != platform.as_str() {
         return Err(miette::miette!(help = "unpack it on a machine of that platform, or lock for this one with `scivision env lock --platform`", "the pack is for {}, this machine is {platform}", unpacked.info.platform));
     }
-    let host = system::virtual_packages(platform, &CudaChoice::Auto)?;
+    let host = system::virtual_packages(
+        platform,
+        &CudaChoice::Auto,
+        &crate::cli::settings().overrides,
+    )?;
     let (records, pypi, chosen) = match &unpacked.variants {
         Some(lock) => {
             let Some((_, solution)) = crate::env::variants::choose(
@@ -158,6 +162,7 @@ pub(super) async fn unpack(
         weights: unpacked.info.weights.clone(),
         pypi_overrides: Vec::new(),
         pypi_no_build_isolation: Vec::new(),
+        verify_cache_fully: crate::cli::settings().verify_cache_fully,
         mapping: crate::mapping::PypiMapping::default(),
         package: None,
         published_by: None,

@@ -8,12 +8,12 @@ use rattler_conda_types::{MatchSpec, ParseStrictness};
 
 use super::SolveArgs;
 use crate::catalog::Catalog;
-use crate::config::{ConfigFile, Dirs};
+use crate::config::ConfigFile;
 use crate::env::Request;
 use crate::system::{self, CudaChoice};
 
 pub(super) async fn request(model: &str, args: &SolveArgs) -> miette::Result<Request> {
-    let mut catalog = Catalog::load()?;
+    let mut catalog = Catalog::load(&crate::cli::settings().catalogs)?;
     let config = ConfigFile::load()?;
     let channel_strings = if args.channels.is_empty() {
         crate::config::default_channels(&config)
@@ -73,7 +73,8 @@ pub(super) async fn request(model: &str, args: &SolveArgs) -> miette::Result<Req
         CudaChoice::Auto if spec.model.cpu_only => CudaChoice::None,
         other => other.clone(),
     };
-    let virtual_packages = system::virtual_packages(platform, &cuda)?;
+    let virtual_packages =
+        system::virtual_packages(platform, &cuda, &crate::cli::settings().overrides)?;
     let mut pypi = spec.pypi;
     for text in &args.pypi {
         pypi.push(crate::pypi::PypiRequirement::parse(text, "--pypi")?);
@@ -97,7 +98,9 @@ pub(super) async fn request(model: &str, args: &SolveArgs) -> miette::Result<Req
         specs,
         platform,
         virtual_packages,
-        offline: args.offline.then(|| Dirs::from_env().packages),
+        offline: args
+            .offline
+            .then(|| crate::cli::settings().dirs.clone().packages),
         pypi,
         index,
         pypi_overrides: spec.model.pypi_overrides.clone(),
@@ -108,6 +111,7 @@ pub(super) async fn request(model: &str, args: &SolveArgs) -> miette::Result<Req
             .chain(&args.no_build_isolation_package)
             .cloned()
             .collect(),
+        verify_cache_fully: crate::cli::settings().verify_cache_fully,
         mapping,
         package: spec.model.conda_package.clone(),
         published_by: spec.model.published_by.clone(),
@@ -175,7 +179,11 @@ async fn pypi_mapping(
         "give the URL of a parselmouth-style mapping (https://…), a JSON file, or `embedded`";
     let parsed = MappingLocation::parse(&location, &base)
         .map_err(|e| miette::miette!(help = help, "{field} `{location}`: {e}"))?;
-    let cache_dir = Dirs::from_env().cache.join("conda-pypi-mapping");
+    let cache_dir = crate::cli::settings()
+        .dirs
+        .clone()
+        .cache
+        .join("conda-pypi-mapping");
     let map = crate::mapping::load(&parsed, &cache_dir, offline)
         .await
         .map_err(|e| match e {
