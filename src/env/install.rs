@@ -93,7 +93,6 @@ impl Envs {
         dirs: &super::CreateDirs,
         configure: impl FnOnce(rattler::install::Installer) -> rattler::install::Installer,
     ) -> Result<(CreateStatus, PypiReport), EnvError> {
-        let package_cache = dirs.packages.as_path();
         let name = dir_name(&request.model);
         let target = self.prefix(&request.model);
         fs_err::create_dir_all(&self.root).map_err(io(&self.root))?;
@@ -101,171 +100,202 @@ impl Envs {
         let staging = self
             .root
             .join(format!(".staging-{name}-{}", std::process::id()));
-        let client = crate::http::client_for(request.offline.is_some());
-        let absolute_target = std::path::absolute(&target).map_err(io(&target))?;
         // Everything before the swap happens in the staging prefix: any failure removes it and
         // leaves the environment as it was.
-        let staged: Result<PypiReport, EnvError> = async {
-            // Every package is checked in the cache before anything is linked: an entry changed on
-            // disk is fetched again (online, or from a local channel), a hostile one refused.
-            // Other processes' installs and fetches wait meanwhile.
-            let cache_lock = prefix::lock_package_cache(package_cache).await?;
-            for bad in crate::integrity::check(
-                &solution.records,
-                package_cache,
-                request.verify_cache_fully,
-            ) {
-                let remote = solution.records.iter().any(|r| {
-                    bad.entry.ends_with(prefix::cache_dir_name(r)) && r.url.scheme() != "file"
-                });
-                if bad.hostile {
-                    return Err(EnvError::HostilePackage {
-                        entry: bad.entry,
-                        file: bad.file,
-                        reason: bad.reason,
-                    });
-                }
-                if request.offline.is_some() && remote {
-                    return Err(EnvError::CorruptCache {
-                        entry: bad.entry,
-                        file: bad.file,
-                        reason: bad.reason,
-                    });
-                }
-                tracing::warn!(
-                    "the package cache's {} was corrupt ({}: {}): fetching it again",
-                    bad.entry.display(),
-                    bad.file,
-                    bad.reason
-                );
-                crate::integrity::evict(&bad).map_err(io(&bad.entry))?;
-            }
-            let missing: Vec<&RepoDataRecord> = solution
-                .records
-                .iter()
-                .filter(|r| !prefix::is_cached(r, package_cache))
-                .collect();
-            // Every download runs to its end even when one fails: dropping the others midway
-            // would leave their half-extracted temporary folders in the package cache.
-            futures::future::join_all(
-                missing
-                    .iter()
-                    .map(|r| prefix::fetch_to_cache(r, package_cache, &client)),
-            )
+        let report = match self
+            .stage(request, solution, dirs, &staging, &target, configure)
             .await
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()?;
-            // Fresh from the channel: a mismatch now is the package's own paths.json disagreeing
-            // with its archive. (The others passed the check above.)
-            if let Some(bad) =
-                crate::integrity::check(missing, package_cache, request.verify_cache_fully)
-                    .into_iter()
-                    .next()
-            {
-                return Err(EnvError::HostilePackage {
-                    entry: bad.entry,
-                    file: bad.file,
-                    reason: bad.reason,
-                });
-            }
-            drop(cache_lock);
-            prefix::install_with(
-                &staging,
-                solution.records.clone(),
-                package_cache,
-                &client,
-                |i| configure(i.with_alternative_target_prefix(absolute_target.clone())),
-            )
-            .await?;
-            prefix::write_history(&staging, &target, &solution.records, &invocation())
-                .map_err(io(&staging))?;
-            // The PyPI half goes into the same staging prefix: a failure leaves the env as it was.
-            let pypi_started = std::time::Instant::now();
-            let pypi = self
-                .install_pypi(request, solution, &staging, &absolute_target, dirs)
-                .await?;
-            let lock = lock::build(
-                &request.channels,
-                request.platform,
-                &request.virtual_packages,
-                &solution.records,
-                &pypi,
-                &staging.join(LOCK_FILE),
-            )?;
-            lock::write(&lock, &staging.join(LOCK_FILE))?;
-            if let Some(chosen) = &solution.variant {
-                let kept = staging.join(variants::VARIANTS_FILE);
-                fs_err::copy(&chosen.lock, &kept).map_err(io(&kept))?;
-            }
-            let about = model_about(request, solution, package_cache);
-            let info = EnvInfo {
-                model: request.model.clone(),
-                specs: request.specs.iter().map(ToString::to_string).collect(),
-                channels: request
-                    .channels
-                    .iter()
-                    .map(|c| crate::redact::for_file(c.base_url.url()).to_string())
-                    .collect(),
-                platform: request.platform.to_string(),
-                model_entry: about
-                    .as_ref()
-                    .and_then(crate::runner::ModelEntry::from_about)
-                    .or(request.entry.clone()),
-                weights: about
-                    .as_ref()
-                    .and_then(|a| a.get("weights"))
-                    .and_then(|w| serde_json::from_value(w.clone()).ok())
-                    .unwrap_or_else(|| request.weights.clone()),
-                pypi_requested: request.pypi.iter().map(|r| r.text.clone()).collect(),
-                pypi_frozen: solution.pypi.is_some(),
-                pypi_installed: pypi
-                    .packages
-                    .iter()
-                    .map(|w| format!("{}=={}", w.name, w.version))
-                    .collect(),
-                variant: solution.variant.as_ref().map(|c| c.choice.clone()),
-            };
-            crate::atomic::write(
-                &staging.join(INFO_FILE),
-                serde_json::to_string_pretty(&info)
-                    .unwrap_or_default()
-                    .as_bytes(),
-            )
-            .map_err(io(&staging))?;
-            let report = PypiReport {
-                packages: info.pypi_installed.clone(),
-                seconds: pypi_started.elapsed().as_secs_f64(),
-            };
-            Ok(report)
-        }
-        .await;
-        let report = match staged {
+        {
             Ok(r) => r,
             Err(e) => {
                 let _ = fs_err::remove_dir_all(&staging);
                 return Err(e);
             }
         };
-        let status = if target.exists() {
-            // One atomic swap: readers see the old environment or the new one, never neither.
-            rustix::fs::renameat_with(
-                rustix::fs::CWD,
-                &staging,
-                rustix::fs::CWD,
-                &target,
-                rustix::fs::RenameFlags::EXCHANGE,
-            )
-            .map_err(|e| EnvError::Io {
-                path: target.clone(),
-                source: e.into(),
-            })?;
-            // `staging` now holds the old environment.
-            fs_err::remove_dir_all(&staging).map_err(io(&staging))?;
-            CreateStatus::Updated
-        } else {
-            fs_err::rename(&staging, &target).map_err(io(&target))?;
-            CreateStatus::Created
-        };
-        Ok((status, report))
+        Ok((swap_in(&staging, &target)?, report))
     }
+
+    /// Installs both halves, the lock and the info into `staging`, whose files name `target`.
+    async fn stage(
+        &self,
+        request: &Request,
+        solution: &Solution,
+        dirs: &super::CreateDirs,
+        staging: &std::path::Path,
+        target: &std::path::Path,
+        configure: impl FnOnce(rattler::install::Installer) -> rattler::install::Installer,
+    ) -> Result<PypiReport, EnvError> {
+        let package_cache = dirs.packages.as_path();
+        let client = crate::http::client_for(request.offline.is_some());
+        let absolute_target = std::path::absolute(target).map_err(io(target))?;
+        prepare_cache(request, solution, package_cache, &client).await?;
+        prefix::install_with(
+            staging,
+            solution.records.clone(),
+            package_cache,
+            &client,
+            |i| configure(i.with_alternative_target_prefix(absolute_target.clone())),
+        )
+        .await?;
+        prefix::write_history(staging, target, &solution.records, &invocation())
+            .map_err(io(staging))?;
+        // The PyPI half goes into the same staging prefix: a failure leaves the env as it was.
+        let pypi_started = std::time::Instant::now();
+        let pypi = self
+            .install_pypi(request, solution, staging, &absolute_target, dirs)
+            .await?;
+        let lock = lock::build(
+            &request.channels,
+            request.platform,
+            &request.virtual_packages,
+            &solution.records,
+            &pypi,
+            &staging.join(LOCK_FILE),
+        )?;
+        lock::write(&lock, &staging.join(LOCK_FILE))?;
+        if let Some(chosen) = &solution.variant {
+            let kept = staging.join(variants::VARIANTS_FILE);
+            fs_err::copy(&chosen.lock, &kept).map_err(io(&kept))?;
+        }
+        let info = info(request, solution, &pypi, package_cache);
+        crate::atomic::write(
+            &staging.join(INFO_FILE),
+            serde_json::to_string_pretty(&info)
+                .unwrap_or_default()
+                .as_bytes(),
+        )
+        .map_err(io(staging))?;
+        Ok(PypiReport {
+            packages: info.pypi_installed.clone(),
+            seconds: pypi_started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// Checks every package of `solution` in the cache before anything is linked, and fetches the
+/// missing ones: an entry changed on disk is fetched again (online, or from a local channel), a
+/// hostile one refused. Other processes' installs and fetches wait meanwhile.
+async fn prepare_cache(
+    request: &Request,
+    solution: &Solution,
+    package_cache: &std::path::Path,
+    client: &reqwest_middleware::ClientWithMiddleware,
+) -> Result<(), EnvError> {
+    let full = request.verify_cache_fully;
+    let _cache_lock = prefix::lock_package_cache(package_cache).await?;
+    for bad in crate::integrity::check(&solution.records, package_cache, full) {
+        let remote = solution
+            .records
+            .iter()
+            .any(|r| bad.entry.ends_with(prefix::cache_dir_name(r)) && r.url.scheme() != "file");
+        if bad.hostile {
+            return Err(EnvError::HostilePackage {
+                entry: bad.entry,
+                file: bad.file,
+                reason: bad.reason,
+            });
+        }
+        if request.offline.is_some() && remote {
+            return Err(EnvError::CorruptCache {
+                entry: bad.entry,
+                file: bad.file,
+                reason: bad.reason,
+            });
+        }
+        tracing::warn!(
+            "the package cache's {} was corrupt ({}: {}): fetching it again",
+            bad.entry.display(),
+            bad.file,
+            bad.reason
+        );
+        crate::integrity::evict(&bad).map_err(io(&bad.entry))?;
+    }
+    let missing: Vec<&RepoDataRecord> = solution
+        .records
+        .iter()
+        .filter(|r| !prefix::is_cached(r, package_cache))
+        .collect();
+    // Every download runs to its end even when one fails: dropping the others midway would
+    // leave their half-extracted temporary folders in the package cache.
+    futures::future::join_all(
+        missing
+            .iter()
+            .map(|r| prefix::fetch_to_cache(r, package_cache, client)),
+    )
+    .await
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()?;
+    // Fresh from the channel: a mismatch now is the package's own paths.json disagreeing with
+    // its archive. (The others passed the check above.)
+    if let Some(bad) = crate::integrity::check(missing, package_cache, full)
+        .into_iter()
+        .next()
+    {
+        return Err(EnvError::HostilePackage {
+            entry: bad.entry,
+            file: bad.file,
+            reason: bad.reason,
+        });
+    }
+    Ok(())
+}
+
+/// `scivision.json` of an install.
+fn info(
+    request: &Request,
+    solution: &Solution,
+    pypi: &lock::PypiHalf,
+    package_cache: &std::path::Path,
+) -> EnvInfo {
+    let about = model_about(request, solution, package_cache);
+    EnvInfo {
+        model: request.model.clone(),
+        specs: request.specs.iter().map(ToString::to_string).collect(),
+        channels: request
+            .channels
+            .iter()
+            .map(|c| crate::redact::for_file(c.base_url.url()).to_string())
+            .collect(),
+        platform: request.platform.to_string(),
+        model_entry: about
+            .as_ref()
+            .and_then(crate::runner::ModelEntry::from_about)
+            .or(request.entry.clone()),
+        weights: about
+            .as_ref()
+            .and_then(|a| a.get("weights"))
+            .and_then(|w| serde_json::from_value(w.clone()).ok())
+            .unwrap_or_else(|| request.weights.clone()),
+        pypi_requested: request.pypi.iter().map(|r| r.text.clone()).collect(),
+        pypi_frozen: solution.pypi.is_some(),
+        pypi_installed: pypi
+            .packages
+            .iter()
+            .map(|w| format!("{}=={}", w.name, w.version))
+            .collect(),
+        variant: solution.variant.as_ref().map(|c| c.choice.clone()),
+    }
+}
+
+/// Puts the staged prefix in place of `target`: one atomic swap where an environment exists
+/// (readers see the old one or the new one, never neither), then the old one is removed.
+fn swap_in(staging: &std::path::Path, target: &std::path::Path) -> Result<CreateStatus, EnvError> {
+    if !target.exists() {
+        fs_err::rename(staging, target).map_err(io(target))?;
+        return Ok(CreateStatus::Created);
+    }
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        staging,
+        rustix::fs::CWD,
+        target,
+        rustix::fs::RenameFlags::EXCHANGE,
+    )
+    .map_err(|e| EnvError::Io {
+        path: target.to_path_buf(),
+        source: e.into(),
+    })?;
+    // `staging` now holds the old environment.
+    fs_err::remove_dir_all(staging).map_err(io(staging))?;
+    Ok(CreateStatus::Updated)
 }
