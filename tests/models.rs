@@ -21,7 +21,7 @@ fn published_cards() -> BTreeMap<String, (String, String, String)> {
             continue;
         }
         let text = std::fs::read_to_string(&recipe).unwrap();
-        let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let yaml: serde_json::Value = marked_yaml::from_yaml(0, &text).unwrap();
         let sv = &yaml["extra"]["scivision"];
         // The PyPI-only packages (catalog/pypi-*) are no models.
         if sv.is_null() {
@@ -204,8 +204,8 @@ fn cards_with_pypi_packages() -> Vec<String> {
         let Ok(text) = std::fs::read_to_string(dir.path().join("card.yaml")) else {
             continue;
         };
-        let card: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-        if card["pypi"].as_sequence().is_some_and(|p| !p.is_empty()) {
+        let card: serde_json::Value = marked_yaml::from_yaml(0, &text).unwrap();
+        if card["pypi"].as_array().is_some_and(|p| !p.is_empty()) {
             out.push(card["name"].as_str().unwrap().to_string());
         }
     }

@@ -188,15 +188,28 @@ const PYTHON_MINORS: &[(u64, u64)] = &[
 impl Card {
     /// Parses a card; unknown keys and wrong types are one problem naming the field.
     pub fn parse(text: &str, file: &Path) -> Result<Self, CardProblem> {
-        let deserializer = serde_yaml::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let field = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            // serde_yaml appends "at line N column M" to the message: keep it, it locates the key.
+        marked_yaml::from_yaml(0, text).map_err(|e| {
+            let (field, inner) = match &e {
+                marked_yaml::FromYamlError::ParseYaml(e) => (None, e.to_string()),
+                marked_yaml::FromYamlError::FromNode(e) => {
+                    // The position locates the key in the file.
+                    let at = e
+                        .start_mark()
+                        .map(|m| format!(" at line {} column {}", m.line(), m.column()))
+                        .unwrap_or_default();
+                    // marked-yaml capitalizes its messages; ours start lower case.
+                    let message = (**e).to_string();
+                    let mut chars = message.chars();
+                    let message = chars.next().map_or_else(String::new, |c| {
+                        c.to_lowercase().chain(chars).collect::<String>()
+                    });
+                    (e.path().map(String::from), format!("{message}{at}"))
+                }
+            };
             CardProblem {
                 file: file.to_path_buf(),
-                field: (field != ".").then_some(field),
-                fix: if inner.contains("unknown field") {
+                field: field.filter(|f| f != "."),
+                fix: if inner.to_lowercase().contains("unknown field") {
                     "remove the key or fix its spelling; a card's keys are name, package, version, source, python, conda, pypi, pypi_overrides, pypi_no_build_isolation, system, model, weights, recipe (see catalog/README.md)".into()
                 } else {
                     "see catalog/README.md for the card format".into()
@@ -380,14 +393,8 @@ pub struct PredictionFn {
 pub(crate) fn scalar_string<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<String, D::Error> {
-    match serde_yaml::Value::deserialize(deserializer)? {
-        serde_yaml::Value::String(s) => Ok(s),
-        serde_yaml::Value::Number(n) => Ok(n.to_string()),
-        other => Err(serde::de::Error::custom(format!(
-            "expected a string, found {}",
-            serde_yaml::to_string(&other).unwrap_or_default().trim()
-        ))),
-    }
+    // YAML scalars stay text as written (`0.10` is not `0.1`); lists and maps are refused.
+    String::deserialize(deserializer)
 }
 
 #[cfg(test)]
