@@ -5,7 +5,6 @@
 //! The catalog resolves a user's `<model>` argument to a [`ModelSpec`]: the conda specs that
 //! install it. It never solves or installs.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rattler_conda_types::{MatchSpec, ParseStrictness};
@@ -573,15 +572,11 @@ pub fn normalized_name(name: &str) -> String {
         .join("-")
 }
 
-/// Models grouped by task, for listings.
-pub fn by_task(models: &[Model]) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for m in models {
-        for t in &m.tasks {
-            out.entry(t.clone()).or_default().push(m.name.clone());
-        }
+impl CatalogError {
+    /// What kind of failure this is: always the user's input.
+    pub fn class(&self) -> crate::message::ErrorClass {
+        crate::message::ErrorClass::Input
     }
-    out
 }
 
 #[cfg(test)]

@@ -19,6 +19,11 @@
 //! 5. the catalog: `card` → `catalog` → `card_recipe`, `compat`;
 //! 6. the user's workflows: `env` (solve, install, create), `kernel`, `pack`, `cache`;
 //! 7. `cli`.
+//!
+//! Settings flow one way too: the CLI resolves flags, environment variables and the config
+//! file once into [`config::Settings`] and passes what each call needs; no other library
+//! module reads the environment (`tests/architecture.rs` checks that as well). Errors keep
+//! their class ([`message::ErrorClass`]), which the CLI turns into the exit code.
 
 pub mod atomic;
 pub mod build;

@@ -350,3 +350,14 @@ pub fn sorted(records: &[RepoDataRecord]) -> Vec<&RepoDataRecord> {
     v.sort_by(|a, b| a.package_record.name.cmp(&b.package_record.name));
     v
 }
+
+impl LockError {
+    /// What kind of failure this is.
+    pub fn class(&self) -> crate::message::ErrorClass {
+        use crate::message::ErrorClass;
+        match self {
+            Self::Malformed { .. } | Self::NoPlatform { .. } => ErrorClass::Input,
+            Self::Write { .. } => ErrorClass::Failed,
+        }
+    }
+}

@@ -1,6 +1,31 @@
 //! Text for people made from errors and tools' output: an error with its causes on one line,
 //! terminal escapes removed.
 
+/// What kind of failure an error is: scripts branch on it through the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The operation failed (a build, a model, a file operation, a check): exit 1.
+    Failed,
+    /// Something scivision was given is wrong (a name, a file, a field, a requirement): exit 4.
+    Input,
+    /// No environment satisfies the request on this host (conda or PyPI): exit 5.
+    Unsolvable,
+    /// A server or the network failed, or `--offline` lacks what is needed: exit 6.
+    Network,
+}
+
+impl ErrorClass {
+    /// The process exit code of this class.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Failed => 1,
+            Self::Input => 4,
+            Self::Unsolvable => 5,
+            Self::Network => 6,
+        }
+    }
+}
+
 /// `error: cause: cause`, for errors from crates whose Display hides the cause.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();

@@ -417,6 +417,17 @@ fn restore_weights(
     Ok(out)
 }
 
+impl PackError {
+    /// What kind of failure this is.
+    pub fn class(&self) -> crate::message::ErrorClass {
+        use crate::message::ErrorClass;
+        match self {
+            Self::NotAPack { .. } => ErrorClass::Input,
+            Self::Io { .. } | Self::NotCached { .. } | Self::Wheel { .. } => ErrorClass::Failed,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

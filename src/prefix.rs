@@ -304,3 +304,17 @@ fn strip_credentials(prefix: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+impl InstallError {
+    /// What kind of failure this is.
+    pub fn class(&self) -> crate::message::ErrorClass {
+        use crate::message::ErrorClass;
+        match self {
+            // From a server, a failed or damaged download is the server's (or the network's);
+            // from a local channel, the package's own.
+            Self::Download { url, .. } if url.starts_with("http") => ErrorClass::Network,
+            Self::Download { .. } => ErrorClass::Failed,
+            Self::CacheLock { .. } | Self::Link { .. } => ErrorClass::Failed,
+        }
+    }
+}

@@ -289,6 +289,25 @@ pub async fn solve_with(
     })
 }
 
+impl SolveError {
+    /// What kind of failure this is.
+    pub fn class(&self) -> crate::message::ErrorClass {
+        use crate::message::ErrorClass;
+        match self {
+            Self::Channel { .. } | Self::Spec { .. } => ErrorClass::Input,
+            // A local channel that cannot be read is the given path's fault, not the network's.
+            Self::Gateway { channel, .. }
+                if channel.as_deref().is_some_and(|c| c.contains("file://")) =>
+            {
+                ErrorClass::Input
+            }
+            Self::Gateway { .. } => ErrorClass::Network,
+            Self::VirtualPackages(_) => ErrorClass::Failed,
+            Self::Unsolvable { .. } => ErrorClass::Unsolvable,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -270,6 +270,17 @@ fn host_cuda(host: &[GenericVirtualPackage]) -> String {
         )
 }
 
+impl ChoiceError {
+    /// What kind of failure this is.
+    pub fn class(&self) -> crate::message::ErrorClass {
+        use crate::message::ErrorClass;
+        match self {
+            Self::NoneRuns { .. } => ErrorClass::Unsolvable,
+            Self::Unknown { .. } => ErrorClass::Input,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,7 +65,7 @@ fn create_run_reuse_list_remove() {
     run_ok(sv(home.path()).args(["env", "remove", "scivision-demo-edges"]));
     assert!(!prefix.exists());
     let out = run(sv(home.path()).args(["env", "remove", "scivision-demo-edges"]));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 4);
     assert!(
         out.stderr
             .contains("no environment named `scivision-demo-edges`"),
@@ -110,7 +110,7 @@ fn cuda_build_follows_the_driver() {
         "-c",
         &ch(),
     ]));
-    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(out.code, 5, "{}", out.stdout);
     assert!(out.stderr.contains("__cuda >=12"), "{}", out.stderr);
     assert!(out.stderr.contains("no CUDA driver"), "{}", out.stderr);
     let out = run(sv(home.path()).args([
@@ -157,7 +157,7 @@ fn conflicting_models_get_their_own_prefixes() {
         "-c",
         &ch(),
     ]));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 5);
     assert!(out.stderr.contains("numpy"), "{}", out.stderr);
     assert!(
         out.stderr
@@ -260,7 +260,7 @@ fn lock_recreate_and_other_platforms() {
         "--platform",
         "osx-arm64",
     ]));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 4);
     assert!(
         out.stderr.contains("cannot install osx-arm64 packages"),
         "{}",
@@ -358,7 +358,7 @@ fn concurrent_creates_serialize() {
 fn bad_input_is_one_clear_error_and_changes_nothing() {
     let home = tempfile::tempdir().unwrap();
     let out = run(sv(home.path()).args(["env", "create", "scivision-demo-edge", "-c", &ch()]));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 4);
     assert!(
         out.stderr.contains("did you mean `scivision-demo-edges`"),
         "{}",
@@ -368,7 +368,7 @@ fn bad_input_is_one_clear_error_and_changes_nothing() {
     let out = run(sv(home.path())
         .args(["env", "create", "scivision-demo-edges", "-c"])
         .arg(&missing));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 4);
     assert!(out.stderr.contains("no-such-channel"), "{}", out.stderr);
     let out = run(sv(home.path()).args([
         "env",
@@ -377,11 +377,11 @@ fn bad_input_is_one_clear_error_and_changes_nothing() {
         "-c",
         "http://127.0.0.1:9/nothing",
     ]));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 6);
     assert!(out.stderr.contains("127.0.0.1:9"), "{}", out.stderr);
     // stardist's card asks for conda-forge's stardist, which this channel lacks: one solver error.
     let out = run(sv(home.path()).args(["env", "create", "stardist", "-c", &ch()]));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 5);
     assert!(
         out.stderr.contains("No candidates were found for stardist"),
         "{}",
@@ -509,7 +509,7 @@ fn export_doctor_and_a_malformed_lock() {
     let lock = home.path().join("envs/scivision-demo-edges/scivision.lock");
     std::fs::write(&lock, "version: [this is not a lock").unwrap();
     let out = run(sv(home.path()).args(["env", "export", "scivision-demo-edges"]));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 4);
     assert!(
         out.stderr.contains("is not a valid lock file"),
         "{}",

@@ -169,7 +169,7 @@ fn channel_credentials_never_leak_and_come_back_from_the_auth_store() {
         run(&mut cmd)
     };
     let out = frozen(None);
-    assert_eq!(out.code, 1, "no credentials: the server refuses");
+    assert_eq!(out.code, 6, "no credentials: the server refuses");
     assert!(out.stderr.contains("401"), "{}", out.stderr);
     assert!(!home.path().join("envs/scivision-demo-edges").exists());
     let auth_file = auth_file_in(auth.path());
@@ -185,7 +185,7 @@ fn channel_credentials_never_leak_and_come_back_from_the_auth_store() {
         "-c",
         &format!("http://ann:{SECRET}@127.0.0.1:9/nothing/"),
     ]));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 6);
     assert!(out.stderr.contains("127.0.0.1:9"), "{}", out.stderr);
     assert!(!out.stderr.contains(SECRET), "{}", out.stderr);
 }
@@ -902,7 +902,7 @@ fn a_hostile_channel_gets_retries_then_one_clear_error_and_leaves_no_trace() {
                 }
             }
             Expect::Fails(error, help, suffix, requests) => {
-                assert_eq!(out.code, 1, "{case}: {}", out.stderr);
+                assert_eq!(out.code, 6, "{case}: {}", out.stderr);
                 assert_eq!(out.stderr.matches('×').count(), 1, "{case}: {}", out.stderr);
                 let (message, advice) = out.stderr.split_once("help:").unwrap_or_default();
                 assert!(message.contains(error), "{case}: {}", out.stderr);

@@ -142,7 +142,7 @@ fn a_lock_against_conda_forge_takes_torch_and_matplotlib_from_conda_only() {
             .arg(home.path().join("control.lock"))
             .env("SCIVISION_CONDA_PYPI_MAPPING", &empty),
     );
-    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 5, "{}{}", out.stdout, out.stderr);
     assert!(
         out.stderr.contains("torch was not found") && out.stderr.contains("torch>=1.10"),
         "uv went after PyPI's torch: {}",
@@ -164,7 +164,7 @@ fn a_lock_against_conda_forge_takes_torch_and_matplotlib_from_conda_only() {
             .env("SCIVISION_CONFIG", config_dir.join("config.toml"))
             .current_dir(home.path()),
     );
-    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 5, "{}{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("torch was not found"), "{}", out.stderr);
 }
 
@@ -290,7 +290,7 @@ fn every_catalog_name_resolves_as_typed_in_any_case_and_normalized() {
     }
     // Narrowing needs an explicit operator after the name; a space never starts one.
     let out = run(sv(home.path()).args(["env", "create", "stardist 0.9", "--dry-run"]));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 4);
     assert!(
         out.stderr.contains("write `stardist==0.9`"),
         "{}",

@@ -53,7 +53,7 @@ fn pypi_half_from_an_http_find_links_page_then_offline_from_uvs_cache() {
     let before = tree_digest(&d.join("home/envs/scivision-demo-edges"));
     std::fs::remove_dir_all(d.join("cache/uv")).unwrap();
     let out = create(true, &["--offline", "--pypi", "exifread==3.5.1"]);
-    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 6, "{}{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("offline"), "{}", out.stderr);
     assert_eq!(
         tree_digest(&d.join("home/envs/scivision-demo-edges")),
@@ -125,7 +125,7 @@ fn offline_without_caches_explains_and_changes_nothing() {
         "-c",
         &server.url,
     ]));
-    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(out.code, 6, "{}", out.stdout);
     assert!(out.stderr.contains("cache"), "{}", out.stderr);
     assert!(!d.join("home/envs/scivision-demo-edges").exists());
     // Without --offline and without network: one clear error that points at --offline.
@@ -136,7 +136,7 @@ fn offline_without_caches_explains_and_changes_nothing() {
         "-c",
         &server.url,
     ]));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 6);
     assert!(out.stderr.contains("--offline"), "{}", out.stderr);
     assert!(!d.join("home/envs/scivision-demo-edges").exists());
 }
@@ -180,7 +180,7 @@ fn offline_excludes_packages_that_are_not_cached() {
         "-c",
         &server.url,
     ]));
-    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(out.code, 5, "{}", out.stdout);
     assert!(
         out.stderr.contains("not in the local package cache"),
         "{}",
@@ -267,7 +267,7 @@ fn frozen_installs_exactly_the_lock_and_locked_refuses_drift() {
             "--lock",
         ])
         .arg(&lock));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 4);
     assert!(
         out.stderr.contains("is not a valid lock file"),
         "{}",
@@ -340,7 +340,7 @@ fn pack_then_unpack_on_a_machine_without_network() {
     let out = run(sv_isolated(machine_b.path(), true)
         .args(["env", "unpack"])
         .arg(&bogus));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 4);
     assert!(
         out.stderr.contains("is not a scivision pack"),
         "{}",
@@ -450,7 +450,7 @@ fn a_silent_server_fails_in_bounded_time_with_a_hint() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     server.join().unwrap();
     assert!(finished, "scivision hung on a silent server");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(6));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--offline"), "{stderr}");
     assert!(!dir.path().join("home/envs/scivision-demo-edges").exists());

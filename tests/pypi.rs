@@ -159,22 +159,28 @@ fn bad_pypi_input_is_one_clear_error_and_changes_nothing() {
     )
     .unwrap();
     let local = format!("{} {}", pypi_wheels().display(), wheels.path().display());
-    let cases: [(&[&str], &[&str]); 4] = [
-        (&["--pypi", "exifread >=>3"], &["--pypi", "PEP 508"]),
-        (&["--pypi", "numpy<2"], &["numpy 2.2.6", "conda", "--pypi"]),
+    // Exit codes: 4 bad input, 5 unsolvable.
+    let cases: [(&[&str], &[&str], i32); 4] = [
+        (&["--pypi", "exifread >=>3"], &["--pypi", "PEP 508"], 4),
+        (
+            &["--pypi", "numpy<2"],
+            &["numpy 2.2.6", "conda", "--pypi"],
+            5,
+        ),
         (
             &["--pypi", "no-such-package-anywhere"],
             &["no-such-package-anywhere", "--pypi"],
+            5,
         ),
-        (&["--pypi", "onlymac"], &["onlymac", "--pypi"]),
+        (&["--pypi", "onlymac"], &["onlymac", "--pypi"], 5),
     ];
-    for (args, words) in cases {
+    for (args, words, code) in cases {
         let mut cmd = sv(home.path());
         cmd.env("SCIVISION_FIND_LINKS", &local)
             .args(["env", "create", "scivision-demo-edges", "-c", &ch(), "-q"])
             .args(args);
         let out = run(&mut cmd);
-        assert_eq!(out.code, 1, "{args:?}: {}{}", out.stdout, out.stderr);
+        assert_eq!(out.code, code, "{args:?}: {}{}", out.stdout, out.stderr);
         for w in words {
             assert!(
                 out.stderr.contains(w),
@@ -433,7 +439,7 @@ fn a_cards_pypi_override_lets_conda_satisfy_a_git_requirement_deep_in_the_graph(
         "-q",
     ]));
     assert_eq!(
-        out.code, 1,
+        out.code, 5,
         "without the override: {}{}",
         out.stdout, out.stderr
     );

@@ -106,7 +106,7 @@ fn a_lock_made_without_a_gpu_installs_the_build_each_host_can_run() {
             "--lock",
         ])
         .arg(&lock));
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(out.stderr.contains("cpu, cuda12"), "{}", out.stderr);
 
     // `check` says which variant this host would get.
@@ -135,7 +135,7 @@ fn a_host_that_meets_no_variant_gets_one_error_and_nothing_changes() {
     let out = run(on_host(d, "")
         .args(["env", "create", MODEL, "--frozen", "--lock"])
         .arg(&lock));
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.code, 5, "{}", out.stderr);
     assert!(
         out.stderr
             .contains("no variant of the lock runs on this host")

@@ -19,7 +19,8 @@ use clap::{Parser, Subcommand};
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
-/// The operation failed: bad input, an unsolvable request, a failed build.
+/// The operation failed (a build, a model, a check); bad input, an unsolvable request and a
+/// network failure have codes of their own ([`crate::message::ErrorClass`]).
 pub const EXIT_FAILURE: u8 = 1;
 /// The command line itself was wrong (clap's convention).
 pub const EXIT_USAGE: u8 = 2;
@@ -190,9 +191,41 @@ pub fn main() -> ExitCode {
             Some(Exit(code)) => ExitCode::from(u8::try_from(*code).unwrap_or(EXIT_FAILURE)),
             None => {
                 report(&report_);
-                ExitCode::from(EXIT_FAILURE)
+                ExitCode::from(class_of(&report_).exit_code())
             }
         },
+    }
+}
+
+/// The class of the library error behind `report` (any other error: the operation failed).
+fn class_of(report: &miette::Report) -> crate::message::ErrorClass {
+    use crate::message::ErrorClass;
+    if let Some(e) = report.downcast_ref::<crate::env::EnvError>() {
+        e.class()
+    } else if let Some(e) = report.downcast_ref::<crate::solve::SolveError>() {
+        e.class()
+    } else if let Some(e) = report.downcast_ref::<crate::pypi::PypiError>() {
+        e.class()
+    } else if let Some(e) = report.downcast_ref::<crate::catalog::CatalogError>() {
+        e.class()
+    } else if let Some(e) = report.downcast_ref::<crate::lock::LockError>() {
+        e.class()
+    } else if let Some(e) = report.downcast_ref::<crate::weights::WeightsError>() {
+        e.class()
+    } else if let Some(e) = report.downcast_ref::<crate::prefix::InstallError>() {
+        e.class()
+    } else if let Some(e) = report.downcast_ref::<crate::variant::ChoiceError>() {
+        e.class()
+    } else if let Some(e) = report.downcast_ref::<crate::pack::PackError>() {
+        e.class()
+    } else if report
+        .downcast_ref::<crate::config::ConfigError>()
+        .is_some()
+        || report.downcast_ref::<crate::card::CardProblem>().is_some()
+    {
+        ErrorClass::Input
+    } else {
+        ErrorClass::Failed
     }
 }
 

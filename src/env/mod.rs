@@ -545,6 +545,29 @@ fn invocation() -> String {
 
 pub use crate::names::dir_name;
 
+impl EnvError {
+    /// What kind of failure this is.
+    pub fn class(&self) -> crate::message::ErrorClass {
+        use crate::message::ErrorClass;
+        match self {
+            Self::Weights(e) => e.class(),
+            Self::Solve(e) => e.class(),
+            Self::Install(e) => e.class(),
+            Self::Variant(e) => e.class(),
+            Self::Lock(e) => e.class(),
+            Self::Pypi(e) => e.class(),
+            Self::Unsolvable { .. } => ErrorClass::Unsolvable,
+            Self::NotFound { .. } | Self::ForeignPlatform { .. } => ErrorClass::Input,
+            Self::NotCachedOffline { .. } => ErrorClass::Network,
+            Self::Io { .. }
+            | Self::HostilePackage { .. }
+            | Self::CorruptCache { .. }
+            | Self::Drifted { .. }
+            | Self::Activation { .. } => ErrorClass::Failed,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

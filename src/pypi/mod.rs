@@ -145,6 +145,25 @@ impl FromStr for PypiRequirement {
     }
 }
 
+impl PypiError {
+    /// What kind of failure this is.
+    pub fn class(&self) -> crate::message::ErrorClass {
+        use crate::message::ErrorClass;
+        match self {
+            Self::Syntax { .. } => ErrorClass::Input,
+            // uv's resolver also reports sdist builds that failed and offline misses.
+            Self::Resolve { reason, .. } if reason.contains("Failed to build") => {
+                ErrorClass::Failed
+            }
+            Self::Resolve { help, .. } if help.starts_with("offline") => ErrorClass::Network,
+            Self::CondaConflict { .. } | Self::Resolve { .. } => ErrorClass::Unsolvable,
+            Self::Install { .. } | Self::HostileWheel { .. } | Self::Setup { .. } => {
+                ErrorClass::Failed
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -467,6 +467,20 @@ pub fn hash_file(path: &Path, algorithm: Algorithm) -> Result<Pin, WeightsError>
     Ok(Pin { algorithm, hex })
 }
 
+impl WeightsError {
+    /// What kind of failure this is.
+    pub fn class(&self) -> crate::message::ErrorClass {
+        use crate::message::ErrorClass;
+        match self {
+            Self::Http { .. } | Self::Body { .. } | Self::Status { .. } | Self::Offline { .. } => {
+                ErrorClass::Network
+            }
+            Self::Record { .. } => ErrorClass::Input,
+            Self::Io { .. } | Self::Mismatch { .. } => ErrorClass::Failed,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
