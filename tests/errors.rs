@@ -86,3 +86,20 @@ fn a_model_the_host_cannot_run_says_what_it_needs_and_what_the_host_has() {
         .join("\n");
     insta::assert_snapshot!("unsolvable-cuda", text);
 }
+
+#[test]
+fn a_wrong_flag_value_is_bad_input_with_what_to_do() {
+    let home = tempfile::tempdir().unwrap();
+    let out = create(
+        home.path(),
+        &["scivision-demo-edges", "--with", "numpy >=>1"],
+    );
+    assert_eq!(out.code, 4);
+    insta::assert_snapshot!("bad-with-spec", shown(&out, home.path()));
+    let out = create(
+        home.path(),
+        &["scivision-demo-edges", "--platform", "win-99"],
+    );
+    assert_eq!(out.code, 4);
+    insta::assert_snapshot!("bad-platform", shown(&out, home.path()));
+}

@@ -108,7 +108,7 @@ fn a_model_error_comes_back_with_its_traceback() {
     );
     assert!(out.stderr.contains("prediction function"), "{}", out.stderr);
     let out = run(sv(home.path()).args(["predict", "scivision-demo-edges", "/no/such/file.png"]));
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 4);
     assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
 }
 

@@ -154,7 +154,7 @@ fn only_fetches_what_the_named_class_loads() {
     let d = dir.path();
     create(d);
     let out = run(sv_isolated(d, false).args(["weights", "fetch", MODEL, "--only", "Nope"]));
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(
         out.stderr.contains("Nope") && out.stderr.contains("LearnedFilter, huggingface_hub"),
         "{}",

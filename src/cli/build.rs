@@ -71,7 +71,7 @@ pub async fn execute(args: Args, ui: Ui) -> miette::Result<()> {
     let timestamp = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(s) if !s.is_empty() => {
             let seconds: i64 = s.trim().parse().map_err(|_| {
-                miette::miette!(
+                crate::cli::bad_input!(
                     help = "set it to whole seconds since 1970, or unset it",
                     "SOURCE_DATE_EPOCH=`{s}` is not a number of seconds"
                 )

@@ -43,7 +43,7 @@ pub async fn execute(cmd: Command, _ui: Ui) -> miette::Result<()> {
     match cmd {
         Command::Index { dir, force, json } => {
             if !dir.is_dir() {
-                return Err(miette::miette!(
+                return Err(crate::cli::bad_input!(
                     help = "build packages into it first (`scivision build`)",
                     "{} is not a folder",
                     dir.display()

@@ -44,13 +44,13 @@ pub async fn execute(args: Args, _ui: Ui) -> miette::Result<()> {
     };
     for m in &args.maps {
         let Some((pypi, conda)) = m.split_once('=') else {
-            return Err(miette::miette!(
+            return Err(crate::cli::bad_input!(
                 help = "write it as pypi-name=conda-name",
                 "--map `{m}` has no `=`"
             ));
         };
         if !crate::build::is_valid_name(conda) {
-            return Err(miette::miette!(
+            return Err(crate::cli::bad_input!(
                 help = "conda names are lowercase letters, digits, `-`, `_` and `.`",
                 "--map `{m}`: `{conda}` is not a conda package name"
             ));

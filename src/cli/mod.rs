@@ -197,6 +197,29 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A wrong value on the command line: what is wrong, and what to do (exit 4, bad input).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{message}")]
+pub(crate) struct BadInput {
+    pub message: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+/// `bad_input!(help = "...", "format", args)`: a [`BadInput`] report, as `miette!` makes one.
+macro_rules! bad_input {
+    (help = $help:expr, $($fmt:tt)+) => {
+        miette::Report::new($crate::cli::BadInput {
+            message: format!($($fmt)+),
+            help: Some(($help).to_string()),
+        })
+    };
+    ($($fmt:tt)+) => {
+        miette::Report::new($crate::cli::BadInput { message: format!($($fmt)+), help: None })
+    };
+}
+pub(crate) use bad_input;
+
 /// The class of the library error behind `report` (any other error: the operation failed).
 fn class_of(report: &miette::Report) -> crate::message::ErrorClass {
     use crate::message::ErrorClass;
@@ -222,6 +245,7 @@ fn class_of(report: &miette::Report) -> crate::message::ErrorClass {
         .downcast_ref::<crate::config::ConfigError>()
         .is_some()
         || report.downcast_ref::<crate::card::CardProblem>().is_some()
+        || report.downcast_ref::<BadInput>().is_some()
     {
         ErrorClass::Input
     } else {
@@ -303,7 +327,7 @@ pub(crate) fn target_platform(
     match given {
         None => Ok(Subdir::current().unwrap_or(Subdir::Linux64)),
         Some(p) => p.parse::<Subdir>().map_err(|e| {
-            miette::miette!(
+            crate::cli::bad_input!(
                 help = "platforms are conda subdirs: linux-64, linux-aarch64, osx-64, osx-arm64, win-64",
                 "--platform `{p}`: {e}"
             )

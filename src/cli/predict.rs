@@ -98,7 +98,7 @@ pub async fn predict(args: PredictArgs, _ui: Ui) -> miette::Result<()> {
     for input in &args.inputs {
         let path = std::path::absolute(input).into_diagnostic()?;
         if !path.is_file() {
-            return Err(miette::miette!(
+            return Err(crate::cli::bad_input!(
                 help = "give PNG, JPEG or .npy files",
                 "input {} does not exist",
                 input.display()

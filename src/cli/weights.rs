@@ -66,7 +66,7 @@ fn select(files: Vec<WeightFile>, only: &[String]) -> miette::Result<Vec<WeightF
     names.sort_unstable();
     names.dedup();
     if let Some(unknown) = only.iter().find(|o| !names.contains(&o.as_str())) {
-        return Err(miette::miette!(
+        return Err(crate::cli::bad_input!(
             help = format!("the model's weights are used by: {}", names.join(", ")),
             "--only {unknown}: no weight file of this model is used by `{unknown}`"
         ));

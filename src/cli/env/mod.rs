@@ -236,7 +236,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             let vars = envs.activation_env(&name)?;
             let (program, args) = command
                 .split_first()
-                .ok_or_else(|| miette::miette!("no command given"))?;
+                .ok_or_else(|| crate::cli::bad_input!("no command given"))?;
             let status = std::process::Command::new(program)
                 .args(args)
                 .envs(vars)
@@ -250,7 +250,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
         }
         Command::Shell { name, shell } => {
             let shell_enum = rattler_shell::shell::ShellEnum::from_str(&shell).map_err(|_| {
-                miette::miette!(
+                crate::cli::bad_input!(
                     help = "one of bash, zsh, fish, xonsh, powershell, cmd.exe, nu",
                     "unknown shell `{shell}`"
                 )

@@ -48,14 +48,14 @@ pub(super) async fn request(model: &str, args: &SolveArgs) -> miette::Result<Req
         };
         specs.push(
             crate::solve::match_spec(&text, ParseStrictness::Lenient).map_err(|e| {
-                miette::miette!(help = "give a version such as 3.11", "--python `{py}`: {e}")
+                crate::cli::bad_input!(help = "give a version such as 3.11", "--python `{py}`: {e}")
             })?,
         );
     }
     for extra in &args.with {
         specs.push(
             crate::solve::match_spec(extra, ParseStrictness::Lenient).map_err(|e| {
-                miette::miette!(
+                crate::cli::bad_input!(
                     help = "match specs look like `numpy >=1.26,<2`",
                     "--with `{extra}`: {e}"
                 )
