@@ -15,6 +15,57 @@ impl Card {
                 fix: fix.to_string(),
             });
         };
+        self.identity_problems(&mut bad);
+        self.source_problems(&mut bad);
+        self.python_problems(&mut bad);
+        self.requirement_problems(&mut bad);
+        self.system_problems(&mut bad);
+        if let Some(recipe) = &self.recipe {
+            if recipe.license.trim().is_empty() {
+                bad(
+                    "recipe.license",
+                    "is empty".into(),
+                    "give the source's SPDX licence (LICENSE file, classifiers)",
+                );
+            }
+            if self.source.conda.is_some() {
+                bad(
+                    "recipe",
+                    "the model is already a conda package (`source.conda`)".into(),
+                    "remove `recipe:`: a channel publishes it already",
+                );
+            }
+            for (i, text) in self.pypi.iter().enumerate() {
+                if let Err(e) = conda_spec_of(text) {
+                    bad(
+                        &format!("pypi[{i}]"),
+                        format!("`{text}` has no conda package form: {e}"),
+                        "a published model depends on conda packages only: give a name and a version range",
+                    );
+                }
+            }
+        }
+        for (field, message) in crate::weights::problems(&self.weights) {
+            bad(
+                &format!("weights{field}"),
+                message,
+                "a weight record has `url` (as the code passes it), `download` (an https URL, where `url` is none), `hash` (`md5:<hex>` or `sha256:<hex>`, upstream's pin), `store` (pooch, cwd or keras) and `fname` (see catalog/README.md)",
+            );
+        }
+        if let Some(model) = &self.model {
+            if model.import.trim().is_empty() || model.model.trim().is_empty() {
+                bad(
+                    "model",
+                    "needs `import` and `model`".into(),
+                    "copy them from the repository's .scivision/model.yml",
+                );
+            }
+        }
+        out
+    }
+
+    /// `name`, `package` and `version`.
+    fn identity_problems(&self, bad: &mut impl FnMut(&str, String, &str)) {
         if self.name.trim().is_empty() {
             bad(
                 "name",
@@ -36,7 +87,10 @@ impl Card {
                 "give the version the source pins",
             );
         }
-        self.source_problems(&mut bad);
+    }
+
+    /// `python`: a range that selects a CPython release, in the form the solve reads it.
+    fn python_problems(&self, bad: &mut impl FnMut(&str, String, &str)) {
         if !self.python.is_empty() && self.python.chars().all(|c| c.is_ascii_digit() || c == '.') {
             bad(
                 "python",
@@ -74,6 +128,10 @@ impl Card {
             ),
             Ok(_) => {}
         }
+    }
+
+    /// `conda`, `pypi` and the PyPI name lists.
+    fn requirement_problems(&self, bad: &mut impl FnMut(&str, String, &str)) {
         let pip_names = crate::build::wheel::default_name_map();
         for (i, text) in self.conda.iter().enumerate() {
             match crate::solve::match_spec(text, ParseStrictness::Strict) {
@@ -117,6 +175,10 @@ impl Card {
                 }
             }
         }
+    }
+
+    /// `system`: CUDA, glibc and compilers.
+    fn system_problems(&self, bad: &mut impl FnMut(&str, String, &str)) {
         match self.system.cuda.as_str() {
             "none" | "optional" => {}
             other => {
@@ -151,48 +213,6 @@ impl Card {
                 );
             }
         }
-        if let Some(recipe) = &self.recipe {
-            if recipe.license.trim().is_empty() {
-                bad(
-                    "recipe.license",
-                    "is empty".into(),
-                    "give the source's SPDX licence (LICENSE file, classifiers)",
-                );
-            }
-            if self.source.conda.is_some() {
-                bad(
-                    "recipe",
-                    "the model is already a conda package (`source.conda`)".into(),
-                    "remove `recipe:`: a channel publishes it already",
-                );
-            }
-            for (i, text) in self.pypi.iter().enumerate() {
-                if let Err(e) = conda_spec_of(text) {
-                    bad(
-                        &format!("pypi[{i}]"),
-                        format!("`{text}` has no conda package form: {e}"),
-                        "a published model depends on conda packages only: give a name and a version range",
-                    );
-                }
-            }
-        }
-        for (field, message) in crate::weights::problems(&self.weights) {
-            bad(
-                &format!("weights{field}"),
-                message,
-                "a weight record has `url` (as the code passes it), `download` (an https URL, where `url` is none), `hash` (`md5:<hex>` or `sha256:<hex>`, upstream's pin), `store` (pooch, cwd or keras) and `fname` (see catalog/README.md)",
-            );
-        }
-        if let Some(model) = &self.model {
-            if model.import.trim().is_empty() || model.model.trim().is_empty() {
-                bad(
-                    "model",
-                    "needs `import` and `model`".into(),
-                    "copy them from the repository's .scivision/model.yml",
-                );
-            }
-        }
-        out
     }
 
     fn source_problems(&self, bad: &mut impl FnMut(&str, String, &str)) {

@@ -151,24 +151,8 @@ pub async fn install(
         return Ok(Vec::new());
     }
     let tags = target.tags()?;
-    let mut dists = Vec::new();
-    let mut hashes = rustc_hash::FxHashMap::default();
-    for w in wheels {
-        let dist = dist_of(w)?;
-        if let Some(sha) = &w.sha256 {
-            use uv_distribution_types::DistributionMetadata;
-            hashes.insert(
-                dist.version_id(),
-                vec![HashDigest {
-                    algorithm: HashAlgorithm::Sha256,
-                    digest: sha.as_str().into(),
-                }],
-            );
-        }
-        dists.push(Arc::new(dist));
-    }
+    let (dists, hasher) = distributions(wheels)?;
     refuse_hostile_files(wheels)?;
-    let hasher = HashStrategy::Verify(Arc::new(hashes));
     let parts = BuildParts::default();
     // Only builds (sdists, git) look at --find-links here; a lock's files are fetched by URL, so
     // an unreachable find-links location must not fail an install that does not need it.
@@ -214,14 +198,56 @@ pub async fn install(
         .prepare(dists.clone(), state.in_flight(), &Resolution::default())
         .await
         .map_err(prepare_error)?;
-    // uv's unzipped wheels are hardlinked into prefixes, so an edit in one environment changes
-    // them for the next: each is compared with its RECORD, and a changed one unzipped again.
+    let (cached, redo) = verified(ctx, cached, &dists)?;
+    let mut cached = cached;
+    if !redo.is_empty() {
+        // A fresh in-flight map: the first one remembers the evicted paths.
+        let fresh = uv_dispatch::SharedState::default();
+        let again = preparer
+            .prepare(redo, fresh.in_flight(), &Resolution::default())
+            .await
+            .map_err(prepare_error)?;
+        cached.extend(accepted(ctx, again)?);
+    }
+    // By name, so the order does not depend on which wheels were unzipped again.
+    cached.sort_by(|a, b| a.name().cmp(b.name()));
+    link(&cached, wheels, &layout(staging, final_prefix, target))
+}
+
+/// The distributions of `wheels`, and the hashes they must have.
+fn distributions(wheels: &[LockedWheel]) -> Result<(Vec<Arc<Dist>>, HashStrategy), PypiError> {
+    let mut dists = Vec::new();
+    let mut hashes = rustc_hash::FxHashMap::default();
+    for w in wheels {
+        let dist = dist_of(w)?;
+        if let Some(sha) = &w.sha256 {
+            use uv_distribution_types::DistributionMetadata;
+            hashes.insert(
+                dist.version_id(),
+                vec![HashDigest {
+                    algorithm: HashAlgorithm::Sha256,
+                    digest: sha.as_str().into(),
+                }],
+            );
+        }
+        dists.push(Arc::new(dist));
+    }
+    Ok((dists, HashStrategy::Verify(Arc::new(hashes))))
+}
+
+/// uv's unzipped wheels are hardlinked into prefixes, so an edit in one environment changes them
+/// for the next: each is compared with its RECORD. Returns the good ones, and the distributions
+/// to unzip again (their changed entries evicted).
+fn verified(
+    ctx: &UvContext,
+    cached: Vec<CachedDist>,
+    dists: &[Arc<Dist>],
+) -> Result<(Vec<CachedDist>, Vec<Arc<Dist>>), PypiError> {
     let stamps = ctx.cache.root().join("scivision-verified");
-    let full = ctx.verify_fully;
     let mut redo = Vec::new();
     let mut keep = Vec::new();
     for wheel in cached {
-        match verify::check_unzipped(wheel.path(), &stamps, full) {
+        match verify::check_unzipped(wheel.path(), &stamps, ctx.verify_fully) {
             Ok(()) => keep.push(wheel),
             Err(r) if r.hostile => return Err(hostile(&wheel, r)),
             Err(r) => {
@@ -239,37 +265,34 @@ pub async fn install(
             }
         }
     }
-    let mut cached = keep;
-    if !redo.is_empty() {
-        // A fresh in-flight map: the first one remembers the evicted paths.
-        let fresh = uv_dispatch::SharedState::default();
-        for wheel in preparer
-            .prepare(redo, fresh.in_flight(), &Resolution::default())
-            .await
-            .map_err(prepare_error)?
-        {
-            // Fresh from the wheel: a difference now is the wheel's own stale RECORD, which
-            // pip and uv install anyway.
-            match verify::accept_unzipped(wheel.path(), &stamps) {
-                Err(r) => return Err(hostile(&wheel, r)),
-                Ok(Some(r)) => tracing::warn!(
-                    "{}: its RECORD disagrees with its files ({}: {}); installed as unzipped",
-                    wheel.filename(),
-                    r.entry,
-                    r.reason
-                ),
-                Ok(None) => {}
-            }
-            cached.push(wheel);
+    Ok((keep, redo))
+}
+
+/// Wheels unzipped again: a difference now is the wheel's own stale RECORD, which pip and uv
+/// install anyway (warned about); a hostile one is refused.
+fn accepted(ctx: &UvContext, again: Vec<CachedDist>) -> Result<Vec<CachedDist>, PypiError> {
+    let stamps = ctx.cache.root().join("scivision-verified");
+    for wheel in &again {
+        match verify::accept_unzipped(wheel.path(), &stamps) {
+            Err(r) => return Err(hostile(wheel, r)),
+            Ok(Some(r)) => tracing::warn!(
+                "{}: its RECORD disagrees with its files ({}: {}); installed as unzipped",
+                wheel.filename(),
+                r.entry,
+                r.reason
+            ),
+            Ok(None) => {}
         }
     }
-    // By name, so the order does not depend on which wheels were unzipped again.
-    cached.sort_by(|a, b| a.name().cmp(b.name()));
+    Ok(again)
+}
 
+/// The install layout of `staging`, whose scripts name `final_prefix`'s python.
+fn layout(staging: &Path, final_prefix: &Path, target: &Target) -> uv_install_wheel::Layout {
     let (scheme, _) = prefix_scheme(staging, target);
     let (_, final_python) = prefix_scheme(final_prefix, target);
     let release = target.python.release();
-    let layout = uv_install_wheel::Layout {
+    uv_install_wheel::Layout {
         sys_executable: final_python,
         python_version: (
             u8::try_from(release.first().copied().unwrap_or(3)).unwrap_or(3),
@@ -284,7 +307,16 @@ pub async fn install(
             "posix".into()
         },
         scheme,
-    };
+    }
+}
+
+/// Links the unzipped wheels into the layout; returns warnings (files conda installed that a
+/// wheel replaces).
+fn link(
+    cached: &[CachedDist],
+    wheels: &[LockedWheel],
+    layout: &uv_install_wheel::Layout,
+) -> Result<Vec<String>, PypiError> {
     // VCS and source-tree requirements get a direct_url.json (PEP 610), files from an index or
     // a find-links folder do not, as pip and uv do.
     let direct: BTreeSet<&str> = wheels
@@ -294,7 +326,7 @@ pub async fn install(
         .collect();
     let mut warnings = Vec::new();
     let state = uv_install_wheel::InstallState::default();
-    for wheel in &cached {
+    for wheel in cached {
         let name = wheel.filename().name.to_string();
         warnings.extend(conda_files_replaced(wheel, &layout.scheme.purelib));
         let direct_url = if direct.contains(name.as_str()) {
@@ -303,7 +335,7 @@ pub async fn install(
             None
         };
         uv_install_wheel::install_wheel(
-            &layout,
+            layout,
             false,
             wheel.path(),
             wheel.filename(),
