@@ -31,6 +31,36 @@ impl WheelTags {
         })
     }
 
+    /// The package's subdir, noarch kind and build string (`short` hashes what the build
+    /// depends on).
+    pub(super) fn identity(
+        &self,
+        pure: bool,
+        py_mm: &str,
+        short: &str,
+        build_number: u64,
+    ) -> Result<(String, Option<String>, String), String> {
+        if pure {
+            return Ok((
+                "noarch".to_string(),
+                Some("python".to_string()),
+                format!("pyh{short}_{build_number}"),
+            ));
+        }
+        let subdir = subdir_for_platform_tag(&self.platform).ok_or_else(|| {
+            format!(
+                "platform tag `{}` has no conda subdir this converter knows",
+                self.platform
+            )
+        })?;
+        let py = py_mm.replace('.', "");
+        Ok((
+            subdir.to_string(),
+            None,
+            format!("py{py}h{short}_{build_number}"),
+        ))
+    }
+
     /// Pure Python: purelib by its WHEEL file, and tagged for any ABI and platform.
     pub(super) fn is_pure(&self, purelib: bool) -> bool {
         purelib && self.abi == "none" && self.platform == "any"

@@ -19,9 +19,11 @@ use super::BuildError;
 use crate::package::{self, PackageMeta};
 
 mod deps;
+mod files;
 mod record;
 pub use deps::{conda_name, pep440_to_conda};
-use deps::{depends_from_metadata, subdir_for_platform_tag, WheelTags};
+use deps::{depends_from_metadata, WheelTags};
+use files::{read_entries, write_console_scripts, FileLayout};
 pub use record::check_relative;
 use record::{
     b64_hash, check_record, console_scripts, parse_headers, relative_to_site, write_with_mode,
@@ -139,209 +141,44 @@ pub fn unpack(
     root: &Path,
     options: &ConvertOptions,
 ) -> Result<PackageMeta, BuildError> {
-    let bad = |reason: String| BuildError::BadWheel {
-        wheel: wheel.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| bad_wheel(wheel, reason);
     let tags = WheelTags::of(wheel).map_err(&bad)?;
-    let file_name = tags.file_name.clone();
-    let file = fs_err::File::open(wheel).map_err(|source| BuildError::Io {
-        path: wheel.to_path_buf(),
-        source,
-    })?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(format!("not a zip archive: {e}")))?;
-
-    // Read every entry once: check paths, hash contents.
-    let mut entries: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut modes: BTreeMap<String, u32> = BTreeMap::new();
-    for i in 0..zip.len() {
-        let mut entry = zip
-            .by_index(i)
-            .map_err(|e| bad(format!("entry {i}: {e}")))?;
-        if entry.is_dir() {
-            continue;
-        }
-        let name = entry.name().to_string();
-        check_relative(&name).map_err(|reason| bad(format!("entry `{name}`: {reason}")))?;
-        let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0).min(1 << 30));
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| bad(format!("entry `{name}`: {e}")))?;
-        if let Some(mode) = entry.unix_mode() {
-            modes.insert(name.clone(), mode);
-        }
-        entries.insert(name, bytes);
-    }
-    let dist_info = entries
-        .keys()
-        .filter_map(|k| k.split_once('/').map(|(d, _)| d))
-        .find(|d| d.ends_with(".dist-info"))
-        .map(str::to_string)
-        .ok_or_else(|| bad("no `.dist-info` folder".into()))?;
-    let data_dir = dist_info.replace(".dist-info", ".data");
-    let text = |name: &str| -> Option<String> {
-        entries
-            .get(&format!("{dist_info}/{name}"))
-            .map(|b| String::from_utf8_lossy(b).to_string())
-    };
-    let record = text("RECORD").ok_or_else(|| bad(format!("{dist_info}/RECORD is missing")))?;
-    check_record(&record, &entries, &dist_info).map_err(bad)?;
-    let wheel_meta = text("WHEEL").ok_or_else(|| bad(format!("{dist_info}/WHEEL is missing")))?;
-    let metadata =
-        text("METADATA").ok_or_else(|| bad(format!("{dist_info}/METADATA is missing")))?;
-    let headers = parse_headers(&metadata);
-    let header = |k: &str| {
-        headers
-            .iter()
-            .find(|(h, _)| h.eq_ignore_ascii_case(k))
-            .map(|(_, v)| v.clone())
-    };
+    let (entries, modes) = read_entries(wheel)?;
+    let info = DistInfo::read(wheel, &entries)?;
+    let header = |k: &str| info.header(k);
     let name = header("Name").ok_or_else(|| bad("METADATA has no Name".into()))?;
     let version = header("Version").ok_or_else(|| bad("METADATA has no Version".into()))?;
-    let purelib = parse_headers(&wheel_meta)
-        .iter()
-        .any(|(k, v)| k == "Root-Is-Purelib" && v.eq_ignore_ascii_case("true"));
+    let (dist_info, headers, purelib) = (&info.dir, &info.headers, info.purelib);
     let pure = tags.is_pure(purelib);
-    let package_name = conda_name(&name, &options.name_map);
-
-    // Where files go.
     let py_mm = tags.target_python(pure, options).map_err(&bad)?;
-    let site = if pure {
-        "site-packages".to_string()
-    } else {
-        format!("lib/python{py_mm}/site-packages")
-    };
-    let scripts_dir = if pure { "python-scripts" } else { "bin" };
-    let mut record_lines = Vec::new();
-    for (entry, bytes) in &entries {
-        let target = if let Some(rest) = entry.strip_prefix(&format!("{data_dir}/")) {
-            let (scheme, rel) = rest
-                .split_once('/')
-                .ok_or_else(|| bad(format!("entry `{entry}` is not in a .data scheme folder")))?;
-            match scheme {
-                "purelib" | "platlib" => format!("{site}/{rel}"),
-                "scripts" => format!("{scripts_dir}/{rel}"),
-                "headers" => format!("include/{rel}"),
-                "data" => rel.to_string(),
-                other => {
-                    return Err(bad(format!(
-                        "entry `{entry}`: unknown .data scheme `{other}`"
-                    )))
-                }
-            }
+    let layout = FileLayout {
+        site: if pure {
+            "site-packages".to_string()
         } else {
-            format!("{site}/{entry}")
-        };
-        if entry == &format!("{dist_info}/RECORD") || entry == &format!("{dist_info}/INSTALLER") {
-            continue;
-        }
-        let mut bytes = bytes.clone();
-        if entry.starts_with(&format!("{data_dir}/scripts/")) && bytes.starts_with(b"#!python") {
-            // Wheel scripts name their interpreter `python`; point it at the prefix's.
-            let rest = bytes[b"#!python".len()..].to_vec();
-            bytes = [
-                format!("#!{LEGACY_PLACEHOLDER}/bin/python").into_bytes(),
-                rest,
-            ]
-            .concat();
-        }
-        let path = root.join(&target);
-        write_with_mode(&path, &bytes, modes.get(entry).copied())?;
-        let rel_to_site = relative_to_site(&target, &site);
-        record_lines.push(format!(
-            "{rel_to_site},sha256={},{}",
-            b64_hash(&bytes),
-            bytes.len()
-        ));
-    }
-    // INSTALLER says who manages these files; RECORD is rewritten for the final contents.
-    let installer = b"conda\n";
-    let dist_info_path = format!("{site}/{dist_info}");
-    write_with_mode(
-        &root.join(&dist_info_path).join("INSTALLER"),
-        installer,
-        None,
-    )?;
-    record_lines.push(format!(
-        "{dist_info}/INSTALLER,sha256={},{}",
-        b64_hash(installer),
-        installer.len()
-    ));
-    record_lines.push(format!("{dist_info}/RECORD,,"));
-    record_lines.sort();
-    let record_text = record_lines.join("\n") + "\n";
-    write_with_mode(
-        &root.join(&dist_info_path).join("RECORD"),
-        record_text.as_bytes(),
-        None,
-    )?;
-
-    // Console scripts.
-    let mut entry_points = Vec::new();
-    if let Some(ep_text) = text("entry_points.txt") {
-        entry_points = console_scripts(&ep_text);
-    }
+            format!("lib/python{py_mm}/site-packages")
+        },
+        scripts: if pure { "python-scripts" } else { "bin" },
+        data_dir: dist_info.replace(".dist-info", ".data"),
+        dist_info: dist_info.clone(),
+    };
+    layout.write(wheel, root, &entries, &modes)?;
+    let entry_points = info.entry_points.clone();
     if !pure {
-        for ep in &entry_points {
-            let script = format!(
-                "#!{LEGACY_PLACEHOLDER}/bin/python\n# -*- coding: utf-8 -*-\nimport re\nimport sys\n\nfrom {} import {}\n\nif __name__ == '__main__':\n    sys.argv[0] = re.sub(r'(-script\\.pyw?|\\.exe)?$', '', sys.argv[0])\n    sys.exit({}())\n",
-                ep.module,
-                ep.function.split('.').next().unwrap_or(&ep.function),
-                ep.function
-            );
-            write_with_mode(
-                &root.join("bin").join(&ep.name),
-                script.as_bytes(),
-                Some(0o755),
-            )?;
-        }
+        write_console_scripts(root, &entry_points)?;
     }
-
     let depends =
-        depends_from_metadata(&headers, pure, &py_mm, &tags.platform, options).map_err(&bad)?;
-
+        depends_from_metadata(headers, pure, &py_mm, &tags.platform, options).map_err(&bad)?;
     let hash_input = format!("{depends:?}{entry_points:?}");
     let short = &hex::encode(Sha256::digest(hash_input.as_bytes()))[..7];
-    let (subdir, noarch, build) = if pure {
-        (
-            "noarch".to_string(),
-            Some("python".to_string()),
-            format!("pyh{short}_{}", options.build_number),
-        )
-    } else {
-        let subdir = subdir_for_platform_tag(&tags.platform).ok_or_else(|| {
-            bad(format!(
-                "platform tag `{}` has no conda subdir this converter knows",
-                tags.platform
-            ))
-        })?;
-        (
-            subdir.to_string(),
-            None,
-            format!(
-                "py{}h{short}_{}",
-                py_mm.replace('.', ""),
-                options.build_number
-            ),
-        )
-    };
+    let (subdir, noarch, build) = tags
+        .identity(pure, &py_mm, short, options.build_number)
+        .map_err(&bad)?;
     let license = header("License-Expression")
         .or_else(|| header("License").filter(|l| l.len() < 80 && !l.contains('\n')));
-    let mut about = serde_json::Map::new();
-    if let Some(summary) = header("Summary") {
-        about.insert("summary".into(), json!(summary));
-    }
-    if let Some(home) = header("Home-page") {
-        about.insert("home".into(), json!(home));
-    }
-    if let Some(l) = &license {
-        about.insert("license".into(), json!(l));
-    }
-    about.insert("extra".into(), json!({"converted_from": file_name}));
     let pypi_name =
         uv_normalize::PackageName::from_str(&name).map_or(name.to_lowercase(), |n| n.to_string());
     Ok(PackageMeta {
-        name: package_name,
+        name: conda_name(&name, &options.name_map),
         version: version.clone(),
         build,
         build_number: options.build_number,
@@ -350,11 +187,11 @@ pub fn unpack(
         depends,
         constrains: Vec::new(),
         track_features: Vec::new(),
+        about: about(&header, license.as_ref(), &tags.file_name),
         license,
         license_family: None,
         purls: vec![format!("pkg:pypi/{pypi_name}@{version}")],
         timestamp_ms: options.timestamp_ms,
-        about: serde_json::Value::Object(about),
         entry_points: if pure {
             entry_points.iter().map(EntryPoint::to_line).collect()
         } else {
@@ -365,6 +202,83 @@ pub fn unpack(
         info_files: BTreeMap::new(),
         placeholder: Some(LEGACY_PLACEHOLDER.to_string()),
     })
+}
+
+/// What a wheel's `.dist-info` says, its RECORD checked against the entries.
+struct DistInfo {
+    /// `name-version.dist-info`.
+    dir: String,
+    /// METADATA's headers.
+    headers: Vec<(String, String)>,
+    /// WHEEL's `Root-Is-Purelib`.
+    purelib: bool,
+    /// entry_points.txt's console scripts.
+    entry_points: Vec<EntryPoint>,
+}
+
+impl DistInfo {
+    fn read(wheel: &Path, entries: &BTreeMap<String, Vec<u8>>) -> Result<Self, BuildError> {
+        let bad = |reason: String| bad_wheel(wheel, reason);
+        let dir = entries
+            .keys()
+            .filter_map(|k| k.split_once('/').map(|(d, _)| d))
+            .find(|d| d.ends_with(".dist-info"))
+            .map(str::to_string)
+            .ok_or_else(|| bad("no `.dist-info` folder".into()))?;
+        let text = |name: &str| -> Option<String> {
+            entries
+                .get(&format!("{dir}/{name}"))
+                .map(|b| String::from_utf8_lossy(b).to_string())
+        };
+        let record = text("RECORD").ok_or_else(|| bad(format!("{dir}/RECORD is missing")))?;
+        check_record(&record, entries, &dir).map_err(bad)?;
+        let wheel_meta = text("WHEEL").ok_or_else(|| bad(format!("{dir}/WHEEL is missing")))?;
+        let metadata = text("METADATA").ok_or_else(|| bad(format!("{dir}/METADATA is missing")))?;
+        Ok(Self {
+            headers: parse_headers(&metadata),
+            purelib: parse_headers(&wheel_meta)
+                .iter()
+                .any(|(k, v)| k == "Root-Is-Purelib" && v.eq_ignore_ascii_case("true")),
+            entry_points: text("entry_points.txt")
+                .map(|t| console_scripts(&t))
+                .unwrap_or_default(),
+            dir,
+        })
+    }
+
+    fn header(&self, key: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+pub(super) fn bad_wheel(wheel: &Path, reason: String) -> BuildError {
+    BuildError::BadWheel {
+        wheel: wheel.to_path_buf(),
+        reason,
+    }
+}
+
+/// about.json from METADATA's summary, home page and licence.
+fn about(
+    header: &dyn Fn(&str) -> Option<String>,
+    license: Option<&String>,
+    file_name: &str,
+) -> serde_json::Value {
+    let mut about = serde_json::Map::new();
+    if let Some(summary) = header("Summary") {
+        about.insert("summary".into(), json!(summary));
+    }
+    if let Some(home) = header("Home-page") {
+        about.insert("home".into(), json!(home));
+    }
+    if let Some(l) = license {
+        about.insert("license".into(), json!(l));
+    }
+    about.insert("extra".into(), json!({"converted_from": file_name}));
+    serde_json::Value::Object(about)
 }
 
 #[cfg(test)]
