@@ -143,36 +143,10 @@ pub async fn create(
         pypi = report;
         Some(status)
     };
-    let kernel_spec = match &options.kernel {
-        Some(kernels) if !options.dry_run => {
-            let dir_name = super::dir_name(&request.model);
-            Some(
-                kernels
-                    .install(&request.model, &dir_name, &prefix, &dirs.home)
-                    .map_err(|source| EnvError::Io {
-                        path: kernels.spec_dir(&dir_name),
-                        source,
-                    })?,
-            )
-        }
-        _ => None,
-    };
-    let weights = match &options.weights {
-        Some(fetch) if !options.dry_run => {
-            let files = Envs::info_at(&prefix)
-                .map(|i| i.weights)
-                .unwrap_or_default();
-            crate::weights::Weights::new(&dirs.home)
-                .fetch(
-                    &request.model,
-                    &files,
-                    fetch,
-                    &crate::http::client_for(fetch.offline),
-                    reporter.weights(),
-                )
-                .await?
-        }
-        _ => Vec::new(),
+    let (kernel_spec, weights) = if options.dry_run {
+        (None, Vec::new())
+    } else {
+        after_install(request, options, dirs, &prefix, reporter).await?
     };
     Ok(CreateOutcome {
         variant: solution.variant.as_ref().map(|c| c.choice.clone()),
@@ -185,6 +159,47 @@ pub async fn create(
         kernel_spec,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What a create does once the prefix is in place: registers the kernel and fetches the weights,
+/// when asked.
+async fn after_install(
+    request: &Request,
+    options: &CreateOptions,
+    dirs: &CreateDirs,
+    prefix: &Path,
+    reporter: &dyn CreateReporter,
+) -> Result<(Option<PathBuf>, Vec<crate::weights::FileStatus>), EnvError> {
+    let kernel_spec = match &options.kernel {
+        Some(kernels) => {
+            let dir_name = super::dir_name(&request.model);
+            Some(
+                kernels
+                    .install(&request.model, &dir_name, prefix, &dirs.home)
+                    .map_err(|source| EnvError::Io {
+                        path: kernels.spec_dir(&dir_name),
+                        source,
+                    })?,
+            )
+        }
+        None => None,
+    };
+    let weights = match &options.weights {
+        Some(fetch) => {
+            let files = Envs::info_at(prefix).map(|i| i.weights).unwrap_or_default();
+            crate::weights::Weights::new(&dirs.home)
+                .fetch(
+                    &request.model,
+                    &files,
+                    fetch,
+                    &crate::http::client_for(fetch.offline),
+                    reporter.weights(),
+                )
+                .await?
+        }
+        None => Vec::new(),
+    };
+    Ok((kernel_spec, weights))
 }
 
 /// Exactly the lock at `path` (of a variant lock, the variant this host runs, or `variant`): no
