@@ -188,7 +188,18 @@ const PYTHON_MINORS: &[(u64, u64)] = &[
 impl Card {
     /// Parses a card; unknown keys and wrong types are one problem naming the field.
     pub fn parse(text: &str, file: &Path) -> Result<Self, CardProblem> {
-        marked_yaml::from_yaml(0, text).map_err(|e| {
+        // Quoted scalars stay strings (`'~'`, `"true"`), as YAML reads them; a key given twice is
+        // an error.
+        let options = marked_yaml::LoaderOptions::default()
+            .prevent_coercion(true)
+            .error_on_duplicate_keys(true);
+        let parsed = marked_yaml::parse_yaml_with_options(0, text, options)
+            .map_err(marked_yaml::FromYamlError::from)
+            .and_then(|mut node| {
+                drop_nulls(&mut node);
+                marked_yaml::from_node(&node).map_err(marked_yaml::FromYamlError::from)
+            });
+        parsed.map_err(|e| {
             let (field, inner) = match &e {
                 marked_yaml::FromYamlError::ParseYaml(e) => (None, e.to_string()),
                 marked_yaml::FromYamlError::FromNode(e) => {
@@ -390,6 +401,25 @@ pub struct PredictionFn {
     pub args: BTreeMap<String, String>,
 }
 
+/// Removes mapping entries whose value is YAML's null (`null`, `~` or nothing, unquoted):
+/// marked-yaml keeps every scalar as text, and a card's `glibc: null` means no value, as YAML
+/// (and serde_yaml before it) reads it.
+fn drop_nulls(node: &mut marked_yaml::Node) {
+    match node {
+        marked_yaml::Node::Mapping(map) => {
+            map.retain(|_, value| {
+                !matches!(value, marked_yaml::Node::Scalar(s)
+                    if s.may_coerce() && matches!(s.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+            });
+            for value in map.values_mut() {
+                drop_nulls(value);
+            }
+        }
+        marked_yaml::Node::Sequence(items) => items.iter_mut().for_each(drop_nulls),
+        marked_yaml::Node::Scalar(_) => {}
+    }
+}
+
 pub(crate) fn scalar_string<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<String, D::Error> {
@@ -432,6 +462,22 @@ mod tests {
             ["x @ git+https://example.invalid/x.git@0123456789abcdef0123456789abcdef01234567"]
         );
         assert_eq!(c.conda_specs(), ["python >=3.9", "numpy"]);
+    }
+
+    #[test]
+    fn yaml_nulls_are_absent_values() {
+        let c = card(&GOOD.replace(
+            "conda: [numpy]",
+            "conda: [numpy]\nsystem:\n  glibc: ~\n  cuda: none",
+        ))
+        .unwrap();
+        assert_eq!(c.system.glibc, None);
+        let c = card(&GOOD.replace(
+            "conda: [numpy]",
+            "conda: [numpy]\nsystem:\n  glibc: '~'\n  cuda: none",
+        ))
+        .unwrap();
+        assert_eq!(c.system.glibc.as_deref(), Some("~"));
     }
 
     #[test]

@@ -100,6 +100,19 @@ impl Envs {
         }
         let (ctx, target) = uv_setup(request, solution, cache_root).await?;
         let host = Subdir::current().unwrap_or(Subdir::Linux64);
+        if !wanted.build_in_env.is_empty() && request.platform != host {
+            tracing::warn!(
+                "a lock for {} cannot build {} inside a prefix of this {host} host: their metadata is built in isolation here (installs on {} build them in the environment)",
+                request.platform,
+                wanted
+                    .build_in_env
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                request.platform
+            );
+        }
         if wanted.build_in_env.is_empty() || request.platform != host {
             let host_python = which_python().ok_or_else(|| PypiError::Setup {
                 what: "resolving PyPI requirements without an environment".into(),
@@ -133,7 +146,10 @@ impl Envs {
             Ok::<_, EnvError>(half(request, &ctx, &target, &wanted, &conda, &builds).await?)
         }
         .await;
-        fs_err::remove_dir_all(&scratch).map_err(io(&scratch))?;
+        // The resolve's own outcome counts; a scratch folder left behind is only untidy.
+        if let Err(e) = fs_err::remove_dir_all(&scratch) {
+            tracing::warn!("cannot remove the scratch prefix: {e}");
+        }
         resolved
     }
 

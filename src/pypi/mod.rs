@@ -151,11 +151,22 @@ impl PypiError {
         use crate::message::ErrorClass;
         match self {
             Self::Syntax { .. } => ErrorClass::Input,
-            // uv's resolver also reports sdist builds that failed and offline misses.
+            // uv's resolver also reports offline misses, unreachable indexes and sources, and
+            // sdist builds that failed (uv's own messages, `uv_distribution_types::DistErrorKind`).
+            Self::Resolve { help, .. } | Self::Install { help, .. }
+                if help.starts_with("offline") =>
+            {
+                ErrorClass::Network
+            }
+            Self::Resolve { reason, .. }
+                if reason.contains("Failed to fetch") || reason.contains("Failed to download") =>
+            {
+                ErrorClass::Network
+            }
             Self::Resolve { reason, .. } if reason.contains("Failed to build") => {
                 ErrorClass::Failed
             }
-            Self::Resolve { help, .. } if help.starts_with("offline") => ErrorClass::Network,
+            Self::Resolve { help, .. } if help.starts_with("report this") => ErrorClass::Failed,
             Self::CondaConflict { .. } | Self::Resolve { .. } => ErrorClass::Unsolvable,
             Self::Install { .. } | Self::HostileWheel { .. } | Self::Setup { .. } => {
                 ErrorClass::Failed

@@ -32,7 +32,7 @@ pub(super) async fn pack(
         Some(list) => {
             let lock = prefix.join(crate::env::variants::VARIANTS_FILE);
             if !lock.is_file() {
-                return Err(miette::miette!(
+                return Err(crate::cli::bad_input!(
                         help = "lock its variants (`scivision env lock MODEL --variants cpu,cuda12 -o FILE`) and create it from that lock (`env create MODEL --frozen --lock FILE`)",
                         "{name} was not created from a variant lock"
                     ));
@@ -105,7 +105,7 @@ pub(super) async fn unpack(
     )?;
     let platform = Subdir::current().unwrap_or(Subdir::Linux64);
     if unpacked.info.platform != platform.as_str() {
-        return Err(miette::miette!(help = "unpack it on a machine of that platform, or lock for this one with `scivision env lock --platform`", "the pack is for {}, this machine is {platform}", unpacked.info.platform));
+        return Err(crate::cli::bad_input!(help = "unpack it on a machine of that platform, or lock for this one with `scivision env lock --platform`", "the pack is for {}, this machine is {platform}", unpacked.info.platform));
     }
     let host = system::virtual_packages(
         platform,
@@ -130,7 +130,7 @@ pub(super) async fn unpack(
             (solution.records, pypi, solution.variant)
         }
         None if variant.is_some() => {
-            return Err(miette::miette!(
+            return Err(crate::cli::bad_input!(
                 help = "pack several variants with `env pack NAME --variants all`",
                 "{} carries one environment, no variants",
                 file.display()

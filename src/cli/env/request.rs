@@ -142,7 +142,7 @@ async fn pypi_mapping(
         config_dir.clone(),
     )
     .map_err(|e| {
-        miette::miette!(
+        crate::cli::bad_input!(
             help = "conda-forge-mirrors lists channels (URLs or paths) that mirror conda-forge",
             "conda-forge-mirrors in {}: {e}",
             config_path.display()
@@ -190,7 +190,7 @@ async fn pypi_mapping(
             MappingError::Unreadable(e) => {
                 miette::miette!(help = help, "{field} `{location}`: {e}")
             }
-            MappingError::NotAMapping(e) => miette::miette!(
+            MappingError::NotAMapping(e) => crate::cli::bad_input!(
                 help = "the file maps conda names to lists of PyPI names: {\"pytorch\": [\"torch\"], \"libzlib\": null}",
                 "{field} `{location}` is not a conda → PyPI mapping: {e}"
             ),
@@ -212,14 +212,17 @@ pub(super) fn on_default_channels(e: crate::env::EnvError, args: &SolveArgs) -> 
             let defaults = ConfigFile::load()
                 .map(|c| crate::config::default_channels(&c))
                 .unwrap_or_default();
-            miette::miette!(
-                help = format!(
+            // Still a gateway error: its class (network, exit 6) stays.
+            EnvError::Solve(SolveError::Gateway {
+                channel: Some(format!("{channel}, a default channel")),
+                reason,
+                help: format!(
                     "without -c, scivision uses its default channels ({}); to work from the channel built from recipes/ alone, name it: `-c ./channel` (or set `channels = [\"/path/to/channel\"]` in {}); `--offline` uses what is cached",
                     defaults.join(", "),
                     ConfigFile::path().display()
                 ),
-                "cannot read the repodata of the default channel {channel}: {reason}"
-            )
+            })
+            .into()
         }
         other => other.into(),
     }
