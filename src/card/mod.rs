@@ -116,7 +116,6 @@ pub struct Card {
     /// The model's distribution (or conda package) name.
     pub package: String,
     /// The version the source pins.
-    #[serde(deserialize_with = "scalar_string")]
     pub version: String,
     /// Where the model comes from.
     pub source: CardSource,
@@ -418,13 +417,6 @@ fn drop_nulls(node: &mut marked_yaml::Node) {
         marked_yaml::Node::Sequence(items) => items.iter_mut().for_each(drop_nulls),
         marked_yaml::Node::Scalar(_) => {}
     }
-}
-
-pub(crate) fn scalar_string<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<String, D::Error> {
-    // YAML scalars stay text as written (`0.10` is not `0.1`); lists and maps are refused.
-    String::deserialize(deserializer)
 }
 
 #[cfg(test)]

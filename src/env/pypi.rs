@@ -179,12 +179,14 @@ impl Envs {
         final_prefix: &Path,
         dirs: &super::CreateDirs,
     ) -> Result<lock::PypiHalf, EnvError> {
+        let locked = solution.pypi.as_ref();
+        if let Some(empty) = locked.filter(|p| p.packages.is_empty()) {
+            return Ok(empty.clone());
+        }
         // A locked half still needs the no-isolation names: its sdists are built here.
         let wanted = self.pypi_wanted(request, solution, &dirs.packages).await?;
-        let locked = solution.pypi.as_ref();
-        let nothing_locked = locked.is_none_or(|p| p.packages.is_empty());
-        if nothing_locked && (locked.is_some() || wanted.requirements.is_empty()) {
-            return Ok(locked.cloned().unwrap_or_default());
+        if locked.is_none() && wanted.requirements.is_empty() {
+            return Ok(lock::PypiHalf::default());
         }
         let started = std::time::Instant::now();
         let (ctx, target) = uv_setup(request, solution, &dirs.cache).await?;
