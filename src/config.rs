@@ -147,7 +147,7 @@ pub struct ConfigFile {
 
 /// A config file that could not be read.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("cannot read config {}: {reason}", path.display())]
+#[error("cannot read config {}", path.display())]
 #[diagnostic(help(
     "the config file is TOML with `channels = [...]`, `scivision-channel = \"...\"`, `conda-pypi-mapping = \"URL|FILE|embedded\"`, `conda-forge-mirrors = [...]`, `weights-mirror = \"URL\"` and a `[pypi]` table (`index-url`, `extra-index-url`, `find-links`, `no-index`)"
 ))]
@@ -155,7 +155,8 @@ pub struct ConfigError {
     /// The file.
     pub path: PathBuf,
     /// Why.
-    pub reason: String,
+    #[source]
+    pub source: crate::message::Cause,
 }
 
 impl ConfigFile {
@@ -180,11 +181,11 @@ impl ConfigFile {
         }
         let text = fs_err::read_to_string(&path).map_err(|e| ConfigError {
             path: path.clone(),
-            reason: e.to_string(),
+            source: e.into(),
         })?;
         toml::from_str(&text).map_err(|e| ConfigError {
             path,
-            reason: e.to_string(),
+            source: e.into(),
         })
     }
 }

@@ -10,7 +10,7 @@
 //! cycle, and on a library module that uses the CLI):
 //!
 //! 1. leaves: `atomic` (file placement), `names`, `redact`, `message` (errors as text),
-//!    `package` (the conda package writer);
+//!    `package` (the conda package writer), `record` (wheels' RECORD files);
 //! 2. the network and the caches: `http` (client, retries) → `prefix` (package cache,
 //!    installer, repodata gateway) → `integrity`;
 //! 3. data and its rules: `weights`, `runner`, `solve` → `system`, `mapping`, `lock`, `pypi`,
@@ -47,6 +47,7 @@ pub mod pack;
 pub mod package;
 pub mod prefix;
 pub mod pypi;
+pub mod record;
 pub mod redact;
 pub mod runner;
 pub mod solve;

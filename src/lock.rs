@@ -11,7 +11,7 @@ use rattler_lock::{LockFile, PlatformData};
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum LockError {
     /// The file is not a lock file.
-    #[error("{} is not a valid lock file: {reason}", path.display())]
+    #[error("{} is not a valid lock file", path.display())]
     #[diagnostic(help(
         "make the lock again: `scivision env lock MODEL -o FILE` for a lock file, `scivision env create NAME` for an environment's own"
     ))]
@@ -19,7 +19,8 @@ pub enum LockError {
         /// The file.
         path: std::path::PathBuf,
         /// Why.
-        reason: String,
+        #[source]
+        source: crate::message::Cause,
     },
     /// The lock has nothing for this platform.
     #[error("{} has no packages for {platform}", path.display())]
@@ -33,12 +34,13 @@ pub enum LockError {
         platform: String,
     },
     /// Building or writing failed.
-    #[error("cannot write lock {}: {reason}", path.display())]
+    #[error("cannot write lock {}", path.display())]
     Write {
         /// The file.
         path: std::path::PathBuf,
         /// Why.
-        reason: String,
+        #[source]
+        source: crate::message::Cause,
     },
 }
 
@@ -97,9 +99,9 @@ pub fn build_envs(
     envs: &[LockedEnv<'_>],
     path_for_errors: &Path,
 ) -> Result<LockFile, LockError> {
-    let write_err = |reason: String| LockError::Write {
+    let write_err = |cause: crate::message::Cause| LockError::Write {
         path: path_for_errors.to_path_buf(),
-        reason,
+        source: cause,
     };
     let platform_data = PlatformData {
         name: (&platform).into(),
@@ -118,7 +120,7 @@ pub fn build_envs(
     };
     let mut builder = LockFile::builder()
         .with_platforms(vec![platform_data])
-        .map_err(|e| write_err(e.to_string()))?;
+        .map_err(|e| write_err(e.into()))?;
     for env in envs {
         builder = builder.with_channels(
             env.name,
@@ -134,7 +136,7 @@ pub fn build_envs(
             r.channel = r.channel.as_deref().map(crate::redact::for_file_str);
             builder
                 .add_conda_package(env.name, platform.as_str(), r.into())
-                .map_err(|e| write_err(e.to_string()))?;
+                .map_err(|e| write_err(e.into()))?;
         }
         if let Some(indexes) = &env.pypi.indexes {
             builder.set_pypi_indexes(env.name, indexes.clone());
@@ -144,9 +146,9 @@ pub fn build_envs(
                 .add_pypi_package(
                     env.name,
                     platform.as_str(),
-                    pypi_entry(w).map_err(write_err)?,
+                    pypi_entry(w).map_err(|e| write_err(e.into()))?,
                 )
-                .map_err(|e| write_err(e.to_string()))?;
+                .map_err(|e| write_err(e.into()))?;
         }
     }
     Ok(builder.finish())
@@ -191,11 +193,11 @@ fn pypi_entry(w: &crate::pypi::LockedWheel) -> Result<rattler_lock::PypiPackageD
 pub fn write(lock: &LockFile, path: &Path) -> Result<(), LockError> {
     let text = lock.render_to_string().map_err(|e| LockError::Write {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source: e.into(),
     })?;
     crate::atomic::write(path, text.as_bytes()).map_err(|e| LockError::Write {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source: e.into(),
     })
 }
 
@@ -217,7 +219,7 @@ pub fn read(path: &Path, platform: Subdir) -> Result<Locked, LockError> {
 pub fn environments(path: &Path) -> Result<Vec<String>, LockError> {
     let lock = LockFile::from_path(path).map_err(|e| LockError::Malformed {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source: e.into(),
     })?;
     // Sorted: the format keeps environments in a map whose order is no promise.
     let mut names: Vec<String> = lock
@@ -244,21 +246,18 @@ pub fn variants(path: &Path, platform: Subdir) -> Result<Vec<(String, Locked)>, 
 /// Reads both halves the environment `env_name` of a lock holds for `platform`.
 pub fn read_env(path: &Path, platform: Subdir, env_name: &str) -> Result<Locked, LockError> {
     use std::str::FromStr;
-    let malformed = |reason: String| LockError::Malformed {
+    let malformed = |cause: crate::message::Cause| LockError::Malformed {
         path: path.to_path_buf(),
-        reason,
+        source: cause,
     };
     let no_platform = || LockError::NoPlatform {
         path: path.to_path_buf(),
         platform: platform.to_string(),
     };
-    let lock = LockFile::from_path(path).map_err(|e| malformed(e.to_string()))?;
+    let lock = LockFile::from_path(path).map_err(|e| malformed(e.into()))?;
     let env = lock.environment(env_name).ok_or_else(|| {
         let names: Vec<String> = lock.environments().map(|(n, _)| n.to_string()).collect();
-        malformed(format!(
-            "no `{env_name}` environment (it has: {})",
-            names.join(", ")
-        ))
+        malformed(format!("no `{env_name}` environment (it has: {})", names.join(", ")).into())
     })?;
     let name = rattler_lock::PlatformName::from(&platform);
     let lock_platform = lock
@@ -267,24 +266,28 @@ pub fn read_env(path: &Path, platform: Subdir, env_name: &str) -> Result<Locked,
         .ok_or_else(no_platform)?;
     let records = env
         .conda_repodata_records(lock_platform)
-        .map_err(|e| malformed(e.to_string()))?
+        .map_err(|e| malformed(e.into()))?
         .ok_or_else(no_platform)?;
     let mut packages = Vec::new();
     for p in env.pypi_packages(lock_platform).into_iter().flatten() {
         let rattler_lock::PypiPackageData::Distribution(d) = p else {
-            return Err(malformed(format!("PyPI `{}` has no version", p.name())));
+            return Err(malformed(
+                format!("PyPI `{}` has no version", p.name()).into(),
+            ));
         };
         let location = match &*d.location {
             rattler_lock::UrlOrPath::Url(u) => u.to_string(),
             rattler_lock::UrlOrPath::Path(p) => url::Url::from_file_path(p.to_string())
-                .map_err(|()| malformed(format!("PyPI `{}`: path {p} is not absolute", d.name)))?
+                .map_err(|()| {
+                    malformed(format!("PyPI `{}`: path {p} is not absolute", d.name).into())
+                })?
                 .to_string(),
         };
         packages.push(crate::pypi::LockedWheel {
             name: uv_normalize::PackageName::from_str(d.name.as_ref())
-                .map_err(|e| malformed(e.to_string()))?,
+                .map_err(|e| malformed(e.into()))?,
             version: uv_pep440::Version::from_str(&d.version.to_string())
-                .map_err(|e| malformed(e.to_string()))?,
+                .map_err(|e| malformed(e.into()))?,
             location,
             sha256: d.hash.as_ref().and_then(|h| h.sha256()).map(hex::encode),
             index: d.index_url.as_ref().map(ToString::to_string),

@@ -26,6 +26,11 @@ impl ErrorClass {
     }
 }
 
+/// The cause behind an error variant that can fail more than one way (a parser's error, an I/O
+/// error, or a sentence of ours when the input itself is wrong): kept as a source, so the chain
+/// stays whole for `miette` to print and for callers to inspect.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// `error: cause: cause`, for errors from crates whose Display hides the cause.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();

@@ -12,35 +12,48 @@ use rattler_repodata_gateway::Gateway;
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum InstallError {
     /// A package could not be fetched into the package cache (nothing of it is kept there).
-    #[error("cannot download {package} from {url}: {reason}")]
+    #[error("cannot download {package} from {url}")]
     Download {
         /// The package's file name.
         package: String,
         /// Where from (credentials masked).
         url: String,
-        /// The chain of causes.
-        reason: String,
+        /// Why.
+        #[source]
+        source: rattler_cache::package_cache::PackageCacheError,
         /// What to do, judged from the failure.
         #[help]
         help: String,
     },
     /// The package cache's lock could not be taken.
-    #[error("cannot lock the package cache {}: {reason}", dir.display())]
+    #[error("cannot lock the package cache {}", dir.display())]
     #[diagnostic(help("check that the package cache (RATTLER_CACHE_DIR) is writable"))]
     CacheLock {
         /// The package cache.
         dir: std::path::PathBuf,
         /// Why.
-        reason: String,
+        #[source]
+        source: rattler_cache::package_cache::PackageCacheError,
     },
     /// Linking into the prefix failed.
-    #[error("cannot install into {}: {reason}", prefix.display())]
+    #[error("cannot install into {}", prefix.display())]
     #[diagnostic(help("check free disk space and that the package cache is writable"))]
     Link {
         /// The prefix.
         prefix: std::path::PathBuf,
-        /// The installer's message.
-        reason: String,
+        /// The installer's failure.
+        #[source]
+        source: rattler::install::InstallerError,
+    },
+    /// Preparing the prefix, or tidying its records after the install, failed.
+    #[error("cannot install into {}", prefix.display())]
+    #[diagnostic(help("check free disk space and that the prefix's folder is writable"))]
+    Prefix {
+        /// The prefix.
+        prefix: std::path::PathBuf,
+        /// The file operation that failed.
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -107,7 +120,6 @@ pub async fn fetch_to_cache(
         .map_err(|e| InstallError::Download {
             package: record.identifier.to_string(),
             url: crate::redact::text(record.url.as_str()).into_owned(),
-            reason: crate::message::error_chain(&e),
             help: crate::http::help_for(&e).unwrap_or_else(|| {
                 if crate::message::error_chain(&e).contains("failed to unpack") {
                     // The tar reader refuses entries that leave the package (a hardlink to a
@@ -120,6 +132,7 @@ pub async fn fetch_to_cache(
                     "check free disk space and that the package cache is writable".into()
                 }
             }),
+            source: e,
         })?;
     Ok(lock.path().to_path_buf())
 }
@@ -136,7 +149,7 @@ pub async fn lock_package_cache(
         .await
         .map_err(|e| InstallError::CacheLock {
             dir: package_cache_dir.to_path_buf(),
-            reason: crate::message::error_chain(&e),
+            source: e,
         })
 }
 
@@ -160,14 +173,14 @@ pub async fn install_with(
     configure: impl FnOnce(Installer) -> Installer,
 ) -> Result<(), InstallError> {
     // The installer writes absolute paths into shebangs and prefix records.
-    let prefix = std::path::absolute(prefix).map_err(|e| InstallError::Link {
+    let prefix = std::path::absolute(prefix).map_err(|e| InstallError::Prefix {
         prefix: prefix.to_path_buf(),
-        reason: e.to_string(),
+        source: e,
     })?;
     if records.is_empty() {
-        fs_err::create_dir_all(prefix.join("conda-meta")).map_err(|e| InstallError::Link {
+        fs_err::create_dir_all(prefix.join("conda-meta")).map_err(|e| InstallError::Prefix {
             prefix: prefix.clone(),
-            reason: e.to_string(),
+            source: e,
         })?;
         return Ok(());
     }
@@ -179,13 +192,13 @@ pub async fn install_with(
         .await
         .map_err(|e| InstallError::Link {
             prefix: prefix.clone(),
-            reason: crate::message::error_chain(&e),
+            source: e,
         })?;
     strip_credentials(&prefix)
         .and_then(|()| readable_records(&prefix))
-        .map_err(|e| InstallError::Link {
+        .map_err(|e| InstallError::Prefix {
             prefix: prefix.clone(),
-            reason: e.to_string(),
+            source: e,
         })
 }
 
@@ -314,7 +327,7 @@ impl InstallError {
             // from a local channel, the package's own.
             Self::Download { url, .. } if url.starts_with("http") => ErrorClass::Network,
             Self::Download { .. } => ErrorClass::Failed,
-            Self::CacheLock { .. } | Self::Link { .. } => ErrorClass::Failed,
+            Self::CacheLock { .. } | Self::Link { .. } | Self::Prefix { .. } => ErrorClass::Failed,
         }
     }
 }

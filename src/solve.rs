@@ -16,7 +16,7 @@ use rattler_solve::{resolvo, SolverImpl, SolverTask};
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum SolveError {
     /// A channel string is neither a name, a URL nor a path.
-    #[error("`{channel}` is not a channel: {reason}")]
+    #[error("`{channel}` is not a channel")]
     #[diagnostic(help(
         "give a channel name (conda-forge), a URL (https://…, file://…) or a path"
     ))]
@@ -24,16 +24,18 @@ pub enum SolveError {
         /// As given.
         channel: String,
         /// Why it did not parse.
-        reason: String,
+        #[source]
+        source: Box<rattler_conda_types::ParseChannelError>,
     },
     /// A spec did not parse.
-    #[error("`{spec}` is not a valid match spec: {reason}")]
+    #[error("`{spec}` is not a valid match spec")]
     #[diagnostic(help("match specs look like `numpy >=1.26,<2` or `python 3.11.*`"))]
     Spec {
         /// As given.
         spec: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: Box<SpecError>,
     },
     /// Repodata could not be fetched or read.
     #[error("cannot read the repodata{}: {reason}", channel.as_ref().map(|c| format!(" of channel {c}")).unwrap_or_default())]
@@ -47,8 +49,8 @@ pub enum SolveError {
         help: String,
     },
     /// Virtual package detection failed.
-    #[error("cannot detect the host's virtual packages: {0}")]
-    VirtualPackages(String),
+    #[error("cannot detect the host's virtual packages")]
+    VirtualPackages(#[source] rattler_virtual_packages::DetectVirtualPackageError),
     /// No solution.
     #[error("cannot solve {specs}:\n{explanation}")]
     #[diagnostic(help("check the channels given with -c and the versions requested"))]
@@ -99,7 +101,7 @@ pub fn parse_channels(channels: &[String], root: PathBuf) -> Result<Vec<Channel>
         .map(|c| {
             Channel::from_str(c, &config).map_err(|e| SolveError::Channel {
                 channel: c.clone(),
-                reason: e.to_string(),
+                source: Box::new(e),
             })
         })
         .collect()
@@ -110,9 +112,9 @@ pub fn parse_specs(specs: &[String]) -> Result<Vec<MatchSpec>, SolveError> {
     specs
         .iter()
         .map(|s| {
-            match_spec(s, ParseStrictness::Lenient).map_err(|reason| SolveError::Spec {
+            match_spec(s, ParseStrictness::Lenient).map_err(|e| SolveError::Spec {
                 spec: s.clone(),
-                reason,
+                source: Box::new(e),
             })
         })
         .collect()
@@ -121,14 +123,22 @@ pub fn parse_specs(specs: &[String]) -> Result<Vec<MatchSpec>, SolveError> {
 /// Parses one match spec: the one door every spec from a user, a card, a recipe or a lock
 /// goes through. rattler's parser panics on a build number beyond 64 bits
 /// (`pkg[build_number=">99999999999999999999"]`, found by fuzzing); that is refused here first.
-pub fn match_spec(text: &str, strictness: ParseStrictness) -> Result<MatchSpec, String> {
+pub fn match_spec(text: &str, strictness: ParseStrictness) -> Result<MatchSpec, SpecError> {
     if let Some(number) = oversized_build_number(text) {
-        return Err(format!(
-            "the build number {number} is too large (at most {})",
-            u64::MAX
-        ));
+        return Err(SpecError::BuildNumberTooLarge(number));
     }
-    MatchSpec::from_str(text, strictness).map_err(|e| e.to_string())
+    Ok(MatchSpec::from_str(text, strictness)?)
+}
+
+/// Why a match spec was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// A build number rattler's parser would panic on.
+    #[error("the build number {0} is too large (at most {max})", max = u64::MAX)]
+    BuildNumberTooLarge(String),
+    /// rattler's parser refused it.
+    #[error(transparent)]
+    Parse(#[from] rattler_conda_types::ParseMatchSpecError),
 }
 
 /// A run of digits after `build_number` that does not fit in a u64.
@@ -319,7 +329,7 @@ mod tests {
             ParseStrictness::Lenient,
         )
         .unwrap_err();
-        assert!(e.contains("too large"), "{e}");
+        assert!(e.to_string().contains("too large"), "{e}");
         assert!(match_spec("numpy[build_number=\">3\"]", ParseStrictness::Lenient).is_ok());
         assert!(match_spec(
             "pkg 1.0 h99999999999999999999999_0",

@@ -53,7 +53,7 @@ pub fn virtual_packages(
         CudaChoice::Version(v) => overrides.cuda = Some(Override::String(v.clone())),
     }
     let detected = VirtualPackages::detect_for_platform(platform, &overrides, None)
-        .map_err(|e| SolveError::VirtualPackages(e.to_string()))?;
+        .map_err(SolveError::VirtualPackages)?;
     Ok(detected.into_generic_virtual_packages().collect())
 }
 

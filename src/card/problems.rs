@@ -108,6 +108,7 @@ impl Card {
         // alone may still break the match spec (`>=3.-`, found by fuzzing).
         let python =
             crate::solve::match_spec(&format!("python {}", self.python), ParseStrictness::Lenient)
+                .map_err(|e| e.to_string())
                 .and_then(|s| match s.build {
                     // `>=3.9 *_cpython` would narrow the build, not the version.
                     Some(b) => Err(format!(

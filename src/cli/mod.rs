@@ -260,14 +260,18 @@ pub fn settings() -> &'static crate::config::Settings {
     SETTINGS.get_or_init(crate::config::Settings::from_env)
 }
 
-/// Prints an error, its causes and its help, with credentials masked.
+/// Prints an error, its causes and its help, with credentials masked. Causes from uv carry its
+/// terminal styling: kept for a person at a terminal, removed for a log or a pipe.
 fn report(report: &miette::Report) {
     use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "{}",
-        crate::redact::text(&format!("{report:?}"))
-    );
+    let stderr = std::io::stderr();
+    let text = format!("{report:?}");
+    let text = if std::io::IsTerminal::is_terminal(&stderr) {
+        text
+    } else {
+        crate::message::strip_ansi(&text)
+    };
+    let _ = writeln!(stderr.lock(), "{}", crate::redact::text(&text));
 }
 
 fn init_tracing(verbose: u8) {

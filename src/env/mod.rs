@@ -144,12 +144,13 @@ pub enum EnvError {
         gone: Vec<String>,
     },
     /// Activation failed.
-    #[error("cannot activate {}: {reason}", prefix.display())]
+    #[error("cannot activate {}", prefix.display())]
     Activation {
         /// The prefix.
         prefix: PathBuf,
         /// Why.
-        reason: String,
+        #[source]
+        source: crate::message::Cause,
     },
 }
 
@@ -459,7 +460,7 @@ impl Envs {
         let (activator, variables) = self.activator(name, rattler_shell::shell::Bash::default())?;
         activator
             .run_activation(variables, None)
-            .map_err(|e| self.activation_error(name, &e))
+            .map_err(|e| self.activation_error(name, e))
     }
 
     /// The activation script for `shell` (bash, zsh, fish, xonsh, powershell, cmd.exe, nushell).
@@ -471,10 +472,10 @@ impl Envs {
         let (activator, variables) = self.activator(name, shell)?;
         activator
             .activation(variables)
-            .map_err(|e| self.activation_error(name, &e))?
+            .map_err(|e| self.activation_error(name, e))?
             .script
             .contents()
-            .map_err(|e| self.activation_error(name, &e))
+            .map_err(|e| self.activation_error(name, e))
     }
 
     fn activator<T: rattler_shell::shell::Shell + Clone + 'static>(
@@ -492,16 +493,16 @@ impl Envs {
         let prefix = self.existing(name)?;
         let platform = Subdir::current().unwrap_or(Subdir::Linux64);
         let activator = Activator::from_path(&prefix, shell, platform)
-            .map_err(|e| self.activation_error(name, &e))?;
+            .map_err(|e| self.activation_error(name, e))?;
         let variables =
-            ActivationVariables::from_env().map_err(|e| self.activation_error(name, &e))?;
+            ActivationVariables::from_env().map_err(|e| self.activation_error(name, e))?;
         Ok((activator, variables))
     }
 
-    fn activation_error(&self, name: &str, e: &dyn std::fmt::Display) -> EnvError {
+    fn activation_error(&self, name: &str, e: impl Into<crate::message::Cause>) -> EnvError {
         EnvError::Activation {
             prefix: self.prefix(name),
-            reason: e.to_string(),
+            source: e.into(),
         }
     }
 }

@@ -45,17 +45,15 @@ pub fn hostile_entry(wheel: &Path) -> std::io::Result<Option<Refusal>> {
             record = Some(text);
         }
     }
-    for line in record.as_deref().unwrap_or_default().lines() {
-        let (path, _, _) = record_line(line);
-        if let Some(reason) = escapes(path) {
-            return Ok(Some(Refusal {
-                entry: path.to_string(),
-                reason: format!("RECORD lists it: {reason}"),
-                hostile: true,
-            }));
-        }
-    }
-    Ok(None)
+    // A RECORD that does not parse is uv's to refuse when it installs the wheel.
+    let rows = crate::record::parse(record.as_deref().unwrap_or_default()).unwrap_or_default();
+    Ok(rows.into_iter().find_map(|row| {
+        escapes(&row.path).map(|reason| Refusal {
+            entry: row.path,
+            reason: format!("RECORD lists it: {reason}"),
+            hostile: true,
+        })
+    }))
 }
 
 /// Why `path` (inside a wheel) would leave the prefix, if it would.
@@ -68,15 +66,6 @@ fn escapes(path: &str) -> Option<String> {
         return Some("a path with `..` that climbs out of the prefix".into());
     }
     None
-}
-
-/// A RECORD line as (path, hash, size); the path may hold commas, the other two cannot.
-fn record_line(line: &str) -> (&str, &str, &str) {
-    let mut parts = line.rsplitn(3, ',');
-    let size = parts.next().unwrap_or_default();
-    let hash = parts.next().unwrap_or_default();
-    let path = parts.next().unwrap_or_default();
-    (path.trim_matches('"'), hash, size)
 }
 
 /// What scivision saw of an unzipped wheel the first time: a digest of every file's size and
@@ -159,13 +148,14 @@ fn listed_files(dir: &Path) -> Result<Vec<(String, Option<String>)>, Refusal> {
     let record = record_of(dir).ok_or_else(|| refuse("RECORD", "missing".into(), false))?;
     let text =
         fs_err::read_to_string(&record).map_err(|e| refuse("RECORD", e.to_string(), false))?;
+    let rows = crate::record::parse(&text).map_err(|e| refuse("RECORD", e.to_string(), false))?;
     let mut files = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let (path, hash, _) = record_line(line);
+    for row in &rows {
+        let path = row.path.as_str();
         if let Some(reason) = escapes(path) {
             return Err(refuse(path, format!("RECORD lists it: {reason}"), true));
         }
-        let digest = hash.strip_prefix("sha256=").map(str::to_string);
+        let digest = crate::record::sha256(row).map(str::to_string);
         let meta = fs_err::symlink_metadata(dir.join(path));
         match meta {
             Ok(m) if m.file_type().is_file() => files.push((path.to_string(), digest)),
@@ -284,18 +274,6 @@ mod tests {
         assert!(escapes("pkg-1.0.data/scripts/../../../../x").is_some());
         assert!(escapes("/etc/passwd").is_some());
         assert!(escapes("..\\x.py").is_some());
-    }
-
-    #[test]
-    fn record_lines_keep_commas_in_paths() {
-        assert_eq!(
-            record_line("a,b.py,sha256=xyz,12"),
-            ("a,b.py", "sha256=xyz", "12")
-        );
-        assert_eq!(
-            record_line("x.dist-info/RECORD,,"),
-            ("x.dist-info/RECORD", "", "")
-        );
     }
 
     /// An unzipped wheel `pkg` with one module and a RECORD giving `record_text` for it.

@@ -13,20 +13,34 @@ pub(super) struct WheelTags {
 }
 
 impl WheelTags {
+    /// The tags of `wheel`'s file name, parsed as uv does (a compressed tag set keeps its
+    /// first tag: the converter makes one package per python and platform).
     pub(super) fn of(wheel: &Path) -> Result<Self, String> {
+        use std::str::FromStr;
         let file_name = wheel
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let parts: Vec<&str> = file_name.trim_end_matches(".whl").split('-').collect();
-        if !file_name.ends_with(".whl") || parts.len() < 5 {
-            return Err("the file name is not `name-version-pytag-abitag-platform.whl`".into());
-        }
-        let n = parts.len();
+        let parsed =
+            uv_distribution_filename::WheelFilename::from_str(&file_name).map_err(|e| {
+                format!("the file name is not `name-version-pytag-abitag-platform.whl`: {e}")
+            })?;
+        let first = |tags: Vec<String>| tags.into_iter().next().unwrap_or_default();
         Ok(Self {
-            python: parts[n - 3].to_string(),
-            abi: parts[n - 2].to_string(),
-            platform: parts[n - 1].to_string(),
+            python: first(
+                parsed
+                    .python_tags()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
+            abi: first(parsed.abi_tags().iter().map(ToString::to_string).collect()),
+            platform: parsed
+                .platform_tags()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("."),
             file_name,
         })
     }

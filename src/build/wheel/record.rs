@@ -29,45 +29,32 @@ pub(super) fn check_record(
     entries: &BTreeMap<String, Vec<u8>>,
     dist_info: &str,
 ) -> Result<(), String> {
+    let rows = crate::record::parse(record).map_err(|e| format!("RECORD: {e}"))?;
     let mut listed = std::collections::BTreeSet::new();
-    for (n, line) in record.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        // RECORD is CSV; paths with commas are quoted.
-        let (path, rest) = if let Some(stripped) = line.strip_prefix('"') {
-            let end = stripped
-                .find("\",")
-                .ok_or(format!("RECORD line {}: unterminated quote", n + 1))?;
-            (stripped[..end].to_string(), &stripped[end + 2..])
-        } else {
-            let (p, r) = line
-                .split_once(',')
-                .ok_or(format!("RECORD line {}: `{line}` has no hash field", n + 1))?;
-            (p.to_string(), r)
-        };
-        check_relative(&path).map_err(|e| format!("RECORD line {}: `{path}`: {e}", n + 1))?;
-        let (hash, size) = rest.split_once(',').unwrap_or((rest, ""));
+    for (n, row) in rows.iter().enumerate() {
+        let path = &row.path;
+        check_relative(path).map_err(|e| format!("RECORD line {}: `{path}`: {e}", n + 1))?;
         listed.insert(path.clone());
-        let Some(bytes) = entries.get(&path) else {
+        let Some(bytes) = entries.get(path) else {
             return Err(format!("RECORD lists `{path}`, which is not in the wheel"));
         };
-        if hash.is_empty() {
-            if path != format!("{dist_info}/RECORD") {
+        let Some(hash) = row.hash.as_deref() else {
+            if *path != format!("{dist_info}/RECORD") {
                 return Err(format!("RECORD gives no hash for `{path}`"));
             }
             continue;
-        }
-        let Some(digest) = hash.strip_prefix("sha256=") else {
+        };
+        let Some(digest) = crate::record::sha256(row) else {
             return Err(format!("RECORD hash for `{path}` is not sha256 (`{hash}`)"));
         };
         if digest != b64_hash(bytes) {
             return Err(format!("`{path}` does not match its RECORD hash"));
         }
-        if !size.is_empty() && size.parse::<usize>().ok() != Some(bytes.len()) {
+        if row.size.is_some_and(|size| size != bytes.len() as u64) {
             return Err(format!(
-                "`{path}` is {} bytes, RECORD says {size}",
-                bytes.len()
+                "`{path}` is {} bytes, RECORD says {}",
+                bytes.len(),
+                row.size.unwrap_or_default()
             ));
         }
     }
