@@ -33,13 +33,14 @@ pub enum BuildError {
         source: std::io::Error,
     },
     /// A source could not be fetched or laid out.
-    #[error("source {source_desc}: {reason}")]
+    #[error("source {source_desc}")]
     #[diagnostic(help("check the recipe's `source` entry (url, path or git and rev)"))]
     Source {
         /// The URL or path.
         source_desc: String,
-        /// Why.
-        reason: String,
+        /// Why: the client's error, or what is wrong with the entry.
+        #[source]
+        source: crate::message::Cause,
     },
     /// Downloaded or local bytes differ from the recipe's sha256.
     #[error("sha256 mismatch for {what}: the recipe expects {expected}, the file has {actual}")]

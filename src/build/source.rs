@@ -86,7 +86,7 @@ impl SourceCache {
         }
         let parsed = Url::parse(url).map_err(|e| BuildError::Source {
             source_desc: url.to_string(),
-            reason: format!("not a URL: {e}"),
+            source: format!("not a URL: {e}").into(),
         })?;
         let tmp = crate::atomic::temp_beside(&target).map_err(|source| BuildError::Io {
             path: target.clone(),
@@ -95,7 +95,7 @@ impl SourceCache {
         if parsed.scheme() == "file" {
             let path = parsed.to_file_path().map_err(|()| BuildError::Source {
                 source_desc: url.to_string(),
-                reason: "not a local file path".into(),
+                source: "not a local file path".into(),
             })?;
             fs_err::copy(&path, tmp.path()).map_err(|source| BuildError::Io { path, source })?;
         } else {
@@ -128,17 +128,17 @@ async fn download(
     use futures::StreamExt;
     use tokio::io::AsyncWriteExt;
     let shown = url.to_string();
-    let failed = |reason: String| BuildError::Source {
+    let failed = |e: reqwest_middleware::Error| BuildError::Source {
         source_desc: shown.clone(),
-        reason,
+        source: e.into(),
     };
     let response = client
         .get(url.clone())
         .send()
         .await
-        .map_err(|e| failed(e.to_string()))?
+        .map_err(failed)?
         .error_for_status()
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(e.into()))?;
     let mut file = tokio::fs::File::create(to)
         .await
         .map_err(|source| BuildError::Io {
@@ -147,7 +147,7 @@ async fn download(
         })?;
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| failed(e.to_string()))?;
+        let chunk = chunk.map_err(|e| failed(e.into()))?;
         file.write_all(&chunk)
             .await
             .map_err(|source| BuildError::Io {
@@ -205,12 +205,12 @@ pub async fn mirror_url_sources(
         let Some(path) = cached else {
             return Err(last_error.unwrap_or_else(|| BuildError::Source {
                 source_desc: first.to_string(),
-                reason: "no URL".into(),
+                source: "no URL".into(),
             }));
         };
         let file_url = Url::from_file_path(&path).map_err(|()| BuildError::Source {
             source_desc: path.display().to_string(),
-            reason: "not an absolute path".into(),
+            source: "not an absolute path".into(),
         })?;
         // The cache keeps the file's name, so the engine sees the same name (and extracts an
         // archive as it would from the original URL).

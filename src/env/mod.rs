@@ -148,8 +148,7 @@ pub enum EnvError {
     Activation {
         /// The prefix.
         prefix: PathBuf,
-        /// Why.
-        #[source]
+        /// Why (rattler_shell's error).
         source: crate::message::Cause,
     },
 }
