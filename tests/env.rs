@@ -274,14 +274,15 @@ fn interrupted_creates_leave_a_usable_state() {
     let rattler = tempfile::tempdir().unwrap();
     // Kill at several points (a fresh package cache makes the install long enough to hit).
     let (seed, delays) = kill_points(&[30, 120, 250, 400, 700], 3, 800);
+    let mut interrupted = 0;
     for delay_ms in delays {
         let at = format!("killed after {delay_ms} ms (SCIVISION_TEST_SEED={seed})");
-        kill_after(
+        interrupted += usize::from(kill_after(
             sv(home.path())
                 .env("RATTLER_CACHE_DIR", rattler.path())
                 .args(["env", "create", "scivision-demo-modern", "-c", &ch()]),
             delay_ms,
-        );
+        ));
         let prefix = home.path().join("envs/scivision-demo-modern");
         // Either the previous environment (complete) or none: never a half-written one.
         if prefix.exists() {
@@ -297,6 +298,10 @@ fn interrupted_creates_leave_a_usable_state() {
             assert_eq!(out.code, 0, "{at}: {}", out.stderr);
         }
     }
+    assert!(
+        interrupted > 0,
+        "no kill interrupted a create (SCIVISION_TEST_SEED={seed})"
+    );
     run_ok(
         sv(home.path())
             .env("RATTLER_CACHE_DIR", rattler.path())

@@ -52,12 +52,13 @@ fn channel_index_killed_at_any_point_then_rerun_equals_an_uninterrupted_index() 
     let victim = channel_copy();
     strip(victim.path());
     let (seed, delays) = kill_points(&[20, 80, 200, 400, 800], 3, 900);
+    let mut interrupted = 0;
     for delay_ms in delays {
         let at = format!("killed after {delay_ms} ms (SCIVISION_TEST_SEED={seed})");
-        kill_after(
+        interrupted += usize::from(kill_after(
             scivision().args(["channel", "index"]).arg(victim.path()),
             delay_ms,
-        );
+        ));
         // Whatever index files exist after a kill are whole (written beside and renamed).
         for subdir in ["linux-64", "noarch"] {
             let path = victim.path().join(subdir).join("repodata.json");
@@ -67,6 +68,10 @@ fn channel_index_killed_at_any_point_then_rerun_equals_an_uninterrupted_index() 
             }
         }
     }
+    assert!(
+        interrupted > 0,
+        "no kill interrupted an index (SCIVISION_TEST_SEED={seed})"
+    );
     run_ok(scivision().args(["channel", "index"]).arg(victim.path()));
     assert_eq!(index_state(victim.path()), expected);
     // And a client reads it: the demo model solves from the re-indexed channel.
@@ -105,15 +110,16 @@ fn env_unpack_killed_at_any_point_then_rerun_gives_a_working_environment() {
     );
     let b = tempfile::tempdir().unwrap();
     let (seed, delays) = kill_points(&[30, 100, 250, 500, 900], 3, 1000);
+    let mut interrupted = 0;
     for delay_ms in delays {
         let at = format!("killed after {delay_ms} ms (SCIVISION_TEST_SEED={seed})");
-        kill_after(
+        interrupted += usize::from(kill_after(
             machine(b.path())
                 .args(["env", "unpack"])
                 .arg(&pack)
                 .args(["--name", "edges"]),
             delay_ms,
-        );
+        ));
         // The environment is the previous one or none, never half of one.
         let prefix = b.path().join("home/envs/edges");
         if prefix.exists() {
@@ -129,6 +135,10 @@ fn env_unpack_killed_at_any_point_then_rerun_gives_a_working_environment() {
             assert_eq!(out.code, 0, "{at}: {}", out.stderr);
         }
     }
+    assert!(
+        interrupted > 0,
+        "no kill interrupted an unpack (SCIVISION_TEST_SEED={seed})"
+    );
     let out = run_ok(
         machine(b.path())
             .args(["env", "unpack"])
@@ -276,9 +286,10 @@ fn build_killed_at_any_point_then_rerun_equals_an_uninterrupted_build() {
         .map(|f| (took as f64 * f) as u64)
         .collect();
     let (seed, delays) = kill_points(&fixed, 3, took);
+    let mut interrupted = 0;
     for (i, delay) in delays.iter().enumerate() {
         let channel = dir.path().join(format!("channel-{i}"));
-        kill_after(&mut build(&channel, true), *delay);
+        interrupted += usize::from(kill_after(&mut build(&channel, true), *delay));
         // What a user does next: build again (the build cache may already hold a package).
         let again = run(&mut build(&channel, false));
         let at = format!("killed after {delay} ms (SCIVISION_TEST_SEED={seed})");
@@ -286,6 +297,10 @@ fn build_killed_at_any_point_then_rerun_equals_an_uninterrupted_build() {
         assert_eq!(published(&channel), want, "{at}");
         assert_eq!(partial_files(&channel), Vec::<String>::new(), "{at}");
     }
+    assert!(
+        interrupted > 0,
+        "no kill interrupted a build (SCIVISION_TEST_SEED={seed})"
+    );
     // The narrowest window, hit on purpose: killed after placing a package, before indexing.
     let channel = dir.path().join("placed-not-indexed");
     std::fs::create_dir_all(channel.join("noarch")).unwrap();

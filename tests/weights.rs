@@ -264,7 +264,7 @@ fn a_fetch_killed_at_any_point_leaves_no_file_the_model_could_load() {
     for delay in delays {
         let mut cmd = sv_isolated(d, false);
         cmd.args(["weights", "fetch", MODEL, "--mirror", &server.url]);
-        kill_after(&mut cmd, delay);
+        let _ = kill_after(&mut cmd, delay);
         let after = states(d);
         for state in &after {
             assert_ne!(state, "corrupt", "killed after {delay} ms (seed {seed})");

@@ -101,16 +101,21 @@ pub fn sv_isolated(dir: &Path, no_network: bool) -> Command {
     cmd
 }
 
-/// Starts `cmd` with its output discarded and kills it (SIGKILL) after `delay_ms`.
-pub fn kill_after(cmd: &mut Command, delay_ms: u64) {
+/// Starts `cmd` with its output discarded and kills it (SIGKILL) after `delay_ms`. Returns
+/// whether the kill interrupted it (it was still running): a kill loop asserts that some did,
+/// or it would prove nothing.
+#[must_use]
+pub fn kill_after(cmd: &mut Command, delay_ms: u64) -> bool {
     let mut child = cmd
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("command starts");
     std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+    let running = matches!(child.try_wait(), Ok(None));
     let _ = child.kill();
     let _ = child.wait();
+    running
 }
 
 /// Kill points for a kill -9 loop: `fixed` (spread over the operation) and `random` more drawn
