@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use crate::card::Card;
+use crate::card::{Card, CardRecipe};
 use crate::catalog::Model;
 
 /// The file a generated recipe is written to, beside its card.
@@ -33,8 +33,22 @@ pub fn generate(card: &Card, model: Option<&Model>) -> Result<Option<String>, St
         w,
         "package:\n  name: ${{{{ name }}}}\n  version: ${{{{ version }}}}\n"
     );
+    let homepage = write_source(w, card)?;
+    let _ = writeln!(
+        w,
+        "build:\n  number: 0\n  noarch: python\n  script: ${{{{ PYTHON }}}} -m pip install . -vv --no-deps --no-build-isolation --no-index\n"
+    );
+    write_requirements(w, card, recipe)?;
+    write_tests(w, card, recipe);
+    write_about(w, card, recipe, model, homepage.as_deref());
+    write_extra(w, card, model)?;
+    Ok(Some(y))
+}
+
+/// The `source:` section; the homepage a git source implies.
+fn write_source(w: &mut String, card: &Card) -> Result<Option<String>, String> {
     let s = &card.source;
-    let homepage = match (&s.git, &s.rev, &s.url, &s.sha256) {
+    match (&s.git, &s.rev, &s.url, &s.sha256) {
         (Some(git), Some(rev), _, _) => {
             let _ = writeln!(
                 w,
@@ -42,7 +56,7 @@ pub fn generate(card: &Card, model: Option<&Model>) -> Result<Option<String>, St
                 scalar(git),
                 scalar(rev)
             );
-            Some(git.trim_end_matches(".git").to_string())
+            Ok(Some(git.trim_end_matches(".git").to_string()))
         }
         (_, _, Some(url), Some(sha)) => {
             let _ = writeln!(
@@ -51,16 +65,15 @@ pub fn generate(card: &Card, model: Option<&Model>) -> Result<Option<String>, St
                 scalar(url),
                 scalar(sha)
             );
-            None
+            Ok(None)
         }
-        _ => {
-            return Err("a published model needs a `git` + `rev` or `url` + `sha256` source".into())
-        }
-    };
-    let _ = writeln!(
-        w,
-        "build:\n  number: 0\n  noarch: python\n  script: ${{{{ PYTHON }}}} -m pip install . -vv --no-deps --no-build-isolation --no-index\n"
-    );
+        _ => Err("a published model needs a `git` + `rev` or `url` + `sha256` source".into()),
+    }
+}
+
+/// The `requirements:` section: the card's host list, and its conda and PyPI pins as run
+/// requirements.
+fn write_requirements(w: &mut String, card: &Card, recipe: &CardRecipe) -> Result<(), String> {
     let _ = writeln!(w, "requirements:\n  host:\n    - python\n    - pip");
     for h in &recipe.host {
         let _ = writeln!(w, "    - {}", scalar(h));
@@ -81,6 +94,11 @@ pub fn generate(card: &Card, model: Option<&Model>) -> Result<Option<String>, St
     for text in &card.pypi {
         let _ = writeln!(w, "    - {}", scalar(&crate::card::conda_spec_of(text)?));
     }
+    Ok(())
+}
+
+/// The `tests:` section: the package's contents (the model's import by default) and imports.
+fn write_tests(w: &mut String, card: &Card, recipe: &CardRecipe) {
     let contents = if recipe.contents.is_empty() {
         vec![card
             .model
@@ -100,8 +118,18 @@ pub fn generate(card: &Card, model: Option<&Model>) -> Result<Option<String>, St
         }
         let _ = writeln!(w, "      pip_check: false");
     }
+}
+
+/// The `about:` section: homepage, license and the catalog's description as summary.
+fn write_about(
+    w: &mut String,
+    card: &Card,
+    recipe: &CardRecipe,
+    model: Option<&Model>,
+    homepage: Option<&str>,
+) {
     let _ = writeln!(w, "\nabout:");
-    if let Some(home) = &homepage {
+    if let Some(home) = homepage {
         let _ = writeln!(w, "  homepage: {}\n  repository: {0}", scalar(home));
     } else if let Some(url) = model.map(|m| m.url.as_str()).filter(|u| !u.is_empty()) {
         let _ = writeln!(w, "  homepage: {}", scalar(url));
@@ -115,6 +143,10 @@ pub fn generate(card: &Card, model: Option<&Model>) -> Result<Option<String>, St
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| format!("{} (Scivision catalog model)", card.name));
     let _ = writeln!(w, "  summary: {}", quoted(&summary));
+}
+
+/// The `extra.scivision` section: the card's model.yml fields, tasks, CUDA need and weights.
+fn write_extra(w: &mut String, card: &Card, model: Option<&Model>) -> Result<(), String> {
     let _ = writeln!(
         w,
         "\nextra:\n  scivision:\n    catalog: {}",
@@ -155,7 +187,7 @@ pub fn generate(card: &Card, model: Option<&Model>) -> Result<Option<String>, St
             );
         }
     }
-    Ok(Some(y))
+    Ok(())
 }
 
 /// A YAML plain scalar where that reads back as the same string, else a quoted one.

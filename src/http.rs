@@ -186,118 +186,136 @@ fn transient(result: &reqwest_middleware::Result<reqwest::Response>) -> Option<S
 /// network failure. Typed errors (reqwest's, I/O kinds) decide first; the text, with URLs cut
 /// out (package and host names must not decide), only for errors that carry no type.
 pub fn help_for(e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut status = None;
-    let (mut timeout, mut connect, mut redirect, mut body, mut local_io) =
-        (false, false, false, false, false);
-    while let Some(err) = cur {
-        let typed = err.downcast_ref::<reqwest::Error>().or_else(|| match err
-            .downcast_ref::<reqwest_middleware::Error>(
-        ) {
-            Some(reqwest_middleware::Error::Reqwest(r)) => Some(r),
-            _ => None,
-        });
-        if let Some(r) = typed {
-            status = status.or(r.status());
-            timeout |= r.is_timeout();
-            connect |= r.is_connect();
-            redirect |= r.is_redirect();
-            body |= r.is_body() || r.is_decode();
-        }
-        if err.downcast_ref::<RedirectRefused>().is_some() {
-            redirect = true;
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            local_io |= matches!(
-                io.kind(),
-                StorageFull | PermissionDenied | ReadOnlyFilesystem | QuotaExceeded
-            );
-        }
-        cur = err.source();
-    }
-    let text = without_urls(&crate::message::error_chain(e).to_lowercase());
-    timeout |= text.contains("timed out");
-    if local_io {
+    let signals = Signals::gather(e);
+    if signals.local_io {
         return None;
     }
-    if timeout {
+    let text = without_urls(&crate::message::error_chain(e).to_lowercase());
+    if signals.timeout || text.contains("timed out") {
         return Some(format!(
             "the server sent nothing for {} s: raise SCIVISION_HTTP_TIMEOUT on a slow network, \
              or use --offline to work from what is cached",
             timeout_secs()
         ));
     }
-    let status = status.map(|s| s.as_u16()).or_else(|| status_in(&text));
-    match status {
-        Some(401 | 403) => {
-            return Some(
-                "the channel wants credentials: put them in RATTLER_AUTH_FILE or ~/.netrc \
-                 (locks keep no secrets)"
-                    .to_string(),
-            );
-        }
-        Some(404) => {
-            return Some(
-                "the server has no such file: check the channel URL; a shard missing from a \
-                 sharded channel means its index was published without it (re-run \
-                 `scivision channel index` and upload every file)"
-                    .to_string(),
-            );
-        }
-        Some(s) if s >= 500 || s == 408 || s == 429 => {
-            return Some(format!(
-                "the server failed and was asked {} more times: try again later, or use \
-                 --offline to work from what is cached",
-                retries()
-            ));
-        }
-        _ => {}
+    if let Some(help) = status_help(signals.status.or_else(|| status_in(&text))) {
+        return Some(help);
     }
-    if redirect || text.contains("redirect") {
-        return Some(
-            "the server's redirects loop or lead somewhere other than http(s): check the \
-             channel URL"
+    let flags = [signals.redirect, signals.connect, signals.body];
+    TEXT_HINTS
+        .iter()
+        .zip(flags)
+        .find(|((words, _), flag)| *flag || words.iter().any(|w| text.contains(w)))
+        .map(|((_, help), _)| (*help).to_string())
+}
+
+/// What the typed errors of a chain say about a failed download.
+#[derive(Default)]
+struct Signals {
+    /// The first HTTP status found.
+    status: Option<u16>,
+    timeout: bool,
+    connect: bool,
+    redirect: bool,
+    /// The body could not be read or decoded.
+    body: bool,
+    /// A local disk or permission failure: not the network's fault.
+    local_io: bool,
+}
+
+impl Signals {
+    /// Walks `e` and its sources, downcasting each to the types that carry a verdict.
+    fn gather(e: &(dyn std::error::Error + 'static)) -> Self {
+        let mut signals = Self::default();
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = cur {
+            let typed = err.downcast_ref::<reqwest::Error>().or_else(|| {
+                match err.downcast_ref::<reqwest_middleware::Error>() {
+                    Some(reqwest_middleware::Error::Reqwest(r)) => Some(r),
+                    _ => None,
+                }
+            });
+            if let Some(r) = typed {
+                signals.status = signals.status.or(r.status().map(|s| s.as_u16()));
+                signals.timeout |= r.is_timeout();
+                signals.connect |= r.is_connect();
+                signals.redirect |= r.is_redirect();
+                signals.body |= r.is_body() || r.is_decode();
+            }
+            if err.downcast_ref::<RedirectRefused>().is_some() {
+                signals.redirect = true;
+            }
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                use std::io::ErrorKind::*;
+                signals.local_io |= matches!(
+                    io.kind(),
+                    StorageFull | PermissionDenied | ReadOnlyFilesystem | QuotaExceeded
+                );
+            }
+            cur = err.source();
+        }
+        signals
+    }
+}
+
+/// The help for an HTTP status that has one.
+fn status_help(status: Option<u16>) -> Option<String> {
+    match status? {
+        401 | 403 => Some(
+            "the channel wants credentials: put them in RATTLER_AUTH_FILE or ~/.netrc \
+             (locks keep no secrets)"
                 .to_string(),
-        );
+        ),
+        404 => Some(
+            "the server has no such file: check the channel URL; a shard missing from a \
+             sharded channel means its index was published without it (re-run \
+             `scivision channel index` and upload every file)"
+                .to_string(),
+        ),
+        s if s >= 500 || s == 408 || s == 429 => Some(format!(
+            "the server failed and was asked {} more times: try again later, or use \
+             --offline to work from what is cached",
+            retries()
+        )),
+        _ => None,
     }
-    if connect
-        || [
+}
+
+/// Failures told by words in an untyped error chain, in the order they are judged, each with
+/// its help. Their typed flags (redirect, connect, body) are zipped on in [`help_for`].
+const TEXT_HINTS: [(&[&str], &str); 3] = [
+    (
+        &["redirect"],
+        "the server's redirects loop or lead somewhere other than http(s): check the \
+         channel URL",
+    ),
+    (
+        &[
             "connection refused",
             "error trying to connect",
             "dns error",
             "tls",
             "certificate",
-        ]
-        .iter()
-        .any(|w| text.contains(w))
-    {
-        return Some(
-            "cannot reach the server (or trust its certificate): check the network, proxy and \
-             URL, or use --offline to work from what is cached"
-                .to_string(),
-        );
-    }
-    let damaged = [
-        "sha-256",
-        "sha256",
-        "hash mismatch",
-        "zstd",
-        "frame descriptor",
-        "decod",
-        "truncated",
-        "unexpected end",
-    ];
-    if body || damaged.iter().any(|w| text.contains(w)) {
-        return Some(
-            "the server sent damaged data (a truncated upload, or a proxy rewriting files); \
-             nothing of it was kept: try again, and if it persists re-index and re-upload the \
-             channel"
-                .to_string(),
-        );
-    }
-    None
-}
+        ],
+        "cannot reach the server (or trust its certificate): check the network, proxy and \
+         URL, or use --offline to work from what is cached",
+    ),
+    (
+        &[
+            "sha-256",
+            "sha256",
+            "hash mismatch",
+            "zstd",
+            "frame descriptor",
+            "decod",
+            "truncated",
+            "unexpected end",
+        ],
+        "the server sent damaged data (a truncated upload, or a proxy rewriting files); \
+         nothing of it was kept: try again, and if it persists re-index and re-upload the \
+         channel",
+    ),
+];
 
 /// `text` with every URL (scheme to the next space, quote or bracket) left out.
 fn without_urls(text: &str) -> String {

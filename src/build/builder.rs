@@ -19,6 +19,8 @@ use crate::package;
 /// files would change for the same recipe.
 const BUILD_LOGIC_VERSION: &str = "scivision-build-5-rattler-build";
 
+/// One planned output into the channel: from the build cache when its inputs were built before,
+/// else built, tested and placed.
 pub(super) async fn build_one(
     planned: &Planned,
     engine: &Engine,
@@ -27,10 +29,6 @@ pub(super) async fn build_one(
 ) -> Result<BuildOutcome, BuildError> {
     let started = Instant::now();
     let name = planned.display_name();
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source: std::io::Error| BuildError::Io { path, source }
-    };
 
     // The engine's build folder is named by the package and the (fixed) timestamp, so that
     // the same inputs give the same bytes; one build of a package name at a time uses it.
@@ -40,7 +38,7 @@ pub(super) async fn build_one(
         .join(format!("{}.lock", planned.output.name().as_normalized()));
     let _folder_lock = crate::atomic::lock_async(&folder_lock)
         .await
-        .map_err(io(&folder_lock))?;
+        .map_err(io_at(&folder_lock))?;
 
     // The build and host environments are solved first: their exact records are inputs.
     reporter.phase(&name, "solve");
@@ -53,7 +51,7 @@ pub(super) async fn build_one(
     let lock_path = builds.join(format!("{input_hash}.lock"));
     let _build_lock = crate::atomic::lock_async(&lock_path)
         .await
-        .map_err(io(&lock_path))?;
+        .map_err(io_at(&lock_path))?;
     if !config.force {
         if let Some(file) = cached_artifact(&cache_dir)? {
             let outcome = place_cached(planned, &file, config).await?;
@@ -65,13 +63,45 @@ pub(super) async fn build_one(
         }
     }
 
+    let built = build_and_test(engine, config, reporter, &name, output, &input_hash).await?;
+    publish(planned, engine, config, &built, &cache_dir).await?;
+    let Built {
+        subdir, file_name, ..
+    } = built;
+    Ok(BuildOutcome {
+        package: file_name.trim_end_matches(".conda").to_string(),
+        file: format!("{subdir}/{file_name}"),
+        status: "built",
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// A package the engine built and scivision tested, not yet in the build cache or channel.
+struct Built {
+    /// The package, in `work/<subdir>/`.
+    untested: PathBuf,
+    /// The build's own scratch folder (the package and its test prefix).
+    work: PathBuf,
+    subdir: String,
+    file_name: String,
+}
+
+/// Fetches the sources, builds the package, takes it out of the engine's folder and tests it.
+async fn build_and_test(
+    engine: &Engine,
+    config: &BuildConfig,
+    reporter: &dyn BuildReporter,
+    name: &str,
+    output: Output,
+    input_hash: &str,
+) -> Result<Built, BuildError> {
     // Sources are fetched only for a build that runs, and after hashing: the recipe's
     // sha256 is the input, not where the cached copy lives.
-    reporter.phase(&name, "source");
+    reporter.phase(name, "source");
     let mut output = output;
     let sources = super::source::SourceCache::new(config.cache_dir.join("sources"));
     super::source::mirror_url_sources(&mut output, &sources, &crate::http::client()).await?;
-    reporter.phase(&name, "build");
+    reporter.phase(name, "build");
     let (output, staged) = engine.build(output).await?;
     let subdir = output.build_configuration.target_platform.to_string();
     let file_name = staged
@@ -83,41 +113,58 @@ pub(super) async fn build_one(
     // so that nothing but a tested package is ever listed anywhere.
     let work = config.cache_dir.join("work").join(&input_hash[..16]);
     if work.exists() {
-        fs_err::remove_dir_all(&work).map_err(io(&work))?;
+        fs_err::remove_dir_all(&work).map_err(io_at(&work))?;
     }
     let untested = work.join(&subdir).join(&file_name);
-    fs_err::create_dir_all(work.join(&subdir)).map_err(io(&work))?;
-    fs_err::rename(&staged, &untested).map_err(io(&staged))?;
+    fs_err::create_dir_all(work.join(&subdir)).map_err(io_at(&work))?;
+    fs_err::rename(&staged, &untested).map_err(io_at(&staged))?;
 
     if config.test && !output.recipe.tests().is_empty() {
-        reporter.phase(&name, "test");
+        reporter.phase(name, "test");
         engine.test(&output, &untested, &work.join("test")).await?;
     }
     if config.test {
-        reporter.phase(&name, "check");
+        reporter.phase(name, "check");
         check_installable(&untested, config).await?;
     }
+    Ok(Built {
+        untested,
+        work,
+        subdir,
+        file_name,
+    })
+}
 
-    // Into the build cache, then into the channel: both by rename of a complete file.
-    let cached = cache_dir.join(&subdir).join(&file_name);
-    place(&untested, &cached)?;
-    let target = config.output_dir.join(&subdir).join(&file_name);
+/// Into the build cache (`cache_dir`), then into the channel: both by rename of a complete
+/// file; the output's previous build retired and the subdir re-indexed under the channel lock.
+async fn publish(
+    planned: &Planned,
+    engine: &Engine,
+    config: &BuildConfig,
+    built: &Built,
+    cache_dir: &Path,
+) -> Result<(), BuildError> {
+    let (subdir, file_name) = (&built.subdir, &built.file_name);
+    let cached = cache_dir.join(subdir).join(file_name);
+    place(&built.untested, &cached)?;
+    let target = config.output_dir.join(subdir).join(file_name);
     let channel_lock = channel::lock(&config.output_dir).await?;
     let replaced = target.exists();
     place(&cached, &target)?;
     retire_previous_output(planned, config, &target)?;
-    channel::index_locked(&config.output_dir, Some(&subdir), replaced).await?;
+    channel::index_locked(&config.output_dir, Some(subdir), replaced).await?;
     drop(channel_lock);
     engine.forget_channel(&config.output_dir)?;
     if !config.keep_work {
-        let _ = fs_err::remove_dir_all(&work);
+        let _ = fs_err::remove_dir_all(&built.work);
     }
-    Ok(BuildOutcome {
-        package: file_name.trim_end_matches(".conda").to_string(),
-        file: format!("{subdir}/{file_name}"),
-        status: "built",
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok(())
+}
+
+/// A mapper from an I/O error to a [`BuildError::Io`] that names `path`.
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
+    let path = path.to_path_buf();
+    move |source| BuildError::Io { path, source }
 }
 
 /// The package's run requirements solve from the extra channels and then the output channel

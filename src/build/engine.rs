@@ -22,12 +22,13 @@ use rattler_build_core::types::{
 };
 use rattler_build_core::{RenderConfig, Variable};
 use rattler_build_recipe::source_code::Source;
+use rattler_build_recipe::stage1::HashInfo;
 use rattler_build_recipe::variant_render::RenderedVariant;
 use rattler_build_types::NormalizedKey;
 use rattler_build_variant_config::VariantConfig;
 use rattler_conda_types::compression_level::CompressionLevel;
 use rattler_conda_types::package::CondaArchiveType;
-use rattler_conda_types::{ChannelUrl, Subdir};
+use rattler_conda_types::{ChannelUrl, PackageName, Subdir};
 use rattler_solve::{ChannelPriority, SolveStrategy};
 use rattler_virtual_packages::VirtualPackageOverrides;
 
@@ -109,119 +110,144 @@ impl Engine {
     /// The recipe's outputs for every variant, as rattler-build renders them (skipped ones
     /// left out).
     pub fn render(&self, recipe_file: &Path) -> Result<Vec<Output>, BuildError> {
-        let fail = |what: &str, report: miette::Report| BuildError::Engine {
-            what: format!("{what} {}", recipe_file.display()),
-            source: EngineReport(report),
-        };
         let text = fs_err::read_to_string(recipe_file).map_err(|source| BuildError::Io {
             path: recipe_file.to_path_buf(),
             source,
         })?;
         let target = self.settings.target_platform;
-        let build_platform = self.platform.platform;
         let (rendered, recipe_name) = render_variants(
             recipe_file,
             text,
             target,
-            build_platform,
+            self.platform.platform,
             &self.settings.variant_configs,
             self.settings.experimental,
         )?;
-        let mut subpackages = BTreeMap::new();
-        for r in &rendered {
-            let recipe = &r.recipe;
-            subpackages.insert(
-                recipe.package().name().clone(),
-                PackageIdentifier {
-                    name: recipe.package().name().clone(),
-                    version: recipe.package().version().clone(),
-                    build_string: build_string_of(recipe),
-                },
-            );
-        }
+        let subpackages = subpackages_of(&rendered);
         // One detection for all outputs (it reads the machine, or the overrides, again).
         let host_platform = self.platform_for(target)?;
         let mut outputs = Vec::new();
         for r in rendered {
-            let recipe = r.recipe;
-            if recipe.build().skip {
+            if r.recipe.build().skip {
                 continue;
             }
-            let Some(hash) = r.hash_info else {
-                return Err(fail(
-                    "render",
-                    miette::miette!("rattler-build gave no hash for a rendered variant"),
-                ));
-            };
-            let name = recipe.package().name().as_normalized().to_string();
-            // Outputs that inherit from a staging output share its build folder.
-            let build_name = if recipe.inherits_from.is_some() {
-                recipe_name.clone().unwrap_or_else(|| name.clone())
-            } else {
-                name.clone()
-            };
-            let target_platform = if recipe.build().noarch.is_some() {
-                Subdir::NoArch
-            } else {
-                target
-            };
-            let directories = Directories::builder(
-                &build_name,
+            outputs.push(self.output(
                 recipe_file,
-                &self.settings.staging_dir,
-                &self.settings.timestamp,
-                build_platform,
-            )
-            .merge_build_and_host(recipe.build().merge_build_and_host_envs)
-            .skip_directory_creation(true)
-            .build()
-            .map_err(|source| BuildError::Io {
-                path: self.settings.staging_dir.clone(),
-                source,
-            })?;
-            outputs.push(Output {
-                build_configuration: BuildConfiguration {
-                    target_platform,
-                    host_platform: host_platform.clone(),
-                    build_platform: self.platform.clone(),
-                    hash,
-                    variant: r.variant,
-                    directories,
-                    channels: self.settings.channels.clone(),
-                    channel_priority: ChannelPriority::Strict,
-                    solve_strategy: SolveStrategy::Highest,
-                    timestamp: self.settings.timestamp,
-                    subpackages: subpackages.clone(),
-                    packaging_settings: PackagingSettings::from_args(
-                        CondaArchiveType::Conda,
-                        CompressionLevel::Default,
-                    ),
-                    // The rendered recipe records absolute build paths, which would make the
-                    // same inputs give different bytes on different machines.
-                    store_recipe: false,
-                    force_colors: false,
-                    experimental: self.settings.experimental,
-                    env_isolation: Default::default(),
-                    sandbox_config: if self.settings.sandbox {
-                        super::sandbox::configuration()
-                    } else {
-                        None
-                    },
-                    exclude_newer: None,
-                    repodata_revision: Default::default(),
-                },
-                recipe,
-                finalized_dependencies: None,
-                finalized_sources: None,
-                finalized_cache_dependencies: None,
-                finalized_cache_sources: None,
-                staging_library_name_map: None,
-                system_tools: SystemTools::new("scivision", env!("CARGO_PKG_VERSION")),
-                build_summary: Arc::new(Mutex::new(BuildSummary::default())),
-                extra_meta: None,
-            });
+                r,
+                recipe_name.as_deref(),
+                &host_platform,
+                &subpackages,
+            )?);
         }
         Ok(outputs)
+    }
+
+    /// The engine's output for one rendered variant. `recipe_name` names the build folder of
+    /// outputs that inherit from a staging output.
+    fn output(
+        &self,
+        recipe_file: &Path,
+        rendered: RenderedVariant,
+        recipe_name: Option<&str>,
+        host_platform: &PlatformWithVirtualPackages,
+        subpackages: &BTreeMap<PackageName, PackageIdentifier>,
+    ) -> Result<Output, BuildError> {
+        let recipe = rendered.recipe;
+        let Some(hash) = rendered.hash_info else {
+            return Err(BuildError::Engine {
+                what: format!("render {}", recipe_file.display()),
+                source: EngineReport(miette::miette!(
+                    "rattler-build gave no hash for a rendered variant"
+                )),
+            });
+        };
+        let name = recipe.package().name().as_normalized().to_string();
+        // Outputs that inherit from a staging output share its build folder.
+        let build_name = if recipe.inherits_from.is_some() {
+            recipe_name.map_or_else(|| name.clone(), str::to_string)
+        } else {
+            name
+        };
+        let target_platform = if recipe.build().noarch.is_some() {
+            Subdir::NoArch
+        } else {
+            self.settings.target_platform
+        };
+        let directories = Directories::builder(
+            &build_name,
+            recipe_file,
+            &self.settings.staging_dir,
+            &self.settings.timestamp,
+            self.platform.platform,
+        )
+        .merge_build_and_host(recipe.build().merge_build_and_host_envs)
+        .skip_directory_creation(true)
+        .build()
+        .map_err(|source| BuildError::Io {
+            path: self.settings.staging_dir.clone(),
+            source,
+        })?;
+        Ok(Output {
+            build_configuration: self.configuration(
+                target_platform,
+                host_platform.clone(),
+                hash,
+                rendered.variant,
+                directories,
+                subpackages.clone(),
+            ),
+            recipe,
+            finalized_dependencies: None,
+            finalized_sources: None,
+            finalized_cache_dependencies: None,
+            finalized_cache_sources: None,
+            staging_library_name_map: None,
+            system_tools: SystemTools::new("scivision", env!("CARGO_PKG_VERSION")),
+            build_summary: Arc::new(Mutex::new(BuildSummary::default())),
+            extra_meta: None,
+        })
+    }
+
+    /// How one output is built: scivision's settings plus what rendering decided.
+    fn configuration(
+        &self,
+        target_platform: Subdir,
+        host_platform: PlatformWithVirtualPackages,
+        hash: HashInfo,
+        variant: BTreeMap<NormalizedKey, Variable>,
+        directories: Directories,
+        subpackages: BTreeMap<PackageName, PackageIdentifier>,
+    ) -> BuildConfiguration {
+        BuildConfiguration {
+            target_platform,
+            host_platform,
+            build_platform: self.platform.clone(),
+            hash,
+            variant,
+            directories,
+            channels: self.settings.channels.clone(),
+            channel_priority: ChannelPriority::Strict,
+            solve_strategy: SolveStrategy::Highest,
+            timestamp: self.settings.timestamp,
+            subpackages,
+            packaging_settings: PackagingSettings::from_args(
+                CondaArchiveType::Conda,
+                CompressionLevel::Default,
+            ),
+            // The rendered recipe records absolute build paths, which would make the
+            // same inputs give different bytes on different machines.
+            store_recipe: false,
+            force_colors: false,
+            experimental: self.settings.experimental,
+            env_isolation: Default::default(),
+            sandbox_config: if self.settings.sandbox {
+                super::sandbox::configuration()
+            } else {
+                None
+            },
+            exclude_newer: None,
+            repodata_revision: Default::default(),
+        }
     }
 
     fn platform_for(&self, subdir: Subdir) -> Result<PlatformWithVirtualPackages, BuildError> {
@@ -374,6 +400,23 @@ impl Engine {
                 source: EngineReport(e.into_report()),
             })
     }
+}
+
+/// Every output of a recipe by name, as `pin_subpackage` refers to them.
+fn subpackages_of(rendered: &[RenderedVariant]) -> BTreeMap<PackageName, PackageIdentifier> {
+    let mut subpackages = BTreeMap::new();
+    for r in rendered {
+        let recipe = &r.recipe;
+        subpackages.insert(
+            recipe.package().name().clone(),
+            PackageIdentifier {
+                name: recipe.package().name().clone(),
+                version: recipe.package().version().clone(),
+                build_string: build_string_of(recipe),
+            },
+        );
+    }
+    subpackages
 }
 
 /// Parses and renders `text` (the contents of `recipe_file`) for every variant, with the

@@ -230,7 +230,39 @@ impl Card {
             );
             return;
         }
-        if let Some(git) = &s.git {
+        s.git_problems(bad);
+        s.url_problems(bad);
+        if let Some(spec) = &s.conda {
+            self.conda_source_problems(spec, bad);
+        }
+    }
+
+    /// A `conda` source must be a strict match spec naming the card's package.
+    fn conda_source_problems(&self, spec: &str, bad: &mut impl FnMut(&str, String, &str)) {
+        match crate::solve::match_spec(spec, ParseStrictness::Strict) {
+            Err(e) => bad(
+                "source.conda",
+                format!("`{spec}` is not a match spec: {e}"),
+                "write the conda package's spec, e.g. `stardist >=0.9.1`",
+            ),
+            Ok(m) => {
+                let same = matches!(&m.name, PackageNameMatcher::Exact(n) if n.as_normalized() == self.package.to_lowercase());
+                if !same {
+                    bad(
+                        "source.conda",
+                        format!("`{spec}` does not name the package `{}`", self.package),
+                        "the spec's name and `package` must agree",
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl CardSource {
+    /// A git source needs an https:// or file:// URL and a full commit; a revision needs git.
+    fn git_problems(&self, bad: &mut impl FnMut(&str, String, &str)) {
+        if let Some(git) = &self.git {
             if !(git.starts_with("https://") || git.starts_with("file://")) {
                 bad(
                     "source.git",
@@ -238,19 +270,23 @@ impl Card {
                     "give the repository's clone URL, without `git+`",
                 );
             }
-            match &s.rev {
+            match &self.rev {
                 None => bad("source.rev", "a git source needs a revision".into(), "pin the commit the card was checked against: `rev: <40 hex digits>` (a branch moves under the lock)"),
                 Some(rev) if !is_hex(rev, 40) => bad("source.rev", format!("`{rev}` is not a full commit hash"), "pin the full 40-digit commit, not a branch or a short hash"),
                 Some(_) => {}
             }
-        } else if s.rev.is_some() {
+        } else if self.rev.is_some() {
             bad(
                 "source.rev",
                 "a revision without a git source".into(),
                 "add `git:` or remove `rev:`",
             );
         }
-        if let Some(url) = &s.url {
+    }
+
+    /// A URL source needs an https:// or file:// URL and its sha256; a sha256 needs a URL.
+    fn url_problems(&self, bad: &mut impl FnMut(&str, String, &str)) {
+        if let Some(url) = &self.url {
             if !(url.starts_with("https://") || url.starts_with("file://")) {
                 bad(
                     "source.url",
@@ -258,7 +294,7 @@ impl Card {
                     "give the sdist or wheel URL (PyPI: files.pythonhosted.org)",
                 );
             }
-            match &s.sha256 {
+            match &self.sha256 {
                 None => bad(
                     "source.sha256",
                     "a URL source needs its sha256".into(),
@@ -271,31 +307,12 @@ impl Card {
                 ),
                 Some(_) => {}
             }
-        } else if s.sha256.is_some() {
+        } else if self.sha256.is_some() {
             bad(
                 "source.sha256",
                 "a sha256 without a URL source".into(),
                 "add `url:` or remove `sha256:`",
             );
-        }
-        if let Some(spec) = &s.conda {
-            match crate::solve::match_spec(spec, ParseStrictness::Strict) {
-                Err(e) => bad(
-                    "source.conda",
-                    format!("`{spec}` is not a match spec: {e}"),
-                    "write the conda package's spec, e.g. `stardist >=0.9.1`",
-                ),
-                Ok(m) => {
-                    let same = matches!(&m.name, PackageNameMatcher::Exact(n) if n.as_normalized() == self.package.to_lowercase());
-                    if !same {
-                        bad(
-                            "source.conda",
-                            format!("`{spec}` does not name the package `{}`", self.package),
-                            "the spec's name and `package` must agree",
-                        );
-                    }
-                }
-            }
         }
     }
 }

@@ -18,8 +18,7 @@ use rattler_index::{ChannelMetadata, IndexFsConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::package::{self, PackageMeta};
-
+mod patch;
 mod published;
 pub use published::{
     channeldata, deprecated_picks, published_deprecations, published_in, published_models,
@@ -280,7 +279,7 @@ pub async fn index_locked(
     sweep(dir)?;
     let deprecations = read_deprecations(dir)?;
     let all = packages(dir)?;
-    let patch = write_patch_package(dir, &all, &deprecations)?;
+    let patch = patch::write_patch_package(dir, &all, &deprecations)?;
     let notices = deprecations
         .iter()
         .map(|d| ChannelNotice {
@@ -348,125 +347,6 @@ fn sweep(dir: &Path) -> Result<(), ChannelError> {
         crate::atomic::sweep_partials(&d).map_err(|source| ChannelError::Io { path: d, source })?;
     }
     Ok(())
-}
-
-/// Writes (or removes) the patch package; returns its file name for the indexer.
-fn write_patch_package(
-    dir: &Path,
-    all: &[(PathBuf, IndexJson)],
-    deprecations: &[Deprecation],
-) -> Result<Option<String>, ChannelError> {
-    let noarch = dir.join("noarch");
-    // Old patch packages go: only the current one may be in the channel.
-    let old: Vec<PathBuf> = fs_err::read_dir(&noarch)
-        .map_err(|source| ChannelError::Io {
-            path: noarch.clone(),
-            source,
-        })?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(PATCH_PACKAGE))
-        })
-        .collect();
-    if deprecations.is_empty() {
-        for p in old {
-            fs_err::remove_file(&p).map_err(|source| ChannelError::Io {
-                path: p.clone(),
-                source,
-            })?;
-        }
-        return Ok(None);
-    }
-    let mut per_subdir: BTreeMap<String, serde_json::Map<String, serde_json::Value>> =
-        BTreeMap::new();
-    for (path, index) in all {
-        if deprecations.iter().any(|d| d.matches(index)) {
-            let subdir = path
-                .parent()
-                .and_then(Path::file_name)
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_default();
-            let file = path
-                .file_name()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_default();
-            let mut features: BTreeSet<String> = index.track_features.iter().cloned().collect();
-            features.insert(DEPRECATED_FEATURE.to_string());
-            let key = if file.ends_with(".conda") {
-                "packages.conda"
-            } else {
-                "packages"
-            };
-            per_subdir
-                .entry(subdir)
-                .or_default()
-                .entry(key)
-                .or_insert_with(|| json!({}))
-                .as_object_mut()
-                .map(|m| m.insert(file, json!({"track_features": features.into_iter().collect::<Vec<_>>().join(" ")})));
-        }
-    }
-    let work = tempfile::tempdir().map_err(|source| ChannelError::Io {
-        path: std::env::temp_dir(),
-        source,
-    })?;
-    let root = work.path().join("pkg");
-    let mut subdirs: BTreeSet<String> = all
-        .iter()
-        .filter_map(|(p, _)| {
-            p.parent()
-                .and_then(Path::file_name)
-                .map(|s| s.to_string_lossy().to_string())
-        })
-        .collect();
-    subdirs.insert("noarch".into());
-    for s in &subdirs {
-        let instructions = json!({
-            "patch_instructions_version": 1,
-            "packages": per_subdir.get(s).and_then(|m| m.get("packages")).cloned().unwrap_or(json!({})),
-            "packages.conda": per_subdir.get(s).and_then(|m| m.get("packages.conda")).cloned().unwrap_or(json!({})),
-            "remove": [],
-            "revoke": [],
-        });
-        let file = root.join(s).join("patch_instructions.json");
-        fs_err::create_dir_all(file.parent().unwrap_or(&root)).map_err(|source| {
-            ChannelError::Io {
-                path: file.clone(),
-                source,
-            }
-        })?;
-        fs_err::write(
-            &file,
-            serde_json::to_string_pretty(&instructions).unwrap_or_default(),
-        )
-        .map_err(|source| ChannelError::Io {
-            path: file.clone(),
-            source,
-        })?;
-    }
-    // The version counts deprecations; the build hash identifies the exact content.
-    let content =
-        serde_json::to_string(&deprecations).unwrap_or_default() + &format!("{per_subdir:?}");
-    let meta = PackageMeta {
-        name: PATCH_PACKAGE.into(),
-        version: format!("0.{}", deprecations.len()),
-        build: format!("h{}_0", crate::package::short_hash(&content)),
-        subdir: "noarch".into(),
-        noarch: Some("generic".into()),
-        about: json!({"summary": "repodata patches that mark deprecated scivision packages"}),
-        ..PackageMeta::default()
-    };
-    let file_name = meta.file_name();
-    if noarch.join(&file_name).exists() {
-        return Ok(Some(file_name));
-    }
-    package::write_package(&root, &meta, &noarch)?;
-    for p in old {
-        let _ = fs_err::remove_file(&p);
-    }
-    Ok(Some(file_name))
 }
 
 /// channeldata.json: one entry per package name with its newest version, subdirs and about

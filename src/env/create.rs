@@ -100,39 +100,13 @@ pub async fn create(
     };
     let prefix = envs.prefix(&request.model);
     let own_lock = prefix.join(LOCK_FILE);
-    let mut solution = match &options.frozen {
-        Some(file) => frozen(
-            request,
-            file.as_deref().unwrap_or(&own_lock),
-            options.variant.as_deref(),
-        )?,
-        None => {
-            reporter.solving();
-            let solution = envs.solve(request).await;
-            reporter.solved();
-            solution?
-        }
-    };
-    if options.locked {
-        solution.pypi = Some(check_drift(envs, request, &solution, &own_lock, dirs).await?);
-    }
+    let solution = solution_for(envs, request, options, dirs, reporter, &own_lock).await?;
     // A deprecated build is only picked when asked for by version: the caller warns with it.
     let deprecated =
         crate::channel::deprecated_picks(&solution.records, request.offline.is_some()).await;
     let mut pypi = PypiReport::default();
     let status = if options.dry_run {
-        let half = match &solution.pypi {
-            Some(locked) => locked.clone(),
-            None => {
-                envs.resolve_pypi(request, &solution, &dirs.packages, &dirs.cache)
-                    .await?
-            }
-        };
-        pypi.packages = half
-            .packages
-            .iter()
-            .map(|w| format!("{}=={}", w.name, w.version))
-            .collect();
+        pypi.packages = dry_run_pypi(envs, request, &solution, dirs).await?;
         None
     } else if envs.matches(request, &solution) {
         Some(CreateStatus::UpToDate)
@@ -159,6 +133,56 @@ pub async fn create(
         kernel_spec,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The solution to install: the lock's with `--frozen`, else a fresh solve, its PyPI half
+/// checked against the environment's lock with `--locked`.
+async fn solution_for(
+    envs: &Envs,
+    request: &Request,
+    options: &CreateOptions,
+    dirs: &CreateDirs,
+    reporter: &dyn CreateReporter,
+    own_lock: &Path,
+) -> Result<Solution, EnvError> {
+    let mut solution = match &options.frozen {
+        Some(file) => frozen(
+            request,
+            file.as_deref().unwrap_or(own_lock),
+            options.variant.as_deref(),
+        )?,
+        None => {
+            reporter.solving();
+            let solution = envs.solve(request).await;
+            reporter.solved();
+            solution?
+        }
+    };
+    if options.locked {
+        solution.pypi = Some(check_drift(envs, request, &solution, own_lock, dirs).await?);
+    }
+    Ok(solution)
+}
+
+/// A dry run's PyPI packages (`name==version`): the lock's, else resolved now.
+async fn dry_run_pypi(
+    envs: &Envs,
+    request: &Request,
+    solution: &Solution,
+    dirs: &CreateDirs,
+) -> Result<Vec<String>, EnvError> {
+    let half = match &solution.pypi {
+        Some(locked) => locked.clone(),
+        None => {
+            envs.resolve_pypi(request, solution, &dirs.packages, &dirs.cache)
+                .await?
+        }
+    };
+    Ok(half
+        .packages
+        .iter()
+        .map(|w| format!("{}=={}", w.name, w.version))
+        .collect())
 }
 
 /// What a create does once the prefix is in place: registers the kernel and fetches the weights,

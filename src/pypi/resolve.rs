@@ -314,19 +314,31 @@ pub async fn resolve(
         .map(|r| format!("`{}` ({})", r.text, r.origin))
         .collect::<Vec<_>>()
         .join(", ");
-    let resolve_err = |reason: String, help: &str| PypiError::Resolve {
-        requirements: listing.clone(),
-        reason,
-        help: help.to_string(),
+    let job = ResolveJob {
+        ctx,
+        builds,
+        target,
+        listing,
+        tags: target.tags()?,
+        markers,
     };
-    let tags = target.tags()?;
     let view_dir = tempfile::tempdir().map_err(|e| PypiError::Setup {
         what: "a temporary folder".into(),
         reason: e.to_string(),
         help: "check TMPDIR".into(),
     })?;
     let installed = conda_view(conda, view_dir.path())?;
+    let manifest = manifest(requirements, conda)?;
+    let resolution = job.run(manifest, installed).await?;
+    locked_wheels(ctx, &resolution)
+}
 
+/// What uv's resolver is asked: the requirements, conda's versions as constraints, and a card's
+/// overrides.
+fn manifest(
+    requirements: &[PypiRequirement],
+    conda: &CondaPythonPackages,
+) -> Result<Manifest, PypiError> {
     let mut uv_requirements = Vec::new();
     for r in requirements {
         uv_requirements.push(Requirement::from(PypiRequirement::requirement(
@@ -352,20 +364,7 @@ pub async fn resolve(
         )?));
     }
     let overrides = Overrides::from_requirements(replaced);
-
-    let parts = BuildParts::default();
-    // Hashes for every archive (the index's where it publishes them, computed otherwise), so
-    // that the lock pins each file and installs verify it.
-    let hasher = HashStrategy::Generate(uv_distribution_types::HashGeneration::All);
-    let flat_index = ctx.flat_index(&tags, &hasher, &parts.build_options).await?;
-    let dispatch = parts.dispatch(
-        ctx,
-        builds,
-        &flat_index,
-        &hasher,
-        uv_dispatch::SharedState::default(),
-    );
-    let manifest = Manifest::new(
+    Ok(Manifest::new(
         uv_requirements,
         constraints,
         overrides,
@@ -375,48 +374,97 @@ pub async fn resolve(
         std::collections::BTreeSet::new(),
         uv_resolver::Exclusions::default(),
         Vec::new(),
-    );
-    let python_requirement = PythonRequirement::from_marker_environment(
-        &markers,
-        RequiresPython::greater_than_equal_version(&target.python),
-    );
-    let index = InMemoryIndex::default();
-    let resolver = Resolver::new(
-        manifest,
-        OptionsBuilder::new().build(),
-        &python_requirement,
-        ResolverEnvironment::specific(markers.clone().into()),
-        &markers,
-        uv_pypi_types::Conflicts::empty(),
-        Some(&tags),
-        &flat_index,
-        &index,
-        &hasher,
-        &dispatch,
-        installed,
-        DistributionDatabase::new(
-            &ctx.client,
+    ))
+}
+
+/// One run of uv's resolver for a target, and the words its failures are told in.
+struct ResolveJob<'a> {
+    ctx: &'a UvContext,
+    builds: &'a Builds,
+    target: &'a Target,
+    /// The requirements as a failure names them.
+    listing: String,
+    tags: Tags,
+    markers: MarkerEnvironment,
+}
+
+impl ResolveJob<'_> {
+    fn error(&self, reason: String, help: &str) -> PypiError {
+        PypiError::Resolve {
+            requirements: self.listing.clone(),
+            reason,
+            help: help.to_string(),
+        }
+    }
+
+    /// Resolves `manifest` with `installed` (conda's python packages) already in place.
+    async fn run(
+        &self,
+        manifest: Manifest,
+        installed: CondaInstalled,
+    ) -> Result<uv_distribution_types::Resolution, PypiError> {
+        let (ctx, markers, tags) = (self.ctx, &self.markers, &self.tags);
+        let parts = BuildParts::default();
+        // Hashes for every archive (the index's where it publishes them, computed otherwise), so
+        // that the lock pins each file and installs verify it.
+        let hasher = HashStrategy::Generate(uv_distribution_types::HashGeneration::All);
+        let flat_index = ctx.flat_index(tags, &hasher, &parts.build_options).await?;
+        let dispatch = parts.dispatch(
+            ctx,
+            self.builds,
+            &flat_index,
+            &hasher,
+            uv_dispatch::SharedState::default(),
+        );
+        let python_requirement = PythonRequirement::from_marker_environment(
+            markers,
+            RequiresPython::greater_than_equal_version(&self.target.python),
+        );
+        let index = InMemoryIndex::default();
+        let resolver = Resolver::new(
+            manifest,
+            OptionsBuilder::new().build(),
+            &python_requirement,
+            ResolverEnvironment::specific(markers.clone().into()),
+            markers,
+            uv_pypi_types::Conflicts::empty(),
+            Some(tags),
+            &flat_index,
+            &index,
+            &hasher,
             &dispatch,
-            parts.concurrency.downloads_semaphore.clone(),
-        ),
-    )
-    .map_err(|e| {
-        resolve_err(
-            crate::message::error_chain(&e),
-            "report this; the resolver could not start",
+            installed,
+            DistributionDatabase::new(
+                &ctx.client,
+                &dispatch,
+                parts.concurrency.downloads_semaphore.clone(),
+            ),
         )
-    })?;
-    let output = resolver.resolve().await.map_err(|e| {
-        resolve_err(
-            crate::message::error_chain(&e),
-            if ctx.offline {
-                "offline, only wheels already in the uv cache or local --find-links folders can be used; run once online"
-            } else {
-                "check the names and versions on the index (--index-url, --find-links), relax the requirement, or pin conda's side with --with"
-            },
-        )
-    })?;
-    let resolution: uv_distribution_types::Resolution = output.into();
+        .map_err(|e| {
+            self.error(
+                crate::message::error_chain(&e),
+                "report this; the resolver could not start",
+            )
+        })?;
+        let output = resolver.resolve().await.map_err(|e| {
+            self.error(
+                crate::message::error_chain(&e),
+                if ctx.offline {
+                    "offline, only wheels already in the uv cache or local --find-links folders can be used; run once online"
+                } else {
+                    "check the names and versions on the index (--index-url, --find-links), relax the requirement, or pin conda's side with --with"
+                },
+            )
+        })?;
+        Ok(output.into())
+    }
+}
+
+/// The lock's entries for `resolution`'s PyPI distributions (conda's left out), by name.
+fn locked_wheels(
+    ctx: &UvContext,
+    resolution: &uv_distribution_types::Resolution,
+) -> Result<Vec<LockedWheel>, PypiError> {
     let mut locked = Vec::new();
     for (resolved, digests) in resolution.hashes() {
         let ResolvedDist::Installable { dist, version } = resolved else {
