@@ -126,13 +126,14 @@ pub enum BuildError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Package(#[from] crate::package::PackageError),
-    /// Indexing the channel failed.
-    #[error("cannot index {}: {reason}", dir.display())]
-    Index {
-        /// The channel.
+    /// A `-c` channel that does not parse.
+    #[error("`{}` is not a channel name, URL or path", dir.display())]
+    BadChannel {
+        /// The channel as given.
         dir: PathBuf,
-        /// Why.
-        reason: String,
+        /// The parser's error.
+        #[source]
+        source: rattler_conda_types::ParseChannelError,
     },
 }
 
@@ -260,9 +261,9 @@ pub fn engine(
     )];
     for c in &config.channels {
         let channel = rattler_conda_types::Channel::from_str(c, &channel_config).map_err(|e| {
-            BuildError::Index {
+            BuildError::BadChannel {
                 dir: PathBuf::from(c),
-                reason: format!("`{c}` is not a channel name, URL or path: {e}"),
+                source: e,
             }
         })?;
         channels.push(channel.base_url);

@@ -47,12 +47,13 @@ pub enum ChannelError {
         message: String,
     },
     /// Indexing the channel failed.
-    #[error("cannot index {}: {reason}", dir.display())]
+    #[error("cannot index {}", dir.display())]
     Index {
-        /// The channel.
+        /// The channel (or the file that stopped it).
         dir: PathBuf,
-        /// Why.
-        reason: String,
+        /// Why: the indexer's error, or what is wrong with the file.
+        #[source]
+        source: crate::message::Cause,
     },
     /// Writing the patch package failed.
     #[error(transparent)]
@@ -140,7 +141,7 @@ pub fn read_deprecations(dir: &Path) -> Result<Vec<Deprecation>, ChannelError> {
     })?;
     serde_json::from_str(&text).map_err(|e| ChannelError::Index {
         dir: path,
-        reason: format!("not a list of deprecations: {e}"),
+        source: format!("not a list of deprecations: {e}").into(),
     })
 }
 
@@ -206,7 +207,7 @@ fn packages(dir: &Path) -> Result<Vec<(PathBuf, IndexJson)>, ChannelError> {
         let index: IndexJson = rattler_package_streaming::seek::read_package_file(entry.path())
             .map_err(|e| ChannelError::Index {
                 dir: entry.path().to_path_buf(),
-                reason: format!("cannot read info/index.json: {e}"),
+                source: format!("cannot read info/index.json: {e}").into(),
             })?;
         out.push((entry.path().to_path_buf(), index));
     }
@@ -268,9 +269,9 @@ pub async fn index_locked(
     subdir: Option<&str>,
     force: bool,
 ) -> Result<(), ChannelError> {
-    let err = |reason: String| ChannelError::Index {
+    let err = |cause: crate::message::Cause| ChannelError::Index {
         dir: dir.to_path_buf(),
-        reason,
+        source: cause,
     };
     fs_err::create_dir_all(dir.join("noarch")).map_err(|source| ChannelError::Io {
         path: dir.join("noarch"),
@@ -294,7 +295,7 @@ pub async fn index_locked(
     let target_platform = subdir
         .map(Subdir::from_str)
         .transpose()
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(e.into()))?;
     let config = IndexFsConfig {
         channel: dir.to_path_buf(),
         target_platform,
@@ -318,7 +319,7 @@ pub async fn index_locked(
     write_channeldata(dir, &all, &deprecations)?;
     rattler_index::index_fs_with_channel_metadata(config, metadata)
         .await
-        .map_err(|e| err(format!("{e:#}")))?;
+        .map_err(|e| err(e.into()))?;
     // A subdir-only index leaves noarch as it was; make sure it exists in any case.
     if target_platform.is_some_and(|t| t != Subdir::NoArch)
         && !dir.join("noarch/repodata.json").exists()

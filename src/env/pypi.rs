@@ -116,7 +116,7 @@ impl Envs {
         if wanted.build_in_env.is_empty() || request.platform != host {
             let host_python = which_python().ok_or_else(|| PypiError::Setup {
                 what: "resolving PyPI requirements without an environment".into(),
-                reason: "uv's build machinery needs a python, and there is no python3 on PATH"
+                source: "uv's build machinery needs a python, and there is no python3 on PATH"
                     .into(),
                 help: "create the environment instead (its own python is used), or put python3 on PATH"
                     .into(),

@@ -65,7 +65,7 @@ impl IndexOptions {
         let parse = |flag: &str, text: &str| {
             IndexUrl::parse(text, Some(cwd)).map_err(|e| PypiError::Setup {
                 what: format!("{flag} `{text}`"),
-                reason: e.to_string(),
+                source: e.into(),
                 help: "give a URL (https://…/simple) or an existing folder".into(),
             })
         };
@@ -161,7 +161,7 @@ impl UvContext {
             .await
             .map_err(|e| PypiError::Setup {
                 what: format!("uv cache {}", dir.display()),
-                reason: e.to_string(),
+                source: e.into(),
                 help: "check that SCIVISION_CACHE_DIR is writable".into(),
             })?;
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -189,7 +189,7 @@ impl UvContext {
             .build()
             .map_err(|e| PypiError::Setup {
                 what: "the PyPI client".into(),
-                reason: e.to_string(),
+                source: e.into(),
                 help: "check SSL_CERT_FILE and the proxy settings".into(),
             })?;
         Ok(Self {
@@ -308,7 +308,7 @@ impl UvContext {
         .await
         .map_err(|e| PypiError::Setup {
             what: "the --find-links locations".into(),
-            reason: crate::message::error_chain(&e),
+            source: e.into(),
             help:
                 "a --find-links folder must exist and hold wheels or sdists; a URL must list them"
                     .into(),

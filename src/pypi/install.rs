@@ -80,7 +80,7 @@ fn dist_of(wheel: &LockedWheel) -> Result<Dist, PypiError> {
     if wheel.sha256.is_none() && !is_source_tree(&wheel.location) {
         return Err(PypiError::Install {
             name: wheel.name.to_string(),
-            reason: format!("the lock gives no sha256 for {}", wheel.location),
+            source: format!("the lock gives no sha256 for {}", wheel.location).into(),
             help: "re-create the environment without --frozen to write a lock with hashes".into(),
         });
     }
@@ -89,13 +89,13 @@ fn dist_of(wheel: &LockedWheel) -> Result<Dist, PypiError> {
     let Some(uv_pep508::VersionOrUrl::Url(url)) = parsed.version_or_url else {
         return Err(PypiError::Install {
             name: wheel.name.to_string(),
-            reason: format!("`{}` is not a URL", wheel.location),
+            source: format!("`{}` is not a URL", wheel.location).into(),
             help: "re-create the environment without --frozen to write a fresh lock".into(),
         });
     };
     Dist::from_url(wheel.name.clone(), url).map_err(|e| PypiError::Install {
         name: wheel.name.to_string(),
-        reason: e.to_string(),
+        source: e.into(),
         help: "re-create the environment without --frozen to write a fresh lock".into(),
     })
 }
@@ -186,7 +186,7 @@ pub async fn install(
         };
         PypiError::Install {
             name,
-            reason: crate::message::error_chain(&e),
+            source: e.into(),
             help: if ctx.offline {
                 "offline: the wheel must be in the uv cache (run once online) or a local --find-links folder".into()
             } else {
@@ -353,7 +353,7 @@ fn link(
         )
         .map_err(|e| PypiError::Install {
             name: name.clone(),
-            reason: crate::message::error_chain(&e),
+            source: e.into(),
             help: "check free disk space; a wheel whose files escape the prefix is refused".into(),
         })?;
     }

@@ -63,13 +63,14 @@ pub enum PypiError {
         help: String,
     },
     /// Downloading, building or installing a distribution failed.
-    #[error("cannot install PyPI package {name}: {reason}")]
+    #[error("cannot install PyPI package {name}")]
     #[diagnostic(help("{help}"))]
     Install {
         /// The distribution.
         name: String,
-        /// Why.
-        reason: String,
+        /// Why: uv's error, or what the lock lacks.
+        #[source]
+        source: crate::message::Cause,
         /// What to do.
         help: String,
     },
@@ -87,13 +88,14 @@ pub enum PypiError {
         reason: String,
     },
     /// The prefix or an option is not usable.
-    #[error("{what}: {reason}")]
+    #[error("{what}")]
     #[diagnostic(help("{help}"))]
     Setup {
         /// What was being set up.
         what: String,
-        /// Why.
-        reason: String,
+        /// Why: uv's error, or what is missing.
+        #[source]
+        source: crate::message::Cause,
         /// What to do.
         help: String,
     },

@@ -47,14 +47,14 @@ impl Target {
             .find(|r| r.package_record.name.as_normalized() == "python")
             .ok_or_else(|| PypiError::Setup {
                 what: "the PyPI requirements".into(),
-                reason: "the conda environment has no python to install them for".into(),
+                source: "the conda environment has no python to install them for".into(),
                 help: "add python to the model's conda dependencies (`--with python`)".into(),
             })?;
         let python =
             Version::from_str(&python.package_record.version.to_string()).map_err(|e| {
                 PypiError::Setup {
                     what: "the conda python".into(),
-                    reason: e.to_string(),
+                    source: e.into(),
                     help: "use a python package with a PEP 440 version".into(),
                 }
             })?;
@@ -107,7 +107,7 @@ impl Target {
             other => {
                 return Err(PypiError::Setup {
                     what: format!("PyPI packages for {other}"),
-                    reason: "scivision knows no wheel tags for this platform".into(),
+                    source: "scivision knows no wheel tags for this platform".into(),
                     help: "use linux-64, linux-aarch64, osx-64, osx-arm64 or win-64".into(),
                 })
             }
@@ -139,7 +139,7 @@ impl Target {
         )
         .map_err(|e| PypiError::Setup {
             what: "wheel tags".into(),
-            reason: e.to_string(),
+            source: e.into(),
             help: "report this with the platform and python version".into(),
         })
     }
@@ -178,7 +178,7 @@ impl Target {
         })
         .map_err(|e| PypiError::Setup {
             what: "environment markers".into(),
-            reason: e.to_string(),
+            source: e.into(),
             help: "report this with the python version".into(),
         })
     }
@@ -220,7 +220,7 @@ impl InstalledPackagesProvider for CondaInstalled {
 fn conda_view(conda: &CondaPythonPackages, dir: &Path) -> Result<CondaInstalled, PypiError> {
     let setup = |e: String| PypiError::Setup {
         what: "the conda side of the PyPI resolution".into(),
-        reason: e,
+        source: e.into(),
         help: "check free space in the temporary folder".into(),
     };
     let mut dists = Vec::new();
@@ -251,7 +251,7 @@ fn conda_view(conda: &CondaPythonPackages, dir: &Path) -> Result<CondaInstalled,
 pub fn interpreter(python: &Path, ctx: &UvContext) -> Result<Interpreter, PypiError> {
     Interpreter::query(python, &ctx.cache).map_err(|e| PypiError::Setup {
         what: format!("python {}", python.display()),
-        reason: e.to_string(),
+        source: e.into(),
         help: "the conda prefix's python must run on this machine".into(),
     })
 }
@@ -324,7 +324,7 @@ pub async fn resolve(
     };
     let view_dir = tempfile::tempdir().map_err(|e| PypiError::Setup {
         what: "a temporary folder".into(),
-        reason: e.to_string(),
+        source: e.into(),
         help: "check TMPDIR".into(),
     })?;
     let installed = conda_view(conda, view_dir.path())?;
@@ -495,7 +495,7 @@ fn locked_wheel(
     let name = dist.name().clone();
     let unlockable = |reason: &str| PypiError::Install {
         name: name.to_string(),
-        reason: reason.to_string(),
+        source: reason.to_string().into(),
         help: "report this with the requirement".into(),
     };
     let (location, requires_python) = match dist.file() {
