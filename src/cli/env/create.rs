@@ -211,15 +211,15 @@ fn print_created(request: &Request, outcome: &crate::env::CreateOutcome, json: b
     }
 }
 
-/// A create's progress: a spinner while solving, rattler's bars while installing.
-struct Progress {
+/// A create's (or a lock's) progress: a spinner while solving, rattler's bars while installing.
+pub(super) struct Progress {
     enabled: bool,
     spinner: std::sync::Mutex<Option<indicatif::ProgressBar>>,
     downloads: crate::cli::reporter::DownloadBar,
 }
 
 impl Progress {
-    fn new(enabled: bool) -> Self {
+    pub(super) fn new(enabled: bool) -> Self {
         Self {
             enabled,
             spinner: std::sync::Mutex::new(None),
