@@ -241,7 +241,9 @@ fn class_of(report: &miette::Report) -> crate::message::ErrorClass {
         e.class()
     } else if let Some(e) = report.downcast_ref::<crate::pack::PackError>() {
         e.class()
-    } else if let Some(e) = report.downcast_ref::<crate::env::RequestError>() {
+    } else if let Some(e) = report.downcast_ref::<crate::request::RequestError>() {
+        e.class()
+    } else if let Some(e) = report.downcast_ref::<crate::prediction::PredictionError>() {
         e.class()
     } else if report
         .downcast_ref::<crate::config::ConfigError>()
@@ -325,7 +327,7 @@ pub(crate) fn print_json(value: &serde_json::Value) {
 pub(crate) fn target_platform(
     given: Option<&String>,
 ) -> miette::Result<rattler_conda_types::Subdir> {
-    Ok(crate::env::target_platform(given.map(String::as_str))?)
+    Ok(crate::request::target_platform(given.map(String::as_str))?)
 }
 
 /// Prints a warning for a person to stderr (`warning: …`).

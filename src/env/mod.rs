@@ -8,13 +8,10 @@
 
 mod create;
 mod install;
-pub mod lockfile;
 mod pypi;
-mod request;
 pub mod variants;
 pub use create::{create, CreateDirs, CreateOptions, CreateOutcome, CreateReporter, Quiet};
 pub use pypi::PypiWanted;
-pub use request::{on_default_channels, request, target_platform, RequestError, RequestOptions};
 use std::path::{Path, PathBuf};
 
 use rattler_conda_types::{Channel, GenericVirtualPackage, MatchSpec, RepoDataRecord, Subdir};

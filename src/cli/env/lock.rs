@@ -7,8 +7,8 @@ use miette::IntoDiagnostic;
 use super::create::Progress;
 use super::{request, SolveArgs, Ui};
 use crate::config::Dirs;
-use crate::env::lockfile::{LockOptions, Locked};
 use crate::env::Envs;
+use crate::locking::{LockOptions, Locked};
 use crate::system::CudaChoice;
 
 /// `env lock`: one environment, or with variants one per variant.
@@ -35,7 +35,7 @@ pub(super) async fn run(
         output,
     };
     let reporter = Progress::new(ui.progress);
-    let outcome = crate::env::lockfile::lock(envs, &request, &options, dirs, &reporter).await?;
+    let outcome = crate::locking::lock(envs, &request, &options, dirs, &reporter).await?;
     match &options.output {
         Some(path) => crate::cli::print_line(&format!(
             "locked {} on {}: {}: {}",

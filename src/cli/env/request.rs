@@ -1,7 +1,8 @@
 //! From the solve flags to the library's [`RequestOptions`], resolved once at the edge.
 
 use super::SolveArgs;
-use crate::env::{Request, RequestOptions};
+use crate::env::Request;
+use crate::request::RequestOptions;
 
 /// The request for `model` with the solve flags: the catalog entry, channels, virtual packages,
 /// PyPI options and the conda → PyPI mapping.
@@ -27,11 +28,11 @@ pub(super) async fn request(model: &str, args: &SolveArgs) -> miette::Result<Req
             .ok()
             .filter(|v| !v.is_empty()),
     };
-    Ok(crate::env::request(&options, crate::cli::settings()).await?)
+    Ok(crate::request::request(&options, crate::cli::settings()).await?)
 }
 
 /// A repodata failure of a default channel (no `-c` given) says which channel failed and how
 /// to name the local one instead.
 pub(super) fn on_default_channels(e: crate::env::EnvError, args: &SolveArgs) -> miette::Report {
-    crate::env::on_default_channels(e, !args.channels.is_empty()).into()
+    crate::request::on_default_channels(e, !args.channels.is_empty()).into()
 }

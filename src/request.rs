@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use rattler_conda_types::{MatchSpec, ParseStrictness, Subdir};
 
-use super::{EnvError, Request};
 use crate::catalog::{Catalog, CatalogError, Model};
 use crate::config::{ConfigError, ConfigFile, Settings};
+use crate::env::{EnvError, Request};
 use crate::mapping::PypiMapping;
 use crate::solve::SolveError;
 use crate::system::{self, CudaChoice};

@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::variants::LockedVariant;
-use super::{on_default_channels, CreateDirs, CreateReporter, EnvError, Envs, Request};
+use crate::env::variants::LockedVariant;
+use crate::env::{CreateDirs, CreateReporter, EnvError, Envs, Request};
+use crate::request::on_default_channels;
 use crate::variant::Variant;
 
 /// How to lock a request.
@@ -52,13 +53,13 @@ pub async fn lock(
     reporter.solving();
     let variants = match &options.variants {
         Some(list) => Some(list.clone()),
-        None => super::variants::default_variants(request, options.cuda_pinned)
+        None => crate::env::variants::default_variants(request, options.cuda_pinned)
             .await
             .map_err(|e| on_default_channels(e, given))?,
     };
     let (lock, locked) = match &variants {
         Some(variants) => {
-            let locked = super::variants::lock(
+            let locked = crate::env::variants::lock(
                 envs,
                 request,
                 variants,
