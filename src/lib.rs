@@ -17,7 +17,9 @@
 //!    `config`;
 //! 4. the maintainer's half: `channel` (index, deprecations) → `build` (recipes to packages);
 //! 5. the catalog: `card` → `catalog` → `card_recipe`, `compat`;
-//! 6. the user's workflows: `env` (solve, install, create), `kernel`, `pack`, `cache`;
+//! 6. the user's workflows: `env` (solve, install, create) → `request` (a command's request),
+//!    `locking` (`env lock`), `pack`, `prediction` (a model run in its prefix), `doctor` (what
+//!    the host offers), `kernel`, `cache`;
 //! 7. `cli`.
 //!
 //! Settings flow one way too: the CLI resolves flags, environment variables and the config
@@ -35,20 +37,24 @@ pub mod channel;
 pub mod cli;
 pub mod compat;
 pub mod config;
+pub mod doctor;
 pub mod env;
 pub mod http;
 pub mod integrity;
 pub mod kernel;
 pub mod lock;
+pub mod locking;
 pub mod mapping;
 pub mod message;
 pub mod names;
 pub mod pack;
 pub mod package;
+pub mod prediction;
 pub mod prefix;
 pub mod pypi;
 pub mod record;
 pub mod redact;
+pub mod request;
 pub mod runner;
 pub mod solve;
 pub mod system;

@@ -241,6 +241,10 @@ fn class_of(report: &miette::Report) -> crate::message::ErrorClass {
         e.class()
     } else if let Some(e) = report.downcast_ref::<crate::pack::PackError>() {
         e.class()
+    } else if let Some(e) = report.downcast_ref::<crate::request::RequestError>() {
+        e.class()
+    } else if let Some(e) = report.downcast_ref::<crate::prediction::PredictionError>() {
+        e.class()
     } else if report
         .downcast_ref::<crate::config::ConfigError>()
         .is_some()
@@ -327,16 +331,7 @@ pub(crate) fn print_json(value: &serde_json::Value) {
 pub(crate) fn target_platform(
     given: Option<&String>,
 ) -> miette::Result<rattler_conda_types::Subdir> {
-    use rattler_conda_types::Subdir;
-    match given {
-        None => Ok(Subdir::current().unwrap_or(Subdir::Linux64)),
-        Some(p) => p.parse::<Subdir>().map_err(|e| {
-            crate::cli::bad_input!(
-                help = "platforms are conda subdirs: linux-64, linux-aarch64, osx-64, osx-arm64, win-64",
-                "--platform `{p}`: {e}"
-            )
-        }),
-    }
+    Ok(crate::request::target_platform(given.map(String::as_str))?)
 }
 
 /// Prints a warning for a person to stderr (`warning: …`).

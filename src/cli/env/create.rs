@@ -112,7 +112,6 @@ pub(super) fn records_json(
     )
 }
 
-/// `env create`'s outcome, as JSON or for a person.
 /// How the model reached the prefix: its conda package (from which channel, where a channel
 /// publishes the catalog model), or its card's source (git or URL, with the PyPI half).
 fn install_path(request: &Request) -> (serde_json::Value, String) {
@@ -132,26 +131,33 @@ fn install_path(request: &Request) -> (serde_json::Value, String) {
     }
 }
 
+/// `env create --json`'s outcome.
+fn print_created_json(request: &Request, outcome: &crate::env::CreateOutcome) {
+    let (path, _) = install_path(request);
+    crate::cli::print_json(&serde_json::json!({
+        "model": request.model,
+        "installed": path,
+        "prefix": outcome.prefix,
+        "kernel_spec": outcome.kernel_spec,
+        "platform": request.platform.to_string(),
+        "dry_run": outcome.status.is_none(),
+        "status": outcome.status,
+        "virtual_packages": system::describe(&request.virtual_packages),
+        "packages": records_json(&outcome.records, &request.mapping),
+        "pypi": outcome.pypi,
+        "deprecated": outcome.deprecated,
+        "weights": outcome.weights,
+        "variant": outcome.variant,
+        "seconds": outcome.seconds,
+    }));
+}
+
+/// `env create`'s outcome, as JSON or for a person.
 fn print_created(request: &Request, outcome: &crate::env::CreateOutcome, json: bool) {
     let records = &outcome.records;
-    let (path, path_text) = install_path(request);
+    let (_, path_text) = install_path(request);
     if json {
-        crate::cli::print_json(&serde_json::json!({
-            "model": request.model,
-            "installed": path,
-            "prefix": outcome.prefix,
-            "kernel_spec": outcome.kernel_spec,
-            "platform": request.platform.to_string(),
-            "dry_run": outcome.status.is_none(),
-            "status": outcome.status,
-            "virtual_packages": system::describe(&request.virtual_packages),
-            "packages": records_json(records, &request.mapping),
-            "pypi": outcome.pypi,
-            "deprecated": outcome.deprecated,
-            "weights": outcome.weights,
-            "variant": outcome.variant,
-            "seconds": outcome.seconds,
-        }));
+        print_created_json(request, outcome);
         return;
     }
     if let Some(v) = &outcome.variant {
@@ -211,15 +217,15 @@ fn print_created(request: &Request, outcome: &crate::env::CreateOutcome, json: b
     }
 }
 
-/// A create's progress: a spinner while solving, rattler's bars while installing.
-struct Progress {
+/// A create's (or a lock's) progress: a spinner while solving, rattler's bars while installing.
+pub(super) struct Progress {
     enabled: bool,
     spinner: std::sync::Mutex<Option<indicatif::ProgressBar>>,
     downloads: crate::cli::reporter::DownloadBar,
 }
 
 impl Progress {
-    fn new(enabled: bool) -> Self {
+    pub(super) fn new(enabled: bool) -> Self {
         Self {
             enabled,
             spinner: std::sync::Mutex::new(None),

@@ -202,52 +202,10 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
     let dirs = crate::cli::settings().dirs.clone();
     let envs = Envs::new(&dirs.home);
     match cmd {
-        Command::Create(args) => create::run(&envs, &dirs, ui, args).await?,
-        Command::List { json } => {
-            let list = envs.list()?;
-            if json {
-                let items: Vec<_> = list
-                    .iter()
-                    .map(|(n, p, i)| serde_json::json!({"name": n, "prefix": p, "info": i}))
-                    .collect();
-                super::print_json(&serde_json::Value::Array(items));
-            } else {
-                for (n, p, i) in &list {
-                    let specs = i.as_ref().map(|i| i.specs.join(" ")).unwrap_or_default();
-                    super::print_line(&format!("{n:<32} {specs:<40} {}", p.display()));
-                }
-            }
-        }
-        Command::Remove { name } => {
-            let removed = envs.remove(&name).await?;
-            super::print_line(&format!("removed {}", removed.display()));
-            let kernels = &super::settings().kernels;
-            if kernels
-                .remove(&crate::env::dir_name(&name))
-                .into_diagnostic()?
-            {
-                super::print_line(&format!(
-                    "removed its Jupyter kernel {}",
-                    kernels.spec_dir(&crate::env::dir_name(&name)).display()
-                ));
-            }
-        }
-        Command::Run { name, command } => {
-            let vars = envs.activation_env(&name)?;
-            let (program, args) = command
-                .split_first()
-                .ok_or_else(|| crate::cli::bad_input!("no command given"))?;
-            let status = std::process::Command::new(program)
-                .args(args)
-                .envs(vars)
-                .envs(crate::weights::Weights::new(&dirs.home).cache_env())
-                .status()
-                .map_err(|e| miette::miette!(help = "is the program installed in the environment? `scivision env run NAME -- ls $CONDA_PREFIX/bin`", "cannot run `{program}`: {e}"))?;
-            if !status.success() {
-                // The command's own exit code is what a script wants to see.
-                return Err(super::Exit(status.code().unwrap_or(1)).into());
-            }
-        }
+        Command::Create(args) => create::run(&envs, &dirs, ui, args).await,
+        Command::List { json } => list(&envs, json),
+        Command::Remove { name } => remove(&envs, &name).await,
+        Command::Run { name, command } => run(&envs, &dirs, &name, &command),
         Command::Shell { name, shell } => {
             let shell_enum = rattler_shell::shell::ShellEnum::from_str(&shell).map_err(|_| {
                 crate::cli::bad_input!(
@@ -256,36 +214,114 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
                 )
             })?;
             super::print_line(&envs.activation_script(&name, shell_enum)?);
+            Ok(())
         }
-        Command::Export { name, format } => {
-            let prefix = envs.existing(&name)?;
-            let lock_path = prefix.join(crate::env::LOCK_FILE);
-            let platform = Subdir::current().unwrap_or(Subdir::Linux64);
-            let records = crate::lock::read_records(&lock_path, platform)?;
-            let text = match format.as_str() {
-                "lock" => fs_err::read_to_string(&lock_path).into_diagnostic()?,
-                "explicit" => crate::lock::explicit(&records, platform),
-                _ => crate::lock::environment_yml(&name, &records),
-            };
-            super::print_line(text.trim_end());
-        }
+        Command::Export { name, format } => export(&envs, &name, &format),
         Command::Pack {
             name,
             output,
             weights,
             variants,
-        } => pack::pack(&envs, &dirs, &name, &output, weights, variants).await?,
+        } => {
+            let options = crate::pack::PackOptions {
+                name,
+                output,
+                weights,
+                variants,
+            };
+            pack::pack(&envs, &dirs, options).await
+        }
         Command::Unpack {
             file,
             name,
             variant,
-        } => pack::unpack(&envs, &dirs, ui, &file, name, variant).await?,
+        } => {
+            let options = crate::pack::UnpackOptions {
+                file,
+                name,
+                variant,
+            };
+            pack::unpack(&envs, ui, options).await
+        }
         Command::Lock {
             model,
             solve,
             output,
             variants,
-        } => lock::run(&envs, &dirs, ui, (&model, &solve), output, variants).await?,
+        } => lock::run(&envs, &dirs, ui, (&model, &solve), output, variants).await,
     }
+}
+
+/// `env list`.
+fn list(envs: &Envs, json: bool) -> miette::Result<()> {
+    let list = envs.list()?;
+    if json {
+        let items: Vec<_> = list
+            .iter()
+            .map(|(n, p, i)| serde_json::json!({"name": n, "prefix": p, "info": i}))
+            .collect();
+        super::print_json(&serde_json::Value::Array(items));
+    } else {
+        for (n, p, i) in &list {
+            let specs = i.as_ref().map(|i| i.specs.join(" ")).unwrap_or_default();
+            super::print_line(&format!("{n:<32} {specs:<40} {}", p.display()));
+        }
+    }
+    Ok(())
+}
+
+/// `env remove`: the environment, and its Jupyter kernel if it has one.
+async fn remove(envs: &Envs, name: &str) -> miette::Result<()> {
+    let removed = envs.remove(name).await?;
+    super::print_line(&format!("removed {}", removed.display()));
+    let kernels = &super::settings().kernels;
+    if kernels
+        .remove(&crate::env::dir_name(name))
+        .into_diagnostic()?
+    {
+        super::print_line(&format!(
+            "removed its Jupyter kernel {}",
+            kernels.spec_dir(&crate::env::dir_name(name)).display()
+        ));
+    }
+    Ok(())
+}
+
+/// `env run`: the command in the activated environment; its exit code is ours.
+fn run(
+    envs: &Envs,
+    dirs: &crate::config::Dirs,
+    name: &str,
+    command: &[String],
+) -> miette::Result<()> {
+    let vars = envs.activation_env(name)?;
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| crate::cli::bad_input!("no command given"))?;
+    let status = std::process::Command::new(program)
+        .args(args)
+        .envs(vars)
+        .envs(crate::weights::Weights::new(&dirs.home).cache_env())
+        .status()
+        .map_err(|e| miette::miette!(help = "is the program installed in the environment? `scivision env run NAME -- ls $CONDA_PREFIX/bin`", "cannot run `{program}`: {e}"))?;
+    if !status.success() {
+        // The command's own exit code is what a script wants to see.
+        return Err(super::Exit(status.code().unwrap_or(1)).into());
+    }
+    Ok(())
+}
+
+/// `env export`: the lock, an environment.yml, or an explicit spec file.
+fn export(envs: &Envs, name: &str, format: &str) -> miette::Result<()> {
+    let prefix = envs.existing(name)?;
+    let lock_path = prefix.join(crate::env::LOCK_FILE);
+    let platform = Subdir::current().unwrap_or(Subdir::Linux64);
+    let records = crate::lock::read_records(&lock_path, platform)?;
+    let text = match format {
+        "lock" => fs_err::read_to_string(&lock_path).into_diagnostic()?,
+        "explicit" => crate::lock::explicit(&records, platform),
+        _ => crate::lock::environment_yml(name, &records),
+    };
+    super::print_line(text.trim_end());
     Ok(())
 }

@@ -1,131 +1,21 @@
-//! Packs for air-gapped hosts: one `.tar.zst` holding an environment's lock, its request, the
-//! extracted packages from the package cache and the PyPI half's wheel files, so that
-//! `env unpack` on another machine of the same platform re-creates the environment with no
-//! network (the installer finds every package in the package cache it was seeded into, and every
-//! wheel in the unpacked wheel folder, checked against the lock's sha256).
+//! The pack's file: a `.tar.zst` with a manifest (`scivision-pack.json`), the environment's
+//! lock and request, the extracted packages of the package cache (`pkgs/`), the wheel files
+//! (`wheels/`) and the model's weight files (`weights/`).
 
 use std::path::{Path, PathBuf};
 
+use super::wheels::wheel_file_name;
+use super::{io, PackError};
 use crate::env::variants::VARIANTS_FILE;
 use crate::env::{EnvInfo, INFO_FILE, LOCK_FILE};
 use crate::prefix::cache_dir_name;
 
-/// Pack errors.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum PackError {
-    /// File system trouble.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A package of the lock is not in the package cache.
-    #[error("{package} is not in the package cache {}", cache.display())]
-    #[diagnostic(help("re-create the environment (`scivision env create`) so that its packages are cached, then pack again"))]
-    NotCached {
-        /// The package.
-        package: String,
-        /// The cache.
-        cache: PathBuf,
-    },
-    /// A PyPI distribution of the lock cannot be packed.
-    #[error("cannot pack PyPI {name}: {reason}")]
-    #[diagnostic(help("packs carry wheel files (from an index, a URL or a --find-links folder); an sdist, git or source-tree requirement must be built into a wheel first (`pip wheel`), then named by URL or --find-links"))]
-    Wheel {
-        /// The distribution.
-        name: String,
-        /// Why.
-        reason: String,
-    },
-    /// The file is not a scivision pack.
-    #[error("{} is not a scivision pack: {reason}", path.display())]
-    #[diagnostic(help("packs are made by `scivision env pack NAME -o FILE`"))]
-    NotAPack {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-}
-
 const FORMAT: &str = "scivision-pack-1";
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackError + '_ {
-    move |source| PackError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// The file name of a wheel URL, percent-decoded (`torch-2.3.1%2Bcu121-….whl` is
-/// `torch-2.3.1+cu121-….whl` on disk).
-pub fn wheel_file_name(url: &url::Url) -> Option<String> {
-    let last = url.path_segments()?.next_back()?;
-    let name = percent_encoding::percent_decode_str(last)
-        .decode_utf8()
-        .ok()?
-        .to_string();
-    (name.ends_with(".whl") && !name.contains('/')).then_some(name)
-}
-
-/// The wheel files of the PyPI half, local (`file://`, used in place) or downloaded into `dir`
-/// and checked against the lock's sha256.
-pub async fn wheel_files(
-    wheels: &[crate::pypi::LockedWheel],
-    dir: &Path,
-    client: &reqwest_middleware::ClientWithMiddleware,
-) -> Result<Vec<PathBuf>, PackError> {
-    let mut files = Vec::new();
-    for w in wheels {
-        let err = |reason: String| PackError::Wheel {
-            name: format!("{}=={}", w.name, w.version),
-            reason,
-        };
-        let url = url::Url::parse(&w.location).map_err(|e| err(e.to_string()))?;
-        let file_name = wheel_file_name(&url)
-            .ok_or_else(|| err(format!("{} is not a wheel file", w.location)))?;
-        let path = match url.scheme() {
-            "file" => url
-                .to_file_path()
-                .map_err(|()| err(format!("{url} is not a local path")))?,
-            "http" | "https" => {
-                let mut response = client
-                    .get(url.clone())
-                    .send()
-                    .await
-                    .and_then(|r| r.error_for_status().map_err(Into::into))
-                    .map_err(|e| err(crate::message::error_chain(&e)))?;
-                // Streamed to disk: framework wheels run to gigabytes.
-                let path = dir.join(&file_name);
-                let mut file = fs_err::File::create(&path).map_err(io(&path))?;
-                while let Some(chunk) = response.chunk().await.map_err(|e| err(e.to_string()))? {
-                    std::io::Write::write_all(&mut file, &chunk).map_err(io(&path))?;
-                }
-                path
-            }
-            other => return Err(err(format!("`{other}` locations are not files"))),
-        };
-        if let Some(expected) = &w.sha256 {
-            let actual = crate::package::sha256_file(&path).map_err(io(&path))?;
-            if &actual != expected {
-                return Err(err(format!(
-                    "{} has sha256 {actual}, the lock says {expected}",
-                    path.display()
-                )));
-            }
-        }
-        files.push(path);
-    }
-    Ok(files)
-}
-
 /// Writes the pack of the environment at `prefix` to `out` (atomically), with the PyPI half's
-/// wheel files (see [`wheel_files`]) and the model's weight files (`weights`: paths relative to
-/// `weights_root`, each listed with its sha256 in the manifest).
-pub fn pack(
+/// wheel files (see [`super::wheel_files`]) and the model's weight files (`weights`: paths
+/// relative to `weights_root`, each listed with its sha256 in the manifest).
+pub fn write(
     prefix: &Path,
     records: &[rattler_conda_types::RepoDataRecord],
     package_cache: &Path,
@@ -134,18 +24,7 @@ pub fn pack(
     with_variants: bool,
     out: &Path,
 ) -> Result<u64, PackError> {
-    let mut weight_list = Vec::new();
-    for rel in weights {
-        let path = weights_root.join(rel);
-        let sha256 =
-            crate::weights::hash_file(&path, crate::weights::Algorithm::Sha256).map_err(|e| {
-                PackError::Io {
-                    path: path.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                }
-            })?;
-        weight_list.push(serde_json::json!({"path": rel, "sha256": sha256.hex}));
-    }
+    let weight_list = weight_manifest(weights_root, weights)?;
     let tmp = crate::atomic::temp_beside(out).map_err(io(out))?;
     {
         let encoder = zstd::Encoder::new(tmp.as_file(), 3)
@@ -173,25 +52,7 @@ pub fn pack(
             tar.append_path_with_name(prefix.join(file), file)
                 .map_err(io(&prefix.join(file)))?;
         }
-        for r in records {
-            let name = cache_dir_name(r);
-            let dir = package_cache.join(&name);
-            if !dir.join("info/index.json").is_file() {
-                return Err(PackError::NotCached {
-                    package: name,
-                    cache: package_cache.to_path_buf(),
-                });
-            }
-            tar.append_dir_all(format!("pkgs/{name}"), &dir)
-                .map_err(io(&dir))?;
-            // rattler's sidecar: cache revision and the archive's sha256, which the installer
-            // checks before it trusts the folder.
-            let sidecar = package_cache.join(format!("{name}.lock"));
-            if sidecar.is_file() {
-                tar.append_path_with_name(&sidecar, format!("pkgs/{name}.lock"))
-                    .map_err(io(&sidecar))?;
-            }
-        }
+        append_packages(&mut tar, records, package_cache)?;
         for wheel in wheels {
             let name = wheel
                 .file_name()
@@ -209,6 +70,54 @@ pub fn pack(
     }
     crate::atomic::persist(tmp, out).map_err(io(out))?;
     Ok(fs_err::metadata(out).map_err(io(out))?.len())
+}
+
+/// The manifest's weight entries: each file's path and sha256.
+fn weight_manifest(
+    weights_root: &Path,
+    weights: &[PathBuf],
+) -> Result<Vec<serde_json::Value>, PackError> {
+    let mut weight_list = Vec::new();
+    for rel in weights {
+        let path = weights_root.join(rel);
+        let sha256 =
+            crate::weights::hash_file(&path, crate::weights::Algorithm::Sha256).map_err(|e| {
+                PackError::Io {
+                    path: path.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                }
+            })?;
+        weight_list.push(serde_json::json!({"path": rel, "sha256": sha256.hex}));
+    }
+    Ok(weight_list)
+}
+
+/// Each record's extracted folder of the package cache, with rattler's sidecar.
+fn append_packages<W: std::io::Write>(
+    tar: &mut tar::Builder<W>,
+    records: &[rattler_conda_types::RepoDataRecord],
+    package_cache: &Path,
+) -> Result<(), PackError> {
+    for r in records {
+        let name = cache_dir_name(r);
+        let dir = package_cache.join(&name);
+        if !dir.join("info/index.json").is_file() {
+            return Err(PackError::NotCached {
+                package: name,
+                cache: package_cache.to_path_buf(),
+            });
+        }
+        tar.append_dir_all(format!("pkgs/{name}"), &dir)
+            .map_err(io(&dir))?;
+        // rattler's sidecar: cache revision and the archive's sha256, which the installer
+        // checks before it trusts the folder.
+        let sidecar = package_cache.join(format!("{name}.lock"));
+        if sidecar.is_file() {
+            tar.append_path_with_name(&sidecar, format!("pkgs/{name}.lock"))
+                .map_err(io(&sidecar))?;
+        }
+    }
+    Ok(())
 }
 
 fn append_bytes<W: std::io::Write>(
@@ -273,7 +182,7 @@ impl Unpacked {
 /// Extracts `file`, seeds `package_cache` with its packages (existing entries are kept),
 /// `wheel_dir` with its wheel files and `weights_root` with its weight files (each checked
 /// against the manifest's sha256 first).
-pub fn unpack(
+pub fn extract(
     file: &Path,
     package_cache: &Path,
     wheel_dir: &Path,
@@ -303,9 +212,32 @@ pub fn unpack(
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .ok_or_else(|| not_a_pack(format!("no valid {INFO_FILE}")))?;
+    seed_packages(dir.path(), package_cache)?;
+    seed_wheels(&dir.path().join("wheels"), wheel_dir)?;
+    // A model's work folder follows the environment's name when it is unpacked under another.
+    let work = |model: &str| Path::new("work").join(crate::names::dir_name(model));
+    let (from, to) = (work(&info.model), work(name.unwrap_or(&info.model)));
+    let weights = restore_weights(&manifest, dir.path(), weights_root, file, |rel| {
+        rel.strip_prefix(&from)
+            .map_or_else(|_| rel.to_path_buf(), |rest| to.join(rest))
+    })?;
+    let variants = Some(dir.path().join(VARIANTS_FILE)).filter(|p| p.is_file());
+    Ok(Unpacked {
+        lock: dir.path().join(LOCK_FILE),
+        variants,
+        info,
+        dir,
+        wheel_dir: wheel_dir.to_path_buf(),
+        weights,
+    })
+}
+
+/// Moves the extracted pack's packages into `package_cache` (existing entries are kept), each
+/// with rattler's sidecar.
+fn seed_packages(extracted: &Path, package_cache: &Path) -> Result<(), PackError> {
     fs_err::create_dir_all(package_cache).map_err(io(package_cache))?;
-    for entry in fs_err::read_dir(dir.path().join("pkgs"))
-        .map_err(io(dir.path()))?
+    for entry in fs_err::read_dir(extracted.join("pkgs"))
+        .map_err(io(extracted))?
         .filter_map(Result::ok)
     {
         let target = package_cache.join(entry.file_name());
@@ -324,38 +256,28 @@ pub fn unpack(
         })?;
         fs_err::rename(&staging, &target).map_err(io(&target))?;
         let sidecar = format!("{}.lock", entry.file_name().to_string_lossy());
-        let packed = dir.path().join("pkgs").join(&sidecar);
+        let packed = extracted.join("pkgs").join(&sidecar);
         if packed.is_file() {
             crate::atomic::copy(&packed, &package_cache.join(&sidecar)).map_err(io(&packed))?;
         }
     }
-    let wheels = dir.path().join("wheels");
-    if wheels.is_dir() {
-        fs_err::create_dir_all(wheel_dir).map_err(io(wheel_dir))?;
-        for entry in fs_err::read_dir(&wheels)
-            .map_err(io(&wheels))?
-            .filter_map(Result::ok)
-        {
-            crate::atomic::copy(&entry.path(), &wheel_dir.join(entry.file_name()))
-                .map_err(io(&entry.path()))?;
-        }
+    Ok(())
+}
+
+/// Copies the extracted pack's wheel files (`wheels`, if any) into `wheel_dir`.
+fn seed_wheels(wheels: &Path, wheel_dir: &Path) -> Result<(), PackError> {
+    if !wheels.is_dir() {
+        return Ok(());
     }
-    // A model's work folder follows the environment's name when it is unpacked under another.
-    let work = |model: &str| Path::new("work").join(crate::names::dir_name(model));
-    let (from, to) = (work(&info.model), work(name.unwrap_or(&info.model)));
-    let weights = restore_weights(&manifest, dir.path(), weights_root, file, |rel| {
-        rel.strip_prefix(&from)
-            .map_or_else(|_| rel.to_path_buf(), |rest| to.join(rest))
-    })?;
-    let variants = Some(dir.path().join(VARIANTS_FILE)).filter(|p| p.is_file());
-    Ok(Unpacked {
-        lock: dir.path().join(LOCK_FILE),
-        variants,
-        info,
-        dir,
-        wheel_dir: wheel_dir.to_path_buf(),
-        weights,
-    })
+    fs_err::create_dir_all(wheel_dir).map_err(io(wheel_dir))?;
+    for entry in fs_err::read_dir(wheels)
+        .map_err(io(wheels))?
+        .filter_map(Result::ok)
+    {
+        crate::atomic::copy(&entry.path(), &wheel_dir.join(entry.file_name()))
+            .map_err(io(&entry.path()))?;
+    }
+    Ok(())
 }
 
 /// Copies the manifest's weight files from the extracted pack into `root`, each only after its
@@ -415,34 +337,4 @@ fn restore_weights(
         out.push(placed);
     }
     Ok(out)
-}
-
-impl PackError {
-    /// What kind of failure this is.
-    pub fn class(&self) -> crate::message::ErrorClass {
-        use crate::message::ErrorClass;
-        match self {
-            Self::NotAPack { .. } => ErrorClass::Input,
-            Self::Io { .. } | Self::NotCached { .. } | Self::Wheel { .. } => ErrorClass::Failed,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wheel_names_are_decoded_and_must_be_wheels() {
-        let u = |t: &str| url::Url::parse(t).unwrap();
-        assert_eq!(
-            wheel_file_name(&u(
-                "https://x/t/torch-2.3.1%2Bcu121-cp311-cp311-linux_x86_64.whl"
-            ))
-            .as_deref(),
-            Some("torch-2.3.1+cu121-cp311-cp311-linux_x86_64.whl")
-        );
-        assert_eq!(wheel_file_name(&u("https://x/p/pkg-1.0.tar.gz")), None);
-        assert_eq!(wheel_file_name(&u("https://x/p/a%2Fb.whl")), None);
-    }
 }
