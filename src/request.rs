@@ -263,7 +263,7 @@ fn conda_specs(
             crate::solve::match_spec(&text, ParseStrictness::Lenient).map_err(|reason| {
                 RequestError::Python {
                     given: py.clone(),
-                    reason,
+                    reason: reason.to_string(),
                 }
             })?,
         );
@@ -273,7 +273,7 @@ fn conda_specs(
             crate::solve::match_spec(extra, ParseStrictness::Lenient).map_err(|reason| {
                 RequestError::With {
                     given: extra.clone(),
-                    reason,
+                    reason: reason.to_string(),
                 }
             })?,
         );
