@@ -10,10 +10,12 @@ mod lookup;
 mod model;
 mod source;
 mod spec;
+mod versions;
 
 pub use error::CatalogError;
 pub use lookup::normalized_name;
 pub use model::{Datasource, Model, ModelSpec};
+pub use versions::{versions, VersionState};
 
 /// The merged catalog.
 #[derive(Debug, Clone, Default)]
