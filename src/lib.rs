@@ -16,7 +16,8 @@
 //! 3. data and its rules: `weights`, `runner`, `solve` → `system`, `mapping`, `lock`, `pypi`,
 //!    `config`;
 //! 4. the maintainer's half: `channel` (index, deprecations) → `build` (recipes to packages);
-//! 5. the catalog: `card` → `catalog` → `card_recipe`, `compat`;
+//! 5. the catalog: `card` → `catalog` → `card_recipe`, `compat` → `curation` (lint, conflicts,
+//!    recipes);
 //! 6. the user's workflows: `env` (solve, install, create) → `request` (a command's request),
 //!    `locking` (`env lock`), `pack`, `prediction` (a model run in its prefix), `doctor` (what
 //!    the host offers), `kernel`, `cache`;
@@ -37,6 +38,7 @@ pub mod channel;
 pub mod cli;
 pub mod compat;
 pub mod config;
+pub mod curation;
 pub mod doctor;
 pub mod env;
 pub mod http;

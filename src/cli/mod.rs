@@ -231,6 +231,8 @@ fn class_of(report: &miette::Report) -> crate::message::ErrorClass {
         e.class()
     } else if let Some(e) = report.downcast_ref::<crate::catalog::CatalogError>() {
         e.class()
+    } else if let Some(e) = report.downcast_ref::<crate::curation::CurationError>() {
+        e.class()
     } else if let Some(e) = report.downcast_ref::<crate::lock::LockError>() {
         e.class()
     } else if let Some(e) = report.downcast_ref::<crate::weights::WeightsError>() {
