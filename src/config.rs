@@ -5,7 +5,7 @@
 //! Every location can be moved by an environment variable, so tests and users can isolate runs:
 //! `SCIVISION_HOME`, `SCIVISION_CACHE_DIR`, `RATTLER_CACHE_DIR`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything the environment decides.
 #[derive(Debug, Clone)]
@@ -23,6 +23,9 @@ pub struct Settings {
     pub catalogs: Vec<PathBuf>,
     /// `JUPYTER_DATA_DIR` and `PATH`, for kernel specs.
     pub kernels: crate::kernel::Kernels,
+    /// The config file ([`ConfigFile::path`]): read by the workflows that need it, with
+    /// [`ConfigFile::load_from`].
+    pub config_file: PathBuf,
 }
 
 impl Settings {
@@ -56,6 +59,7 @@ impl Settings {
                     }),
                 path: std::env::var("PATH").unwrap_or_default(),
             },
+            config_file: ConfigFile::path(),
         }
     }
 }
@@ -175,7 +179,12 @@ impl ConfigFile {
 
     /// Reads the config file; a missing file is an empty config.
     pub fn load() -> Result<Self, ConfigError> {
-        let path = Self::path();
+        Self::load_from(&Self::path())
+    }
+
+    /// Reads the config file at `path`; a missing file is an empty config.
+    pub fn load_from(path: &Path) -> Result<Self, ConfigError> {
+        let path = path.to_path_buf();
         if !path.is_file() {
             return Ok(Self::default());
         }

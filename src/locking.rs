@@ -17,6 +17,8 @@ pub struct LockOptions {
     pub cuda_pinned: bool,
     /// Channels were given (`-c`): a channel's failure is not a default channel's.
     pub channels_given: bool,
+    /// The config file the default channels come from (named in a default channel's failure).
+    pub config_file: PathBuf,
     /// Where to write the lock; `None`: the caller shows it.
     pub output: Option<PathBuf>,
 }
@@ -55,7 +57,7 @@ pub async fn lock(
         Some(list) => Some(list.clone()),
         None => crate::env::variants::default_variants(request, options.cuda_pinned)
             .await
-            .map_err(|e| on_default_channels(e, given))?,
+            .map_err(|e| on_default_channels(e, given, &options.config_file))?,
     };
     let (lock, locked) = match &variants {
         Some(variants) => {
@@ -67,7 +69,7 @@ pub async fn lock(
                 &target,
             )
             .await
-            .map_err(|e| on_default_channels(e, given));
+            .map_err(|e| on_default_channels(e, given, &options.config_file));
             reporter.solved();
             let locked = locked?;
             (locked.lock, Locked::Variants(locked.variants))
@@ -75,7 +77,8 @@ pub async fn lock(
         None => {
             let solution = envs.solve(request).await;
             reporter.solved();
-            let solution = solution.map_err(|e| on_default_channels(e, given))?;
+            let solution =
+                solution.map_err(|e| on_default_channels(e, given, &options.config_file))?;
             let pypi = envs
                 .resolve_pypi(request, &solution, &dirs.packages, &dirs.cache)
                 .await?;

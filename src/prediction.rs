@@ -191,7 +191,7 @@ pub fn predict(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| runner_io(&options.model, format!("cannot start: {e}")))?;
+        .map_err(|e| runner_io(&options.model, "cannot start", Some(e)))?;
     let reply = exchange(&options.model, child, inputs)?;
     let outputs = reply
         .header
@@ -204,7 +204,7 @@ pub fn predict(
         let output = if item.get("kind").and_then(|k| k.as_str()) == Some("array") {
             let file = output_path(options.output.as_deref(), input, options.inputs.len());
             let bytes = runner::npy(item, &reply.payload)
-                .ok_or_else(|| runner_io(&options.model, "malformed array in the reply".into()))?;
+                .ok_or_else(|| runner_io(&options.model, "malformed array in the reply", None))?;
             crate::atomic::write(&file, &bytes)?;
             Output::Array {
                 dtype: item["dtype"].clone(),
@@ -229,12 +229,11 @@ fn exchange(
     mut child: Child,
     inputs: Vec<serde_json::Value>,
 ) -> Result<Frame, PredictionError> {
-    let io = |reason: String| runner_io(name, reason);
+    let io = |step: &str, e: Option<std::io::Error>| runner_io(name, step, e);
     let (Some(mut stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take()) else {
-        return Err(io("no pipes to the runner".into()));
+        return Err(io("no pipes to the runner", None));
     };
-    let ready =
-        runner::read_frame(&mut stdout).map_err(|e| io(format!("no ready message: {e}")))?;
+    let ready = runner::read_frame(&mut stdout).map_err(|e| io("no ready message", Some(e)))?;
     model_error(name, &ready.header)?;
     if let Err(e) = runner::check_protocol(name, &ready.header) {
         let _ = child.kill();
@@ -246,9 +245,9 @@ fn exchange(
         &serde_json::json!({"op": "predict", "inputs": inputs}),
         &[],
     )
-    .map_err(|e| io(e.to_string()))?;
+    .map_err(|e| io("cannot send the request", Some(e)))?;
     let reply = runner::read_frame(&mut stdout)
-        .map_err(|e| io(format!("the runner died during the request: {e}")))?;
+        .map_err(|e| io("the runner died during the request", Some(e)))?;
     let _ = runner::write_frame(&mut stdin, &serde_json::json!({"op": "shutdown"}), &[]);
     drop(stdin);
     let _ = child.wait();
@@ -256,10 +255,11 @@ fn exchange(
     Ok(reply)
 }
 
-fn runner_io(name: &str, reason: String) -> PredictionError {
+fn runner_io(name: &str, step: &str, source: Option<std::io::Error>) -> PredictionError {
     RunnerError::Io {
         name: name.to_string(),
-        reason,
+        step: step.to_string(),
+        source,
     }
     .into()
 }

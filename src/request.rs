@@ -177,7 +177,7 @@ pub async fn request(
     settings: &Settings,
 ) -> Result<Request, RequestError> {
     let mut catalog = Catalog::load(&settings.catalogs)?;
-    let config = ConfigFile::load()?;
+    let config = ConfigFile::load_from(&settings.config_file)?;
     let channel_strings = if options.channels.is_empty() {
         crate::config::default_channels(&config)
     } else {
@@ -185,7 +185,7 @@ pub async fn request(
     };
     let cwd = std::env::current_dir().map_err(RequestError::WorkingDir)?;
     let channels = crate::solve::parse_channels(&channel_strings, cwd)?;
-    let mapping = pypi_mapping(&config, &channels, options, &settings.dirs.cache).await?;
+    let mapping = pypi_mapping(&config, &channels, options, settings).await?;
     // A model a channel publishes installs from its package: conda alone.
     catalog.use_published(
         &crate::channel::published_in(&channels, |url| mapping.applies_to(url), options.offline)
@@ -307,11 +307,12 @@ async fn pypi_mapping(
     config: &ConfigFile,
     channels: &[rattler_conda_types::Channel],
     options: &RequestOptions,
-    cache: &Path,
+    settings: &Settings,
 ) -> Result<PypiMapping, RequestError> {
     use crate::mapping::{MappingError, MappingLocation, NameMap, CONDA_FORGE_MAPPING_URL};
+    let cache = settings.dirs.cache.as_path();
     // Paths in the config file are relative to its folder.
-    let config_path = ConfigFile::path();
+    let config_path = settings.config_file.clone();
     let config_dir = config_path
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
@@ -380,14 +381,14 @@ fn mirrors(
 
 /// A repodata failure of a default channel (no `-c` given: conda-forge, most often, on a machine
 /// that cannot reach it) says which channel failed and how to name the local one instead.
-pub fn on_default_channels(e: EnvError, channels_given: bool) -> EnvError {
+pub fn on_default_channels(e: EnvError, channels_given: bool, config_file: &Path) -> EnvError {
     match e {
         EnvError::Solve(SolveError::Gateway {
             channel: Some(channel),
             reason,
             ..
         }) if !channels_given => {
-            let defaults = ConfigFile::load()
+            let defaults = ConfigFile::load_from(config_file)
                 .map(|c| crate::config::default_channels(&c))
                 .unwrap_or_default();
             // Still a gateway error: its class (network, exit 6) stays.
@@ -397,7 +398,7 @@ pub fn on_default_channels(e: EnvError, channels_given: bool) -> EnvError {
                 help: format!(
                     "without -c, scivision uses its default channels ({}); to work from the channel built from recipes/ alone, name it: `-c ./channel` (or set `channels = [\"/path/to/channel\"]` in {}); `--offline` uses what is cached",
                     defaults.join(", "),
-                    ConfigFile::path().display()
+                    config_file.display()
                 ),
             })
         }

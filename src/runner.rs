@@ -33,13 +33,16 @@ pub enum RunnerError {
         prefix: PathBuf,
     },
     /// The runner could not be started or talked to.
-    #[error("runner of {name}: {reason}")]
+    #[error("runner of {name}: {step}")]
     #[diagnostic(help("run `scivision serve {name}` by hand to see its output"))]
     Io {
         /// The env.
         name: String,
-        /// What failed.
-        reason: String,
+        /// The step that failed.
+        step: String,
+        /// The pipe's or the process's error, when there is one.
+        #[source]
+        source: Option<std::io::Error>,
     },
     /// The runner in the environment speaks another frame format.
     #[error(

@@ -50,15 +50,16 @@ pub enum CatalogError {
         pkg_url: String,
     },
     /// A catalog file could not be read.
-    #[error("cannot read catalog {}: {reason}", path.display())]
+    #[error("cannot read catalog {}", path.display())]
     #[diagnostic(help(
         "a catalog file is JSON with an `entries` list, as upstream's models.json"
     ))]
     File {
         /// The file.
         path: PathBuf,
-        /// Why.
-        reason: String,
+        /// Why: the read or JSON error.
+        #[source]
+        source: crate::message::Cause,
     },
 }
 

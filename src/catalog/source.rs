@@ -64,12 +64,12 @@ impl Catalog {
 
     /// Adds a catalog file (upstream's schema).
     pub fn add_file(&mut self, path: &Path) -> Result<(), CatalogError> {
-        let err = |reason: String| CatalogError::File {
+        let err = |cause: crate::message::Cause| CatalogError::File {
             path: path.to_path_buf(),
-            reason,
+            source: cause,
         };
-        let text = fs_err::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let file: File<Model> = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let text = fs_err::read_to_string(path).map_err(|e| err(e.into()))?;
+        let file: File<Model> = serde_json::from_str(&text).map_err(|e| err(e.into()))?;
         self.add(file.entries, &path.display().to_string());
         Ok(())
     }
@@ -81,13 +81,12 @@ impl Catalog {
         if !path.is_file() {
             return Ok(());
         }
-        let err = |reason: String| CatalogError::File {
+        let err = |cause: crate::message::Cause| CatalogError::File {
             path: path.clone(),
-            reason,
+            source: cause,
         };
-        let text = fs_err::read_to_string(&path).map_err(|e| err(e.to_string()))?;
-        let data: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let text = fs_err::read_to_string(&path).map_err(|e| err(e.into()))?;
+        let data: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(e.into()))?;
         let models = self.channel_models(&data);
         self.add(models, &dir.display().to_string());
         let base = url::Url::from_directory_path(std::path::absolute(dir).unwrap_or_default())

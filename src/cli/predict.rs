@@ -56,7 +56,8 @@ pub fn serve(args: ServeArgs) -> miette::Result<()> {
     let err = std::os::unix::process::CommandExt::exec(&mut cmd);
     Err(RunnerError::Io {
         name: args.model,
-        reason: format!("cannot start the runner: {err}"),
+        step: "cannot start the runner".into(),
+        source: Some(err),
     }
     .into())
 }

@@ -188,30 +188,32 @@ pub fn extract(
     wheel_dir: &Path,
     (weights_root, name): (&Path, Option<&str>),
 ) -> Result<Unpacked, PackError> {
-    let not_a_pack = |reason: String| PackError::NotAPack {
+    let not_a_pack = |cause: crate::message::Cause| PackError::NotAPack {
         path: file.to_path_buf(),
-        reason,
+        source: cause,
     };
     let dir = tempfile::tempdir().map_err(io(file))?;
     let reader = fs_err::File::open(file).map_err(io(file))?;
-    let decoder = zstd::Decoder::new(reader).map_err(|e| not_a_pack(e.to_string()))?;
+    let decoder = zstd::Decoder::new(reader).map_err(|e| not_a_pack(e.into()))?;
     let mut archive = tar::Archive::new(decoder);
     // `unpack` refuses entries that would land outside `dir` (`..`, absolute paths).
     archive
         .unpack(dir.path())
-        .map_err(|e| not_a_pack(e.to_string()))?;
+        .map_err(|e| not_a_pack(e.into()))?;
     let manifest: serde_json::Value =
         fs_err::read_to_string(dir.path().join("scivision-pack.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .ok_or_else(|| not_a_pack("no scivision-pack.json".into()))?;
     if manifest.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-        return Err(not_a_pack(format!("unknown format {}", manifest["format"])));
+        return Err(not_a_pack(
+            format!("unknown format {}", manifest["format"]).into(),
+        ));
     }
     let info: EnvInfo = fs_err::read_to_string(dir.path().join(INFO_FILE))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
-        .ok_or_else(|| not_a_pack(format!("no valid {INFO_FILE}")))?;
+        .ok_or_else(|| not_a_pack(format!("no valid {INFO_FILE}").into()))?;
     seed_packages(dir.path(), package_cache)?;
     seed_wheels(&dir.path().join("wheels"), wheel_dir)?;
     // A model's work folder follows the environment's name when it is unpacked under another.
@@ -289,9 +291,9 @@ fn restore_weights(
     file: &Path,
     place: impl Fn(&Path) -> PathBuf,
 ) -> Result<Vec<PathBuf>, PackError> {
-    let not_a_pack = |reason: String| PackError::NotAPack {
+    let not_a_pack = |cause: crate::message::Cause| PackError::NotAPack {
         path: file.to_path_buf(),
-        reason,
+        source: cause,
     };
     let mut out = Vec::new();
     for w in manifest
@@ -304,29 +306,31 @@ fn restore_weights(
             w.get("path").and_then(|p| p.as_str()),
             w.get("sha256").and_then(|p| p.as_str()),
         ) else {
-            return Err(not_a_pack(format!(
-                "a weights entry without path or sha256: {w}"
-            )));
+            return Err(not_a_pack(
+                format!("a weights entry without path or sha256: {w}").into(),
+            ));
         };
         let rel = PathBuf::from(rel);
         if !rel
             .components()
             .all(|c| matches!(c, std::path::Component::Normal(_)))
         {
-            return Err(not_a_pack(format!(
-                "weight path {} leaves its folder",
-                rel.display()
-            )));
+            return Err(not_a_pack(
+                format!("weight path {} leaves its folder", rel.display()).into(),
+            ));
         }
         let packed = extracted.join("weights").join(&rel);
         let actual = crate::weights::hash_file(&packed, crate::weights::Algorithm::Sha256)
-            .map_err(|e| not_a_pack(e.to_string()))?;
+            .map_err(|e| not_a_pack(e.into()))?;
         if actual.hex != sha256 {
-            return Err(not_a_pack(format!(
-                "weight file {} has sha256 {}, the manifest says {sha256}",
-                rel.display(),
-                actual.hex
-            )));
+            return Err(not_a_pack(
+                format!(
+                    "weight file {} has sha256 {}, the manifest says {sha256}",
+                    rel.display(),
+                    actual.hex
+                )
+                .into(),
+            ));
         }
         let placed = place(&rel);
         let target = root.join(&placed);

@@ -45,22 +45,24 @@ pub enum PackError {
         cache: PathBuf,
     },
     /// A PyPI distribution of the lock cannot be packed.
-    #[error("cannot pack PyPI {name}: {reason}")]
+    #[error("cannot pack PyPI {name}")]
     #[diagnostic(help("packs carry wheel files (from an index, a URL or a --find-links folder); an sdist, git or source-tree requirement must be built into a wheel first (`pip wheel`), then named by URL or --find-links"))]
     Wheel {
         /// The distribution.
         name: String,
-        /// Why.
-        reason: String,
+        /// Why: the download's error, or what is wrong with the location.
+        #[source]
+        source: crate::message::Cause,
     },
     /// The file is not a scivision pack.
-    #[error("{} is not a scivision pack: {reason}", path.display())]
+    #[error("{} is not a scivision pack", path.display())]
     #[diagnostic(help("packs are made by `scivision env pack NAME -o FILE`"))]
     NotAPack {
         /// The file.
         path: PathBuf,
-        /// Why.
-        reason: String,
+        /// Why: the archive's error, or what the manifest lacks.
+        #[source]
+        source: crate::message::Cause,
     },
     /// The environment could not be read, locked or installed.
     #[error(transparent)]

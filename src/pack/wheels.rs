@@ -24,33 +24,33 @@ pub async fn wheel_files(
 ) -> Result<Vec<PathBuf>, PackError> {
     let mut files = Vec::new();
     for w in wheels {
-        let err = |reason: String| PackError::Wheel {
+        let err = |cause: crate::message::Cause| PackError::Wheel {
             name: format!("{}=={}", w.name, w.version),
-            reason,
+            source: cause,
         };
-        let url = url::Url::parse(&w.location).map_err(|e| err(e.to_string()))?;
+        let url = url::Url::parse(&w.location).map_err(|e| err(e.into()))?;
         let file_name = wheel_file_name(&url)
-            .ok_or_else(|| err(format!("{} is not a wheel file", w.location)))?;
+            .ok_or_else(|| err(format!("{} is not a wheel file", w.location).into()))?;
         let path = match url.scheme() {
             "file" => url
                 .to_file_path()
-                .map_err(|()| err(format!("{url} is not a local path")))?,
+                .map_err(|()| err(format!("{url} is not a local path").into()))?,
             "http" | "https" => {
                 let mut response = client
                     .get(url.clone())
                     .send()
                     .await
                     .and_then(|r| r.error_for_status().map_err(Into::into))
-                    .map_err(|e| err(crate::message::error_chain(&e)))?;
+                    .map_err(|e| err(e.into()))?;
                 // Streamed to disk: framework wheels run to gigabytes.
                 let path = dir.join(&file_name);
                 let mut file = fs_err::File::create(&path).map_err(io(&path))?;
-                while let Some(chunk) = response.chunk().await.map_err(|e| err(e.to_string()))? {
+                while let Some(chunk) = response.chunk().await.map_err(|e| err(e.into()))? {
                     std::io::Write::write_all(&mut file, &chunk).map_err(io(&path))?;
                 }
                 path
             }
-            other => return Err(err(format!("`{other}` locations are not files"))),
+            other => return Err(err(format!("`{other}` locations are not files").into())),
         };
         if let Some(expected) = &w.sha256 {
             let actual = crate::package::sha256_file(&path).map_err(io(&path))?;
@@ -58,7 +58,8 @@ pub async fn wheel_files(
                 return Err(err(format!(
                     "{} has sha256 {actual}, the lock says {expected}",
                     path.display()
-                )));
+                )
+                .into()));
             }
         }
         files.push(path);

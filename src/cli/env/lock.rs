@@ -32,6 +32,7 @@ pub(super) async fn run(
         variants,
         cuda_pinned: solve.cuda != CudaChoice::Auto,
         channels_given: !solve.channels.is_empty(),
+        config_file: crate::cli::settings().config_file.clone(),
         output,
     };
     let reporter = Progress::new(ui.progress);

@@ -34,5 +34,10 @@ pub(super) async fn request(model: &str, args: &SolveArgs) -> miette::Result<Req
 /// A repodata failure of a default channel (no `-c` given) says which channel failed and how
 /// to name the local one instead.
 pub(super) fn on_default_channels(e: crate::env::EnvError, args: &SolveArgs) -> miette::Report {
-    crate::request::on_default_channels(e, !args.channels.is_empty()).into()
+    crate::request::on_default_channels(
+        e,
+        !args.channels.is_empty(),
+        &crate::cli::settings().config_file,
+    )
+    .into()
 }
