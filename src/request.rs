@@ -385,7 +385,7 @@ pub fn on_default_channels(e: EnvError, channels_given: bool, config_file: &Path
     match e {
         EnvError::Solve(SolveError::Gateway {
             channel: Some(channel),
-            reason,
+            source,
             ..
         }) if !channels_given => {
             let defaults = ConfigFile::load_from(config_file)
@@ -394,7 +394,7 @@ pub fn on_default_channels(e: EnvError, channels_given: bool, config_file: &Path
             // Still a gateway error: its class (network, exit 6) stays.
             EnvError::Solve(SolveError::Gateway {
                 channel: Some(format!("{channel}, a default channel")),
-                reason,
+                source,
                 help: format!(
                     "without -c, scivision uses its default channels ({}); to work from the channel built from recipes/ alone, name it: `-c ./channel` (or set `channels = [\"/path/to/channel\"]` in {}); `--offline` uses what is cached",
                     defaults.join(", "),

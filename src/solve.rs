@@ -38,12 +38,13 @@ pub enum SolveError {
         source: Box<SpecError>,
     },
     /// Repodata could not be fetched or read.
-    #[error("cannot read the repodata{}: {reason}", channel.as_ref().map(|c| format!(" of channel {c}")).unwrap_or_default())]
+    #[error("cannot read the repodata{}", channel.as_ref().map(|c| format!(" of channel {c}")).unwrap_or_default())]
     Gateway {
         /// The channel that failed (`name (url)`), when the error names one.
         channel: Option<String>,
-        /// The chain of causes.
-        reason: String,
+        /// The gateway's error.
+        #[source]
+        source: crate::message::Cause,
         /// What to do, judged from the failure.
         #[help]
         help: String,
@@ -69,8 +70,8 @@ const GATEWAY_HELP: &str = "check that the channel exists and has been indexed \
 impl SolveError {
     /// A repodata failure of one of `channels`, with help that fits it (a server error, a
     /// timeout, damaged data).
-    pub fn gateway(e: &(dyn std::error::Error + 'static), channels: &[Channel]) -> Self {
-        let reason = crate::message::error_chain(e);
+    pub fn gateway(e: rattler_repodata_gateway::GatewayError, channels: &[Channel]) -> Self {
+        let reason = crate::message::error_chain(&e);
         // The longest base URL in the error: `…/a/` is a prefix of `…/a/b/` too.
         let channel = channels
             .iter()
@@ -87,8 +88,8 @@ impl SolveError {
             });
         Self::Gateway {
             channel,
-            reason,
-            help: crate::http::help_for(e).unwrap_or_else(|| GATEWAY_HELP.to_string()),
+            help: crate::http::help_for(&e).unwrap_or_else(|| GATEWAY_HELP.to_string()),
+            source: Box::new(e),
         }
     }
 }
@@ -204,7 +205,7 @@ impl Loaded {
             .recursive(true)
             .execute()
             .await
-            .map_err(|e| SolveError::gateway(&e, channels))?;
+            .map_err(|e| SolveError::gateway(e, channels))?;
         Ok(Self {
             repodata: repodata.repodata,
         })
@@ -268,7 +269,7 @@ pub async fn solve_with(
         .recursive(true)
         .execute()
         .await
-        .map_err(|e| SolveError::gateway(&e, channels))?;
+        .map_err(|e| SolveError::gateway(e, channels))?;
     let shown = specs
         .iter()
         .map(ToString::to_string)
@@ -290,7 +291,7 @@ pub async fn solve_with(
     .await
     .map_err(|e| SolveError::Gateway {
         channel: None,
-        reason: format!("solver task failed: {e}"),
+        source: format!("solver task failed: {e}").into(),
         help: GATEWAY_HELP.to_string(),
     })?;
     result.map_err(|e| SolveError::Unsolvable {

@@ -33,7 +33,7 @@ pub async fn versions(
         .query(channels.iter().cloned(), [platform, Subdir::NoArch], specs)
         .execute()
         .await
-        .map_err(|e| SolveError::gateway(&e, channels))?
+        .map_err(|e| SolveError::gateway(e, channels))?
         .iter()
         .flat_map(|r| r.iter().cloned())
         .collect();
