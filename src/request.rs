@@ -110,18 +110,19 @@ pub enum RequestError {
         reason: String,
     },
     /// The config file's `conda-forge-mirrors` are no channels.
-    #[error("conda-forge-mirrors in {}: {reason}", config.display())]
+    #[error("conda-forge-mirrors in {}", config.display())]
     #[diagnostic(help(
         "conda-forge-mirrors lists channels (URLs or paths) that mirror conda-forge"
     ))]
     Mirrors {
         /// The config file.
         config: PathBuf,
-        /// Why.
-        reason: String,
+        /// The entry that is no channel.
+        #[source]
+        source: SolveError,
     },
     /// The conda → PyPI mapping's location is malformed or cannot be read.
-    #[error("{field} `{location}`: {reason}")]
+    #[error("{field} `{location}` cannot be read")]
     #[diagnostic(help(
         "give the URL of a parselmouth-style mapping (https://…), a JSON file, or `embedded`"
     ))]
@@ -130,11 +131,12 @@ pub enum RequestError {
         field: String,
         /// The location.
         location: String,
-        /// Why.
-        reason: String,
+        /// Why: the location's parse error, or the read's.
+        #[source]
+        source: crate::message::Cause,
     },
     /// The conda → PyPI mapping is not one.
-    #[error("{field} `{location}` is not a conda → PyPI mapping: {reason}")]
+    #[error("{field} `{location}` is not a conda → PyPI mapping")]
     #[diagnostic(help(
         "the file maps conda names to lists of PyPI names: {{\"pytorch\": [\"torch\"], \"libzlib\": null}}"
     ))]
@@ -143,8 +145,9 @@ pub enum RequestError {
         field: String,
         /// The location.
         location: String,
-        /// Why.
-        reason: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
     },
 }
 
@@ -341,20 +344,20 @@ async fn pypi_mapping(
             config_dir,
         ),
     };
-    let unreadable = |reason: String| RequestError::Mapping {
+    let unreadable = |cause: crate::message::Cause| RequestError::Mapping {
         field: field.clone(),
         location: location.clone(),
-        reason,
+        source: cause,
     };
-    let parsed = MappingLocation::parse(&location, &base).map_err(|e| unreadable(e.to_string()))?;
+    let parsed = MappingLocation::parse(&location, &base).map_err(|e| unreadable(e.into()))?;
     let map = crate::mapping::load(&parsed, &cache.join("conda-pypi-mapping"), options.offline)
         .await
         .map_err(|e| match e {
-            MappingError::Unreadable(e) => unreadable(e.to_string()),
+            MappingError::Unreadable(e) => unreadable(e.into()),
             MappingError::NotAMapping(e) => RequestError::NotAMapping {
                 field: field.clone(),
                 location: location.clone(),
-                reason: e.to_string(),
+                source: e,
             },
         })?;
     Ok(PypiMapping::new(map, mirrors))
@@ -372,7 +375,7 @@ fn mirrors(
     )
     .map_err(|e| RequestError::Mirrors {
         config: config_path.to_path_buf(),
-        reason: e.to_string(),
+        source: e,
     })?
     .iter()
     .filter_map(|c| url::Url::parse(c.base_url.as_str()).ok())
