@@ -103,3 +103,25 @@ fn a_wrong_flag_value_is_bad_input_with_what_to_do() {
     assert_eq!(out.code, 4);
     insta::assert_snapshot!("bad-platform", shown(&out, home.path()));
 }
+
+#[test]
+fn a_mapping_file_that_is_not_one_names_the_variable_and_keeps_the_parsers_cause() {
+    let home = tempfile::tempdir().unwrap();
+    // The test channel as a conda-forge mirror, so the mapping applies to it and is read.
+    std::fs::write(
+        home.path().join("no-config.toml"),
+        format!("conda-forge-mirrors = [{:?}]\n", channel().display().to_string()),
+    )
+    .unwrap();
+    let mapping = home.path().join("mapping.json");
+    std::fs::write(&mapping, "{\"pytorch\": [\"torch\"").unwrap();
+    let out = run(sv(home.path())
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .env("SCIVISION_CONDA_PYPI_MAPPING", &mapping)
+        .args(["env", "create", "-q", "scivision-demo-edges", "-c"])
+        .arg(channel()));
+    assert_eq!(out.code, 4);
+    insta::assert_snapshot!("not-a-mapping", shown(&out, home.path()));
+    assert!(!home.path().join("envs/scivision-demo-edges").exists());
+}
