@@ -110,7 +110,10 @@ fn a_mapping_file_that_is_not_one_names_the_variable_and_keeps_the_parsers_cause
     // The test channel as a conda-forge mirror, so the mapping applies to it and is read.
     std::fs::write(
         home.path().join("no-config.toml"),
-        format!("conda-forge-mirrors = [{:?}]\n", channel().display().to_string()),
+        format!(
+            "conda-forge-mirrors = [{:?}]\n",
+            channel().display().to_string()
+        ),
     )
     .unwrap();
     let mapping = home.path().join("mapping.json");

@@ -5,7 +5,7 @@ use miette::IntoDiagnostic;
 
 use super::create::{print_records, records_json};
 use super::{on_default_channels, request, spinner, SolveArgs, Ui};
-use crate::env::{Envs, Request};
+use crate::env::{Envs, Request, Verdict};
 use crate::system::{self, CudaChoice};
 
 /// Can this model run on this host? Solves without installing and lists unmet requirements.
@@ -24,60 +24,56 @@ pub struct CheckArgs {
 }
 
 pub async fn check(args: CheckArgs, ui: Ui) -> miette::Result<()> {
-    let dirs = crate::cli::settings().dirs.clone();
-    let envs = Envs::new(&dirs.home);
+    let envs = Envs::new(&crate::cli::settings().dirs.home);
     let request = request(&args.model, &args.solve).await?;
     let bar = spinner(ui.progress && !args.json, "solving");
-    let result = envs.solve(&request).await;
+    let cuda_pinned = args.solve.cuda != CudaChoice::Auto;
+    let found = crate::env::check(&envs, &request, cuda_pinned).await;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let result = match result {
+    let found = match found {
         Err(e @ crate::env::EnvError::Solve(_)) => return Err(on_default_channels(e, &args.solve)),
-        other => other,
+        other => other?,
     };
-    // Which variant of a model with CUDA builds this host gets (as `--frozen` would choose
-    // from a variant lock), and why.
-    let cuda_pinned = args.solve.cuda != CudaChoice::Auto;
-    let variant = match crate::env::variants::default_variants(&request, cuda_pinned).await? {
-        Some(variants) => {
-            let offered = crate::env::variants::needs_of(&envs, &request, &variants).await?;
-            crate::variant::choose(&offered, &request.virtual_packages, None)
-                .ok()
-                .map(|c| (c, offered))
-        }
-        None => None,
-    };
-    match result {
-        Ok(solution) => {
-            if args.json {
-                crate::cli::print_json(
-                    &serde_json::json!({"model": request.model, "runs_here": true, "platform": request.platform.to_string(), "virtual_packages": system::describe(&request.virtual_packages), "packages": solution.records.len(), "unmet": [], "variant": variant.as_ref().map(|(c, _)| c), "variants": variant.as_ref().map(|(_, o)| o)}),
-                );
-            } else {
-                if let Some((choice, _)) = &variant {
-                    crate::cli::print_line(&format!("variant {}: {}", choice.name, choice.reason));
-                }
-                crate::cli::print_line(&format!(
-                    "{} can run here: it solves for {} with {} packages (host: {})",
-                    request.model,
-                    request.platform,
-                    solution.records.len(),
-                    system::describe(&request.virtual_packages)
-                ));
-            }
+    let host = system::describe(&request.virtual_packages);
+    let (choice, offered) = found
+        .variant
+        .map_or((None, None), |(c, o)| (Some(c), Some(o)));
+    match found.verdict {
+        Verdict::Runs(solution) if args.json => {
+            crate::cli::print_json(
+                &serde_json::json!({"model": request.model, "runs_here": true, "platform": request.platform.to_string(), "virtual_packages": host, "packages": solution.records.len(), "unmet": [], "variant": choice, "variants": offered}),
+            );
             Ok(())
         }
-        Err(crate::env::EnvError::Unsolvable {
-            explanation, host, ..
-        }) if args.json => {
-            let unmet = system::explain_unmet(&explanation, &request.virtual_packages);
-            crate::cli::print_json(
-                &serde_json::json!({"model": request.model, "runs_here": false, "platform": request.platform.to_string(), "virtual_packages": system::describe(&request.virtual_packages), "unmet": unmet, "explanation": explanation, "host": host}),
-            );
+        Verdict::Runs(solution) => {
+            if let Some(choice) = &choice {
+                crate::cli::print_line(&format!("variant {}: {}", choice.name, choice.reason));
+            }
+            crate::cli::print_line(&format!(
+                "{} can run here: it solves for {} with {} packages (host: {host})",
+                request.model,
+                request.platform,
+                solution.records.len(),
+            ));
+            Ok(())
+        }
+        Verdict::Unmet(e) if args.json => {
+            if let crate::env::EnvError::Unsolvable {
+                explanation,
+                host: facts,
+                ..
+            } = *e
+            {
+                let unmet = system::explain_unmet(&explanation, &request.virtual_packages);
+                crate::cli::print_json(
+                    &serde_json::json!({"model": request.model, "runs_here": false, "platform": request.platform.to_string(), "virtual_packages": host, "unmet": unmet, "explanation": explanation, "host": facts}),
+                );
+            }
             Err(crate::cli::Exit(i32::from(crate::cli::EXIT_FAILURE)).into())
         }
-        Err(e) => Err(e.into()),
+        Verdict::Unmet(e) => Err((*e).into()),
     }
 }
 
@@ -109,29 +105,15 @@ pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
     let channels = crate::solve::parse_channels(&args.channels, cwd)?;
     let specs = crate::solve::parse_specs(&args.specs)?;
     let platform = crate::cli::target_platform(args.platform.as_ref())?;
-    let request = Request {
-        model: args.specs.join(" "),
+    let settings = crate::cli::settings();
+    let request = Request::for_specs(
+        args.specs.join(" "),
         specs,
         channels,
         platform,
-        virtual_packages: system::virtual_packages(
-            platform,
-            &args.cuda,
-            &crate::cli::settings().overrides,
-        )?,
-        offline: None,
-        pypi: Vec::new(),
-        index: crate::pypi::IndexOptions::default(),
-        entry: None,
-        weights: Vec::new(),
-        pypi_overrides: Vec::new(),
-        pypi_no_build_isolation: Vec::new(),
-        verify_cache_fully: crate::cli::settings().verify_cache_fully,
-        mapping: crate::mapping::PypiMapping::default(),
-        package: None,
-        published_by: None,
-        cpu_only: false,
-    };
+        system::virtual_packages(platform, &args.cuda, &settings.overrides)?,
+        settings.verify_cache_fully,
+    );
     let started = std::time::Instant::now();
     let envs = Envs::new(&crate::cli::settings().dirs.clone().home);
     let solution = envs.solve(&request).await?;
