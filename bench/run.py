@@ -1,14 +1,21 @@
 """scivision's benchmarks, side by side with peers measured in the same run.
 
-    ~/.cache/scivision-peers/bin/python bench/run.py [--quick] [--scivision PATH] [--write BENCHMARKS.md]
+    ~/.cache/scivision-peers/bin/python bench/run.py [--quick] [--scivision PATH] [--conda-src PATH] [--write BENCHMARKS.md]
 
 Needs py-rattler (scripts/test-setup installs it) and, for the environment figures, the channel
 built from recipes/ (`scivision build`). Prints each figure as min/median of several runs with its
 ratio to the peer or to the physical limit; `--write` also writes BENCHMARKS.md. Nothing here is a
 test: no figure is asserted. `--quick` does one run of each (CI uses it to check the harness runs).
 
-1. solve: `scivision solve` against py-rattler's `solve` (same engine, resolvo) on the real
-   repodata in bench/data (see its SOURCES.md); the solved records must be identical.
+1. solve: `scivision solve` (a process) on the real repodata in bench/data (see its SOURCES.md)
+   against py-rattler's `solve` (same engine, resolvo) twice: in-process (the engine alone) and as
+   a process (python start and `import rattler` included: what a user of it waits for); with
+   `--conda-src PATH` (a checkout of github.com/conda/conda) also against `conda create --dry-run`
+   with `--solver classic` and with the conda-rattler-solver plugin (`--solver rattler`), conda
+   installed from that checkout and its dependencies from PyPI into a venv cached under
+   ~/.cache/scivision-bench/conda-venv, run with its config, package cache and home in a temporary
+   folder, its repodata cache warmed by one unmeasured run. Runs are interleaved; the solved
+   records are compared with scivision's.
 2. warm `env create` (every package cached, new prefix) against `cp -al` of the resulting prefix,
    the physical limit of linking from a cache.
 3. no-op `env create` (the prefix matches its lock).
@@ -31,6 +38,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -91,30 +99,138 @@ def run(cmd, env=None):
     return elapsed, out.stdout
 
 
-def bench_solves(sv, runs, rows):
+def bench_solves(sv, runs, rows, conda=None):
+    """Each solve as a process beside py-rattler in-process (the engine alone) and as a process
+    (python start and import included: what a user of it waits for), and conda's two solvers
+    (processes too) where --conda-src gave a conda. Runs are interleaved, so each figure is
+    measured beside its peers under the same load."""
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
         for label, files, specs in SOLVES:
-            channels = channel_from(files, Path(tmp))
-            ours, theirs, ours_set, theirs_set = [], [], None, None
+            channels = channel_from(files, tmp)
             cmd = [sv, "-q", "solve", "--json", "--platform", "linux-64", "--cuda", "none"]
             for c in channels:
                 cmd += ["-c", str(c)]
             cmd += specs
             env = dict(os.environ, CONDA_OVERRIDE_CUDA="")
+            vps = [v for v in rattler.VirtualPackage.detect() if not str(v).startswith("__cuda")]
+            urls = [c.as_uri() for c in channels]
+            peers = {"inproc": [], "proc": []} | {solver: [] for solver in (CONDA_SOLVERS if conda else ())}
+            sets = {}
+            ours = []
+            if conda:  # conda reads and caches the repodata on its first run: measure it warm
+                for solver in CONDA_SOLVERS:
+                    run(conda_create(conda, tmp, solver, channels, specs), conda_env(tmp))
             for _ in range(runs):
                 t, out = run(cmd, env)
                 ours.append(t)
-                ours_set = sorted((p["name"], p["version"], p["build"]) for p in json.loads(out)["packages"])
-            vps = [v for v in rattler.VirtualPackage.detect() if not str(v).startswith("__cuda")]
-            for _ in range(runs):
+                sets["ours"] = sorted((p["name"], p["version"], p["build"]) for p in json.loads(out)["packages"])
                 start = time.perf_counter()
-                recs = asyncio.run(rattler.solve([c.as_uri() for c in channels], specs, platforms=["linux-64", "noarch"],
+                recs = asyncio.run(rattler.solve(urls, specs, platforms=["linux-64", "noarch"],
                                                  virtual_packages=vps, gateway=rattler.Gateway()))
-                theirs.append(time.perf_counter() - start)
-                theirs_set = sorted((r.name.normalized, str(r.version), str(r.build)) for r in recs)
-            diff = sorted(set(ours_set) ^ set(theirs_set))
-            same = "identical" if not diff else f"DIFFERENT: {diff[:4]}"
-            rows.append((f"solve: {label}", stats(ours), "py-rattler solve", stats(theirs), f"{len(ours_set)} records, {same}"))
+                peers["inproc"].append(time.perf_counter() - start)
+                sets["inproc"] = sorted((r.name.normalized, str(r.version), str(r.build)) for r in recs)
+                t, out = run([sys.executable, "-c", PY_RATTLER_SOLVE, json.dumps(urls), str(tmp / "gateway"), *specs],
+                             env)
+                peers["proc"].append(t)
+                sets["proc"] = sorted(tuple(r) for r in json.loads(out)["records"])
+                for solver in CONDA_SOLVERS if conda else ():
+                    t, out = run(conda_create(conda, tmp, solver, channels, specs), conda_env(tmp))
+                    peers[solver].append(t)
+                    sets[solver] = sorted((r["name"], r["version"], r["build_string"]) for r in json.loads(out)["actions"]["LINK"])
+            n = len(sets["ours"])
+            for key, peer in [("inproc", "py-rattler solve, in-process (the engine alone)"),
+                              ("proc", "py-rattler solve as a process (python start + import + solve)"),
+                              ("classic", f"`conda create --dry-run --solver classic` ({conda and conda.version})"),
+                              ("rattler", f"`conda create --dry-run --solver rattler` ({CONDA_SOLVER_PLUGIN})")]:
+                if key in peers:
+                    rows.append((f"solve: {label}", stats(ours), peer, stats(peers[key]),
+                                 f"{n} records, {compare(sets['ours'], sets[key])}"))
+
+
+def compare(ours, theirs):
+    diff = sorted(set(ours) ^ set(theirs))
+    if not diff:
+        return "identical"
+    names = sorted({d[0] for d in diff})
+    return f"DIFFERENT ({len(theirs)} records; {len(diff)} differ, in {', '.join(names[:4])}{', ...' if len(names) > 4 else ''})"
+
+
+CONDA_SOLVERS = ("classic", "rattler")
+CONDA_SOLVER_PLUGIN = "conda-rattler-solver==0.2.0"
+# conda's dependencies that PyPI does not have: menuinst makes Start-menu shortcuts and conda imports
+# it only when it makes them (never in a dry run).
+NOT_ON_PYPI = {"menuinst"}
+
+
+class Conda:
+    def __init__(self, python, version):
+        self.python, self.version = python, version
+
+
+def conda_venv(src):
+    """A venv with conda installed from the checkout `src` and its dependencies (and the
+    conda-rattler-solver plugin) from PyPI, created once per checkout into ~/.cache/scivision-bench.
+    Returns (Conda, None) or (None, why not)."""
+    import hashlib
+    import tomllib
+    src = Path(src).resolve()
+    if not (src / "pyproject.toml").is_file() or not (src / "conda" / "__init__.py").is_file():
+        return None, f"{src} is not a checkout of github.com/conda/conda (no pyproject.toml and conda/)"
+    uv = Path(sys.executable).parent / "uv"
+    if not uv.exists():
+        return None, "no uv beside this python (scripts/test-setup installs it)"
+    git = lambda *a: subprocess.run(["git", "-C", str(src), *a], capture_output=True, text=True).stdout.strip()
+    if git("rev-parse", "--show-toplevel") == str(src):
+        commit = git("rev-parse", "HEAD")
+        release = git("describe", "--tags", "--abbrev=0")
+    else:  # an exported tree: its hash stands for the commit, CHANGELOG.md's newest heading for the tag
+        h = hashlib.sha256()
+        for p in sorted((src / "conda").rglob("*.py")) + [src / "pyproject.toml"]:
+            h.update(str(p.relative_to(src)).encode() + b"\0" + p.read_bytes())
+        commit = "tree-" + h.hexdigest()
+        release = next((line.split()[1] for line in (src / "CHANGELOG.md").read_text().splitlines()
+                        if line.startswith("## ")), "0") if (src / "CHANGELOG.md").is_file() else "0"
+    key = hashlib.sha256(f"{commit} {CONDA_SOLVER_PLUGIN} {sys.version}".encode()).hexdigest()[:12]
+    dest = Path.home() / ".cache" / "scivision-bench" / "conda-venv" / key
+    python = dest / "bin" / "python"
+    if not (dest / "ready").exists():
+        shutil.rmtree(dest, ignore_errors=True)
+        deps = tomllib.loads((src / "pyproject.toml").read_text())["project"]["dependencies"]
+        deps = [d for d in deps if re.split(r"[\s;<>=!~\[]", d, maxsplit=1)[0] not in NOT_ON_PYPI]
+        try:
+            subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(dest)], check=True)
+            subprocess.run([str(uv), "pip", "install", "-q", "--python", str(python), "--no-deps", str(src)], check=True,
+                           env=dict(os.environ, SETUPTOOLS_SCM_PRETEND_VERSION=release.lstrip("v")))
+            subprocess.run([str(uv), "pip", "install", "-q", "--python", str(python), *deps, CONDA_SOLVER_PLUGIN],
+                           check=True)
+        except subprocess.CalledProcessError as e:
+            return None, f"installing conda from {src} failed ({e})"
+        (dest / "ready").write_text(f"{commit}\n")
+    version = subprocess.run([str(python), "-m", "conda", "--version"], capture_output=True, text=True).stdout.strip()
+    return Conda(str(python), f"{version} from {commit[:12]}"), None
+
+
+def conda_env(tmp):
+    """conda's environment: its config, package cache and home in `tmp`, nothing of the user's."""
+    home = Path(tmp) / "conda-home"
+    (home / "pkgs").mkdir(parents=True, exist_ok=True)
+    (home / "condarc").touch()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONDA")}
+    return dict(env, HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), CONDARC=str(home / "condarc"),
+                CONDA_PKGS_DIRS=str(home / "pkgs"), CONDA_SUBDIR="linux-64", CONDA_OVERRIDE_CUDA="",
+                CONDA_NUMBER_CHANNEL_NOTICES="0",
+                # the same problem as the others' (conda otherwise adds pip, and with it wheel and
+                # setuptools, to every python)
+                CONDA_ADD_PIP_AS_PYTHON_DEPENDENCY="false")
+
+
+def conda_create(conda, tmp, solver, channels, specs):
+    cmd = [conda.python, "-m", "conda", "create", "--dry-run", "--json", "--yes", "--solver", solver,
+           "-p", str(Path(tmp) / "conda-prefix"), "--override-channels"]
+    for c in channels:
+        cmd += ["-c", c.as_uri()]
+    return cmd + list(specs)
 
 
 def bench_envs(sv, channel, wheels, runs, rows):
@@ -207,10 +323,10 @@ FORGE_SPECS = ["python 3.11.*", "pytorch", "torchvision", "numpy", "scipy", "pan
 
 PY_RATTLER_SOLVE = r"""
 import asyncio, json, os, sys, time, rattler
-url, cache, *specs = sys.argv[1:]
+urls, cache, *specs = sys.argv[1:]
 vps = [v for v in rattler.VirtualPackage.detect() if not str(v).startswith("__cuda")]
 start = time.perf_counter()
-recs = asyncio.run(rattler.solve([url], specs, platforms=["linux-64", "noarch"], virtual_packages=vps,
+recs = asyncio.run(rattler.solve(json.loads(urls), specs, platforms=["linux-64", "noarch"], virtual_packages=vps,
                                  gateway=rattler.Gateway(cache_dir=cache)))
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "records": sorted([r.name.normalized, str(r.version), str(r.build)] for r in recs)}))
@@ -305,7 +421,7 @@ def bench_forge(sv, runs, rows, names):
                     t, out, mem = peak_rss([sv, "-q", "solve", "--json", "--platform", "linux-64", "--cuda", "none",
                                             "-c", ours_url, *specs], env)
                     got = sorted([p["name"], p["version"], p["build"]] for p in json.loads(out)["packages"])
-                    _, out2, mem2 = peak_rss([sys.executable, "-c", PY_RATTLER_SOLVE, their_url, str(cache / "theirs"), *specs],
+                    _, out2, mem2 = peak_rss([sys.executable, "-c", PY_RATTLER_SOLVE, json.dumps([their_url]), str(cache / "theirs"), *specs],
                                              dict(os.environ, CONDA_OVERRIDE_CUDA=""))
                     result = json.loads(out2)
                     if warm and i == 0:
@@ -357,22 +473,32 @@ def main():
                         help="run only these groups (repeatable; envs includes the PyPI and index rows)")
     parser.add_argument("--synthetic", type=int, default=30000,
                         help="synthetic names in the conda-forge-scale channel (30000: about a million records)")
+    parser.add_argument("--conda-src", type=Path, metavar="PATH",
+                        help="a checkout of github.com/conda/conda: adds conda's classic and rattler solvers "
+                             "to the solve rows (installed once into ~/.cache/scivision-bench/conda-venv)")
     args = parser.parse_args()
     runs = 1 if args.quick else args.runs
     sv = args.scivision
-    version = subprocess.run([sv, "--version"], capture_output=True, text=True).stdout.strip()
+    version = "; ".join(subprocess.run([sv, "--version"], capture_output=True, text=True).stdout.split("\n")).strip("; ")
     meta = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         "scivision": f"{version} ({sv})",
         "py-rattler": getattr(rattler, "__version__", "?"),
-        "command": "python bench/run.py" + (" --quick" if args.quick else f" --runs {runs}"),
+        "command": "python bench/run.py" + (" --quick" if args.quick else f" --runs {runs}")
+                   + (" --conda-src CONDA_CHECKOUT" if args.conda_src else ""),
         "runs": runs,
     }
     rows = []
     wanted = lambda part: not args.only or part in args.only
     if wanted("solves"):
-        bench_solves(sv, runs, rows)
+        conda, why = conda_venv(args.conda_src) if args.conda_src else (None, "no --conda-src PATH given "
+                                                                        "(a checkout of github.com/conda/conda)")
+        if conda:
+            meta["conda"] = f"{conda.version}, with {CONDA_SOLVER_PLUGIN} (dependencies from PyPI)"
+        else:
+            print(f"(conda rows skipped: {why})", file=sys.stderr)
+        bench_solves(sv, runs, rows, conda)
     if wanted("forge"):
         bench_forge(sv, runs, rows, 300 if args.quick else args.synthetic)
     if not wanted("envs"):
