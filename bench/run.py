@@ -30,6 +30,17 @@ test: no figure is asserted. `--quick` does one run of each (CI uses it to check
    warm) against `uv pip install --python <prefix>/bin/python` (uv from PyPI, the release whose
    crates scivision links) of the same requirements from the same wheel folder into a copy of the
    same conda prefix, its uv cache warm too.
+7. growth: how costs grow with the work, as curves (a table, the fitted log-log slope of each,
+   and a PNG, bench/growth.png beside the --write file; needs matplotlib): `channel index` of 10,
+   1,000 and 10,000 generated packages (bench/synthetic.py: small noarch .conda files, made once
+   into ~/.cache/scivision-bench) against py-rattler's index_fs; `build` of 1, 10 and 100
+   generated recipes, all built and unchanged, against rattler-build skipping existing packages;
+   with the channel, warm `env create` of the demo model alone (6 packages), with the Jupyter
+   kernel stack (`--kernel`, the kernel wheels converted by `scivision convert`) and with 144
+   generated packages (`--with`), against `cp -al` of each prefix; and the disk that 1, 2, 4 and
+   8 environments of the demo model take with their shared package cache (du: hard links counted
+   once) against the sum of their prefixes' sizes (what copies would take). `--quick` runs each
+   curve at two tiny sizes (no kernel point).
 """
 
 import argparse
@@ -49,6 +60,9 @@ from pathlib import Path
 
 import rattler
 from rattler.index import index_fs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import synthetic  # noqa: E402  (bench/synthetic.py)
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "bench" / "data"
@@ -440,6 +454,241 @@ def bench_forge(sv, runs, rows, names):
     return records
 
 
+def generated_channel(count):
+    """`count` generated packages (bench/synthetic.py, no repodata), made once per generator
+    version into ~/.cache/scivision-bench."""
+    import hashlib
+    key = hashlib.sha256((REPO / "bench" / "synthetic.py").read_bytes()).hexdigest()[:12]
+    dest = Path.home() / ".cache" / "scivision-bench" / f"gen-{count}-{key}"
+    if not (dest / "ready").exists():
+        shutil.rmtree(dest, ignore_errors=True)
+        synthetic.channel(dest, count)
+        (dest / "ready").touch()
+    return dest
+
+
+def linked_copy(src, dest):
+    """A copy of the channel `src` whose packages are hard links (the index only reads them)."""
+    def link(a, b):
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+    shutil.copytree(src, dest, copy_function=link, ignore=shutil.ignore_patterns("ready"))
+    return dest
+
+
+def growth_index(sv, sizes, runs, rows, curves):
+    """`channel index` of a fresh channel of n generated packages, beside py-rattler's index_fs."""
+    points = []
+    for n in sizes:
+        src = generated_channel(n)
+        ours, theirs = [], []
+        for _ in range(runs):
+            with tempfile.TemporaryDirectory(dir=src.parent) as tmp:
+                ours.append(run([sv, "-q", "channel", "index", str(linked_copy(src, Path(tmp) / "channel"))])[0])
+            with tempfile.TemporaryDirectory(dir=src.parent) as tmp:
+                d = linked_copy(src, Path(tmp) / "channel")
+                start = time.perf_counter()
+                asyncio.run(index_fs(d, write_zst=True, write_shards=True))
+                theirs.append(time.perf_counter() - start)
+        rows.append((f"channel index, {n} generated packages", stats(ours), "py-rattler index_fs", stats(theirs),
+                     "growth curve"))
+        points.append((n, stats(ours)[1], stats(theirs)[1]))
+    curves.append({"title": "channel index", "x": "packages in the channel", "unit": "s",
+                   "ours": "scivision channel index", "peer": "py-rattler index_fs (in-process)", "points": points})
+
+
+def growth_envs(sv, channel, wheels, runs, quick, rows, curves):
+    """Warm `env create` of ever bigger environments (the demo model, + the Jupyter kernel stack,
+    + generated packages) beside `cp -al` of each prefix; then the disk that N environments of the
+    demo model take with their shared package cache (hard links counted once) against the sum of
+    their prefixes' sizes (what N copies would take)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        base = dict(os.environ, SCIVISION_CONFIG=str(tmp / "none.toml"), SCIVISION_FIND_LINKS=str(wheels),
+                    SCIVISION_NO_INDEX="1", RATTLER_CACHE_DIR=str(tmp / "rattler"), JUPYTER_DATA_DIR=str(tmp / "jupyter"))
+        cases = [("the demo model", [])]
+        kernel = sorted((wheels.parent / "kernel").glob("*.whl"))
+        if quick:
+            print("(--quick: the kernel-stack point of the env curve is skipped)", file=sys.stderr)
+        elif kernel:
+            run([sv, "-q", "convert", "--index", "-o", str(tmp / "jupyter-channel"), *map(str, kernel)])
+            cases.append(("+ the Jupyter kernel stack", ["--kernel", "-c", str(tmp / "jupyter-channel")]))
+        else:
+            print(f"(no kernel wheels in {wheels.parent / 'kernel'}: scripts/test-setup downloads them; "
+                  "the kernel-stack point of the env curve is skipped)", file=sys.stderr)
+        extra = 20 if quick else 144
+        synthetic.channel(tmp / "generated", extra, versions=1, meta="bench-gen-all")
+        run([sv, "-q", "channel", "index", str(tmp / "generated")])
+        cases.append((f"+ {extra} generated packages", ["--with", "bench-gen-all", "-c", str(tmp / "generated")]))
+        points = []
+        for j, (label, more) in enumerate(cases):
+            cmd = [sv, "-q", "env", "create", "scivision-demo-edges", "-c", str(channel), *more]
+            run(cmd, dict(base, SCIVISION_HOME=str(tmp / f"fill{j}")))  # fills the package cache
+            warm, limit = [], []
+            for i in range(runs):
+                home = tmp / f"home{j}-{i}"
+                warm.append(run(cmd, dict(base, SCIVISION_HOME=str(home)))[0])
+                prefix = home / "envs" / "scivision-demo-edges"
+                limit.append(run(["cp", "-al", str(prefix), str(tmp / f"copy{j}-{i}")])[0])
+            count = sum(1 for _ in (prefix / "conda-meta").glob("*.json"))
+            rows.append((f"env create, warm cache, new prefix: {label} ({count} packages)", stats(warm),
+                         "cp -al of the prefix", stats(limit), "growth curve"))
+            points.append((count, stats(warm)[1], stats(limit)[1]))
+        curves.append({"title": "warm env create", "x": "packages in the environment", "unit": "s",
+                       "ours": "scivision env create", "peer": "cp -al of the prefix", "points": points})
+
+        sizes = (1, 2) if quick else (1, 2, 4, 8)
+        cache = tmp / "disk-cache"
+        env = dict(base, RATTLER_CACHE_DIR=str(cache))
+        cmd = [sv, "-q", "env", "create", "scivision-demo-edges", "-c", str(channel)]
+        prefixes, points = [], []
+        for n in range(1, max(sizes) + 1):
+            run(cmd, dict(env, SCIVISION_HOME=str(tmp / f"disk{n}")))
+            prefixes.append(tmp / f"disk{n}" / "envs" / "scivision-demo-edges")
+            if n in sizes:
+                shared = du([cache, *prefixes])
+                alone = sum(du([p]) for p in prefixes)
+                points.append((n, shared, alone))
+        curves.append({"title": "disk of N environments", "x": "environment(s) of the demo model", "unit": "MiB",
+                       "ours": "prefixes + shared package cache (du, hard links once)",
+                       "peer": "sum of the prefixes' own sizes (as copies)", "points": points})
+
+
+RECIPE = """package:
+  name: bench-recipe-{i}
+  version: "1.0"
+
+build:
+  number: 0
+  noarch: generic
+  script: mkdir -p $PREFIX/share/bench-recipe-{i} && echo {i} > $PREFIX/share/bench-recipe-{i}/file.txt
+"""
+
+
+def growth_build(sv, sizes, runs, rows, curves):
+    """`build` of a channel whose n generated recipes are all built and unchanged (what a rebuild
+    after no edit costs), beside rattler-build (py-rattler-build, in-process) skipping the
+    packages its own output folder already holds (`skip_existing="all"`)."""
+    import warnings
+    import rattler_build
+    points = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            for i in range(n):
+                (tmp / "recipes" / f"bench-recipe-{i}").mkdir(parents=True)
+                (tmp / "recipes" / f"bench-recipe-{i}" / "recipe.yaml").write_text(RECIPE.format(i=i))
+            env = dict(os.environ, SCIVISION_HOME=str(tmp / "home"), SCIVISION_CACHE_DIR=str(tmp / "cache"),
+                       SCIVISION_CONFIG=str(tmp / "none.toml"), RATTLER_CACHE_DIR=str(tmp / "rattler"))
+            cmd = [sv, "-q", "build", str(tmp / "recipes"), "-o", str(tmp / "channel"), "--no-test"]
+            run(cmd, env)  # builds them all once
+            recipes = sorted(tmp.glob("recipes/*/recipe.yaml"))
+            out = tmp / "rattler-build-out"
+            build = lambda: rattler_build.build_recipes(recipes, output_dir=out, skip_existing="all", test="skip",
+                                                        channel=[out.as_uri()])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                build()
+                ours, theirs = [], []
+                for _ in range(runs):
+                    ours.append(run(cmd, env)[0])
+                    start = time.perf_counter()
+                    build()
+                    theirs.append(time.perf_counter() - start)
+        rows.append((f"build, {n} unchanged recipes", stats(ours), "rattler-build skip_existing (in-process)",
+                     stats(theirs), "growth curve"))
+        points.append((n, stats(ours)[1], stats(theirs)[1]))
+    curves.append({"title": "build, nothing changed", "x": "recipes", "unit": "s", "ours": "scivision build",
+                   "peer": "rattler-build, skip_existing=all (in-process)", "points": points})
+
+
+def du(paths):
+    """MiB that `paths` take together on disk, each hard-linked file counted once (du's rule)."""
+    out = subprocess.run(["du", "-skc", *map(str, paths)], capture_output=True, text=True, check=True).stdout
+    return int(out.strip().splitlines()[-1].split()[0]) / 1024
+
+
+def slope(points, i):
+    """The exponent k of y ~ x^k fitted on log-log over `points` (column i), and over the last two."""
+    import numpy
+    pts = [(p[0], p[i]) for p in points if p[i]]
+    if len(pts) < 2 or len({x for x, _ in pts}) < 2:
+        return None, None
+    xs, ys = numpy.log([x for x, _ in pts]), numpy.log([y for _, y in pts])
+    overall = float(numpy.polyfit(xs, ys, 1)[0])
+    tail = float((ys[-1] - ys[-2]) / (xs[-1] - xs[-2])) if xs[-1] != xs[-2] else overall
+    return overall, tail
+
+
+def growth_word(k):
+    return "falling" if k < -0.2 else "flat" if k < 0.2 else "sublinear" if k < 0.8 else "about linear" if k <= 1.2 else "superlinear"
+
+
+def render_growth(curves, plot_link):
+    lines = ["## Growth", "",
+             "How each cost grows with the work. The slope is k in time ~ n^k, fitted on log-log by the "
+             "harness (about 1: linear, about 0: flat); the second slope is between the two largest sizes, "
+             "where fixed costs (process start) weigh least.", ""]
+    if plot_link:
+        lines += [f"![growth curves]({plot_link})", ""]
+    lines += ["| curve | size | scivision / ours | peer | ratio |", "| --- | --- | --- | --- | --- |"]
+    value = lambda v, unit: "" if v is None else fmt(v) if unit == "s" else f"{v:.1f} MiB"
+    for c in curves:
+        for x, ours, peer in c["points"]:
+            ratio = f"{ours / peer:.2f}x" if peer else ""
+            lines.append(f"| {c['title']} | {x:,} {c['x']} | {value(ours, c['unit'])} | {value(peer, c['unit'])} | {ratio} |")
+    lines.append("")
+    for c in curves:
+        said = []
+        for i, who in ((1, c["ours"]), (2, c["peer"])):
+            k, tail = slope(c["points"], i)
+            if k is not None:
+                said.append(f"{who}: n^{k:.2f} ({growth_word(k)})" + (
+                    f", n^{tail:.2f} between the two largest ({growth_word(tail)})" if len(c["points"]) > 2 else ""))
+        lines.append(f"- {c['title']}: " + ("; ".join(said) if said else "fewer than two sizes, no slope"))
+    return "\n".join(lines) + "\n"
+
+
+def plot_growth(curves, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+    cols = min(len(curves), 2)
+    rows = (len(curves) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4 * rows), squeeze=False)
+    label = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    for ax, c in zip(axes.flat, curves):
+        xs = [p[0] for p in c["points"]]
+        values = []
+        for i, who, style in ((1, c["ours"], "o-"), (2, c["peer"], "s--")):
+            ys = [p[i] for p in c["points"]]
+            if all(y is not None for y in ys):
+                ax.plot(xs, ys, style, label=who)
+                values += ys
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(xs, [f"{x:,}" for x in xs])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.yaxis.set_major_formatter(label)
+        # within one decade the major ticks are too few to read a value off: label the minor ones
+        narrow = values and max(values) / min(values) < 10
+        ax.yaxis.set_minor_formatter(label if narrow else matplotlib.ticker.NullFormatter())
+        ax.set_title(c["title"])
+        ax.set_xlabel(c["x"])
+        ax.set_ylabel("seconds (median)" if c["unit"] == "s" else c["unit"])
+        ax.legend(fontsize=7)
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(curves):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def fmt(t):
     return f"{t * 1000:.1f} ms" if t < 1 else f"{t:.2f} s"
 
@@ -467,15 +716,21 @@ def main():
     parser.add_argument("--scivision", default=os.environ.get("SCIVISION", shutil.which("scivision") or "scivision"))
     parser.add_argument("--channel", type=Path, default=REPO / "channel")
     parser.add_argument("--write", type=Path, help="also write the results (markdown) to this file")
+    parser.add_argument("--plot", type=Path, help="where the growth curves' PNG goes (default: with --write, "
+                        "bench/growth.png beside that file; otherwise a temporary file, removed)")
     parser.add_argument("--wheels", type=Path, default=Path.home() / ".cache" / "scivision-test" / "wheels" / "pypi",
                         help="the wheel folder PyPI packages come from (scripts/test-setup fills it)")
-    parser.add_argument("--only", action="append", choices=["solves", "forge", "envs"],
+    parser.add_argument("--only", action="append", choices=["solves", "forge", "envs", "growth"],
                         help="run only these groups (repeatable; envs includes the PyPI and index rows)")
     parser.add_argument("--synthetic", type=int, default=30000,
                         help="synthetic names in the conda-forge-scale channel (30000: about a million records)")
     parser.add_argument("--conda-src", type=Path, metavar="PATH",
                         help="a checkout of github.com/conda/conda: adds conda's classic and rattler solvers "
                              "to the solve rows (installed once into ~/.cache/scivision-bench/conda-venv)")
+    parser.add_argument("--index-sizes", type=lambda v: [int(x) for x in v.split(",")],
+                        help="package counts of the channel-index curve (default 10,1000,10000; --quick 10,100)")
+    parser.add_argument("--build-sizes", type=lambda v: [int(x) for x in v.split(",")],
+                        help="recipe counts of the unchanged-build curve (default 1,10,100; --quick 1,3)")
     args = parser.parse_args()
     runs = 1 if args.quick else args.runs
     sv = args.scivision
@@ -489,8 +744,9 @@ def main():
                    + (" --conda-src CONDA_CHECKOUT" if args.conda_src else ""),
         "runs": runs,
     }
-    rows = []
+    rows, curves = [], []
     wanted = lambda part: not args.only or part in args.only
+    has_channel = (args.channel / "noarch" / "repodata.json").exists()
     if wanted("solves"):
         conda, why = conda_venv(args.conda_src) if args.conda_src else (None, "no --conda-src PATH given "
                                                                         "(a checkout of github.com/conda/conda)")
@@ -503,12 +759,25 @@ def main():
         bench_forge(sv, runs, rows, 300 if args.quick else args.synthetic)
     if not wanted("envs"):
         pass
-    elif (args.channel / "noarch" / "repodata.json").exists():
+    elif has_channel:
         bench_envs(sv, args.channel, args.wheels, runs, rows)
         bench_index(sv, args.channel, runs, rows)
     else:
         print(f"(no channel at {args.channel}: run `scivision build` for the env and index figures)", file=sys.stderr)
-    text = render(rows, meta)
+    plot_link = None
+    if wanted("growth"):
+        growth_index(sv, args.index_sizes or ([10, 100] if args.quick else [10, 1000, 10000]), runs, rows, curves)
+        growth_build(sv, args.build_sizes or ([1, 3] if args.quick else [1, 10, 100]), runs, rows, curves)
+        if has_channel:
+            growth_envs(sv, args.channel, args.wheels, runs, args.quick, rows, curves)
+        else:
+            print(f"(no channel at {args.channel}: the env and disk growth curves are skipped)", file=sys.stderr)
+        plot = args.plot or (args.write.parent / "bench" / "growth.png" if args.write else None)
+        with tempfile.TemporaryDirectory() as tmp:
+            plot_growth(curves, plot or Path(tmp) / "growth.png")
+        if plot and args.write:
+            plot_link = os.path.relpath(plot, args.write.parent)
+    text = render(rows, meta) + ("\n" + render_growth(curves, plot_link) if curves else "")
     print(text)
     if args.write:
         args.write.write_text("# Benchmarks\n\nRegenerate with `" + meta["command"] + " --write BENCHMARKS.md` "
