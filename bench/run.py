@@ -219,6 +219,7 @@ def conda_venv(src):
             subprocess.run([str(uv), "pip", "install", "-q", "--python", str(python), *deps, CONDA_SOLVER_PLUGIN],
                            check=True)
         except subprocess.CalledProcessError as e:
+            shutil.rmtree(dest, ignore_errors=True)
             return None, f"installing conda from {src} failed ({e})"
         (dest / "ready").write_text(f"{commit}\n")
     version = subprocess.run([str(python), "-m", "conda", "--version"], capture_output=True, text=True).stdout.strip()
