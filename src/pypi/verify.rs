@@ -45,8 +45,18 @@ pub fn hostile_entry(wheel: &Path) -> std::io::Result<Option<Refusal>> {
             record = Some(text);
         }
     }
-    // A RECORD that does not parse is uv's to refuse when it installs the wheel.
-    let rows = crate::record::parse(record.as_deref().unwrap_or_default()).unwrap_or_default();
+    // A RECORD that does not parse cannot be checked, and uv's installer (the same CSV reader)
+    // would fail on it anyway: refused here, before anything is unzipped.
+    let rows = match crate::record::parse(record.as_deref().unwrap_or_default()) {
+        Ok(rows) => rows,
+        Err(e) => {
+            return Ok(Some(Refusal {
+                entry: "RECORD".into(),
+                reason: format!("does not parse: {e}"),
+                hostile: true,
+            }))
+        }
+    };
     Ok(rows.into_iter().find_map(|row| {
         escapes(&row.path).map(|reason| Refusal {
             entry: row.path,
@@ -148,7 +158,9 @@ fn listed_files(dir: &Path) -> Result<Vec<(String, Option<String>)>, Refusal> {
     let record = record_of(dir).ok_or_else(|| refuse("RECORD", "missing".into(), false))?;
     let text =
         fs_err::read_to_string(&record).map_err(|e| refuse("RECORD", e.to_string(), false))?;
-    let rows = crate::record::parse(&text).map_err(|e| refuse("RECORD", e.to_string(), false))?;
+    // Unzipping again cannot mend a RECORD that does not parse.
+    let rows = crate::record::parse(&text)
+        .map_err(|e| refuse("RECORD", format!("does not parse: {e}"), true))?;
     let mut files = Vec::new();
     for row in &rows {
         let path = row.path.as_str();
@@ -342,5 +354,48 @@ mod tests {
             refused.hostile && refused.entry == "pkg/zero",
             "{refused:?}"
         );
+        // A row that does not parse leaves the RECORD unchecked: refused, not unzipped again.
+        fs_err::write(&record, format!("{text}a-row-without-its-fields\n")).unwrap();
+        let refused = check_unzipped(&wheel, stamps.path(), false).unwrap_err();
+        assert!(refused.hostile && refused.entry == "RECORD", "{refused:?}");
+    }
+
+    /// A wheel file with safe entries whose RECORD ends with `rows`.
+    fn wheel_file(dir: &Path, rows: &str) -> PathBuf {
+        use std::io::Write;
+        let path = dir.join("pkg-1.0-py3-none-any.whl");
+        let mut zip = zip::ZipWriter::new(fs_err::File::create(&path).unwrap());
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file("pkg/__init__.py", options).unwrap();
+        zip.write_all(b"x = 1\n").unwrap();
+        zip.start_file("pkg-1.0.dist-info/RECORD", options).unwrap();
+        zip.write_all(format!("pkg/__init__.py,,\n{rows}").as_bytes())
+            .unwrap();
+        zip.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn a_wheel_whose_record_leaves_the_prefix_or_does_not_parse_is_refused_before_unzipping() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            hostile_entry(&wheel_file(dir.path(), "pkg-1.0.dist-info/RECORD,,\n")).unwrap(),
+            None
+        );
+        let refused = hostile_entry(&wheel_file(dir.path(), "../../x.py,sha256=AA,1\n"))
+            .unwrap()
+            .unwrap();
+        assert!(
+            refused.hostile && refused.entry == "../../x.py",
+            "{refused:?}"
+        );
+        // The escaping row beside one that does not parse: the whole RECORD is refused.
+        let refused = hostile_entry(&wheel_file(
+            dir.path(),
+            "../../x.py,sha256=AA,1\na-row-without-its-fields\n",
+        ))
+        .unwrap()
+        .unwrap();
+        assert!(refused.hostile && refused.entry == "RECORD", "{refused:?}");
     }
 }

@@ -25,22 +25,19 @@ impl WheelTags {
             uv_distribution_filename::WheelFilename::from_str(&file_name).map_err(|e| {
                 format!("the file name is not `name-version-pytag-abitag-platform.whl`: {e}")
             })?;
-        let first = |tags: Vec<String>| tags.into_iter().next().unwrap_or_default();
+        // uv drops the tags it does not know from a compressed set; none left is no wheel
+        // this converter can place.
+        let unknown = || format!("`{file_name}` has a tag set uv does not know");
+        let first = |tags: Vec<String>| tags.into_iter().next().ok_or_else(unknown);
+        fn strings<T: ToString>(tags: &[T]) -> Vec<String> {
+            tags.iter().map(ToString::to_string).collect()
+        }
         Ok(Self {
-            python: first(
-                parsed
-                    .python_tags()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect(),
-            ),
-            abi: first(parsed.abi_tags().iter().map(ToString::to_string).collect()),
-            platform: parsed
-                .platform_tags()
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("."),
+            python: first(strings(parsed.python_tags()))?,
+            abi: first(strings(parsed.abi_tags()))?,
+            platform: Some(strings(parsed.platform_tags()).join("."))
+                .filter(|p| !p.is_empty())
+                .ok_or_else(unknown)?,
             file_name,
         })
     }

@@ -33,7 +33,7 @@ pub(super) fn check_record(
     let mut listed = std::collections::BTreeSet::new();
     for (n, row) in rows.iter().enumerate() {
         let path = &row.path;
-        check_relative(path).map_err(|e| format!("RECORD line {}: `{path}`: {e}", n + 1))?;
+        check_relative(path).map_err(|e| format!("RECORD row {}: `{path}`: {e}", n + 1))?;
         listed.insert(path.clone());
         let Some(bytes) = entries.get(path) else {
             return Err(format!("RECORD lists `{path}`, which is not in the wheel"));
