@@ -26,12 +26,22 @@ pub struct Settings {
     /// The config file ([`ConfigFile::path`]): read by the workflows that need it, with
     /// [`ConfigFile::load_from`].
     pub config_file: PathBuf,
+    /// `SCIVISION_CHANNEL`: the scivision channel, over the config file's.
+    pub scivision_channel: Option<String>,
+    /// `SCIVISION_CONDA_PYPI_MAPPING`: the conda → PyPI mapping, over the config file's.
+    pub conda_pypi_mapping: Option<String>,
+    /// `SCIVISION_WEIGHTS_MIRROR`: where weight files come from, over the config file's.
+    pub weights_mirror: Option<String>,
+    /// `SOURCE_DATE_EPOCH` as given: the timestamp of built packages (checked by `build`).
+    pub source_date_epoch: Option<String>,
 }
 
 impl Settings {
     /// Reads the environment.
     pub fn from_env() -> Self {
         let number = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+        // Set and not empty: an empty variable is as good as none.
+        let text = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let defaults = crate::http::HttpSettings::default();
         Self {
             dirs: Dirs::from_env(),
@@ -60,6 +70,10 @@ impl Settings {
                 path: std::env::var("PATH").unwrap_or_default(),
             },
             config_file: ConfigFile::path(),
+            scivision_channel: text("SCIVISION_CHANNEL"),
+            conda_pypi_mapping: text("SCIVISION_CONDA_PYPI_MAPPING"),
+            weights_mirror: text("SCIVISION_WEIGHTS_MIRROR"),
+            source_date_epoch: text("SOURCE_DATE_EPOCH"),
         }
     }
 }
@@ -102,12 +116,11 @@ impl Dirs {
     }
 }
 
-/// The scivision channel: `SCIVISION_CHANNEL`, the config file's `scivision-channel`, or the
-/// `channel/` built from this repository when it exists. Never an invented URL.
-pub fn scivision_channel(config: &ConfigFile) -> Option<String> {
-    std::env::var("SCIVISION_CHANNEL")
-        .ok()
-        .filter(|s| !s.is_empty())
+/// The scivision channel: `SCIVISION_CHANNEL` (`given`), the config file's `scivision-channel`,
+/// or the `channel/` built from this repository when it exists. Never an invented URL.
+pub fn scivision_channel(config: &ConfigFile, given: Option<&str>) -> Option<String> {
+    given
+        .map(str::to_string)
         .or_else(|| config.scivision_channel.clone())
         .or_else(|| {
             let built = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("channel");
@@ -119,13 +132,14 @@ pub fn scivision_channel(config: &ConfigFile) -> Option<String> {
 }
 
 /// The channels used when no `-c` is given: the config file's `channels`, else conda-forge
-/// followed by the scivision channel.
-pub fn default_channels(config: &ConfigFile) -> Vec<String> {
+/// followed by the scivision channel (`scivision_channel`: `SCIVISION_CHANNEL`, from
+/// [`Settings`]).
+pub fn default_channels(config: &ConfigFile, scivision_channel: Option<&str>) -> Vec<String> {
     if let Some(channels) = &config.channels {
         return channels.clone();
     }
     let mut channels = vec!["conda-forge".to_string()];
-    channels.extend(scivision_channel(config));
+    channels.extend(self::scivision_channel(config, scivision_channel));
     channels
 }
 

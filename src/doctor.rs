@@ -161,8 +161,8 @@ async fn reachable(
     channel: &str,
 ) -> Result<(), String> {
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-    let parsed =
-        crate::solve::parse_channels(&[channel.to_string()], cwd).map_err(|e| e.to_string())?;
+    let parsed = crate::solve::parse_channels(&[channel.to_string()], cwd)
+        .map_err(|e| crate::message::error_chain(&e))?;
     let url = parsed[0]
         .base_url
         .url()

@@ -17,8 +17,6 @@ pub struct LockOptions {
     pub cuda_pinned: bool,
     /// Channels were given (`-c`): a channel's failure is not a default channel's.
     pub channels_given: bool,
-    /// The config file the default channels come from (named in a default channel's failure).
-    pub config_file: PathBuf,
     /// Where to write the lock; `None`: the caller shows it.
     pub output: Option<PathBuf>,
 }
@@ -42,22 +40,28 @@ pub struct LockOutcome {
 }
 
 /// Solves `request` (once, or once per variant), resolves the PyPI half against the solution,
-/// and writes the lock to `options.output`. The reporter hears when solving starts and ends.
+/// and writes the lock to `options.output` (`settings` name the default channels a failure
+/// explains). The reporter hears when solving starts and ends.
 pub async fn lock(
     envs: &Envs,
     request: &Request,
     options: &LockOptions,
     dirs: &CreateDirs,
     reporter: &dyn CreateReporter,
+    settings: &crate::config::Settings,
 ) -> Result<LockOutcome, EnvError> {
     let target = options.output.clone().unwrap_or_else(|| PathBuf::from("-"));
     let given = options.channels_given;
     reporter.solving();
     let variants = match &options.variants {
         Some(list) => Some(list.clone()),
-        None => crate::env::variants::default_variants(request, options.cuda_pinned)
-            .await
-            .map_err(|e| on_default_channels(e, given, &options.config_file))?,
+        None => {
+            let found = crate::env::variants::default_variants(request, options.cuda_pinned).await;
+            if found.is_err() {
+                reporter.solved();
+            }
+            found.map_err(|e| on_default_channels(e, given, settings))?
+        }
     };
     let (lock, locked) = match &variants {
         Some(variants) => {
@@ -69,7 +73,7 @@ pub async fn lock(
                 &target,
             )
             .await
-            .map_err(|e| on_default_channels(e, given, &options.config_file));
+            .map_err(|e| on_default_channels(e, given, settings));
             reporter.solved();
             let locked = locked?;
             (locked.lock, Locked::Variants(locked.variants))
@@ -77,8 +81,7 @@ pub async fn lock(
         None => {
             let solution = envs.solve(request).await;
             reporter.solved();
-            let solution =
-                solution.map_err(|e| on_default_channels(e, given, &options.config_file))?;
+            let solution = solution.map_err(|e| on_default_channels(e, given, settings))?;
             let pypi = envs
                 .resolve_pypi(request, &solution, &dirs.packages, &dirs.cache)
                 .await?;

@@ -269,7 +269,7 @@ pub enum MappingError {
     #[error(transparent)]
     Unreadable(std::io::Error),
     /// It is not parselmouth's format.
-    #[error("not a conda → PyPI mapping: {0}")]
+    #[error("not a conda → PyPI mapping")]
     NotAMapping(#[source] serde_json::Error),
 }
 

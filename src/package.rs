@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PackageError {
     /// File system trouble.
-    #[error("{}: {source}", path.display())]
+    #[error("I/O error at {}", path.display())]
     Io {
         /// The path involved.
         path: PathBuf,

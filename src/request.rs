@@ -182,7 +182,7 @@ pub async fn request(
     let mut catalog = Catalog::load(&settings.catalogs)?;
     let config = ConfigFile::load_from(&settings.config_file)?;
     let channel_strings = if options.channels.is_empty() {
-        crate::config::default_channels(&config)
+        crate::config::default_channels(&config, settings.scivision_channel.as_deref())
     } else {
         options.channels.clone()
     };
@@ -384,15 +384,15 @@ fn mirrors(
 
 /// A repodata failure of a default channel (no `-c` given: conda-forge, most often, on a machine
 /// that cannot reach it) says which channel failed and how to name the local one instead.
-pub fn on_default_channels(e: EnvError, channels_given: bool, config_file: &Path) -> EnvError {
+pub fn on_default_channels(e: EnvError, channels_given: bool, settings: &Settings) -> EnvError {
     match e {
         EnvError::Solve(SolveError::Gateway {
             channel: Some(channel),
             source,
             ..
         }) if !channels_given => {
-            let defaults = ConfigFile::load_from(config_file)
-                .map(|c| crate::config::default_channels(&c))
+            let defaults = ConfigFile::load_from(&settings.config_file)
+                .map(|c| crate::config::default_channels(&c, settings.scivision_channel.as_deref()))
                 .unwrap_or_default();
             // Still a gateway error: its class (network, exit 6) stays.
             EnvError::Solve(SolveError::Gateway {
@@ -401,7 +401,7 @@ pub fn on_default_channels(e: EnvError, channels_given: bool, config_file: &Path
                 help: format!(
                     "without -c, scivision uses its default channels ({}); to work from the channel built from recipes/ alone, name it: `-c ./channel` (or set `channels = [\"/path/to/channel\"]` in {}); `--offline` uses what is cached",
                     defaults.join(", "),
-                    config_file.display()
+                    settings.config_file.display()
                 ),
             })
         }

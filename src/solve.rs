@@ -137,9 +137,17 @@ pub enum SpecError {
     /// A build number rattler's parser would panic on.
     #[error("the build number {0} is too large (at most {max})", max = u64::MAX)]
     BuildNumberTooLarge(String),
-    /// rattler's parser refused it.
-    #[error(transparent)]
-    Parse(#[from] rattler_conda_types::ParseMatchSpecError),
+    /// rattler's parser refused it. Its message, with its causes, is the text: some of
+    /// rattler's variants print their cause in their own message as well, so a chain would
+    /// say it twice.
+    #[error("{}", crate::message::error_chain(.0))]
+    Parse(rattler_conda_types::ParseMatchSpecError),
+}
+
+impl From<rattler_conda_types::ParseMatchSpecError> for SpecError {
+    fn from(e: rattler_conda_types::ParseMatchSpecError) -> Self {
+        Self::Parse(e)
+    }
 }
 
 /// A run of digits after `build_number` that does not fit in a u64.

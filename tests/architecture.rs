@@ -215,8 +215,9 @@ const ENV_READS_ALLOWED: [(&str, &str); 2] = [
 fn only_the_settings_layer_reads_the_environment() {
     let mut reads = Vec::new();
     for (rel, file) in source_files() {
-        // The edge: the binary, the CLI and the settings it resolves.
-        if rel == "src/main.rs" || rel == "src/config.rs" || rel.starts_with("src/cli/") {
+        // The edge: the binary and the settings it resolves (the CLI reads them through
+        // `cli::settings()`; clap's own `env = ...` flags are declared, not read by hand).
+        if rel == "src/main.rs" || rel == "src/config.rs" {
             continue;
         }
         let text = std::fs::read_to_string(&file).unwrap();

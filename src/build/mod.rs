@@ -24,7 +24,7 @@ use rattler_conda_types::{PackageName, Subdir};
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum BuildError {
     /// File system trouble.
-    #[error("{}: {source}", path.display())]
+    #[error("I/O error at {}", path.display())]
     Io {
         /// The path involved.
         path: PathBuf,

@@ -29,7 +29,7 @@ pub use published::{
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ChannelError {
     /// File system trouble.
-    #[error("{}: {source}", path.display())]
+    #[error("I/O error at {}", path.display())]
     Io {
         /// The path involved.
         path: PathBuf,

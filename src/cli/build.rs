@@ -68,8 +68,8 @@ pub async fn execute(args: Args, ui: Ui) -> miette::Result<()> {
             "no recipes to build"
         ));
     }
-    let timestamp = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(s) if !s.is_empty() => {
+    let timestamp = match &crate::cli::settings().source_date_epoch {
+        Some(s) => {
             let seconds: i64 = s.trim().parse().map_err(|_| {
                 crate::cli::bad_input!(
                     help = "set it to whole seconds since 1970, or unset it",
@@ -81,7 +81,7 @@ pub async fn execute(args: Args, ui: Ui) -> miette::Result<()> {
                 .into_diagnostic()?
                 .max(build::default_timestamp())
         }
-        _ => build::default_timestamp(),
+        None => build::default_timestamp(),
     };
     let config = BuildConfig {
         keep_work: args.keep_work,

@@ -17,12 +17,12 @@ pub struct Args {
 
 pub async fn execute(args: Args, _ui: Ui) -> miette::Result<()> {
     let settings = crate::cli::settings();
-    let config = ConfigFile::load()?;
+    let config = ConfigFile::load_from(&settings.config_file)?;
     let options = DoctorOptions {
         dirs: settings.dirs.clone(),
-        channels: crate::config::default_channels(&config),
+        channels: crate::config::default_channels(&config, settings.scivision_channel.as_deref()),
         overrides: settings.overrides.clone(),
-        cuda_overridden: std::env::var_os("CONDA_OVERRIDE_CUDA").is_some(),
+        cuda_overridden: settings.overrides.cuda.is_some(),
     };
     let report = crate::doctor::examine(&options).await?;
     if args.json {

@@ -329,6 +329,29 @@ pub(crate) fn print_json(value: &serde_json::Value) {
     write_stdout(&serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
+/// Where weight files come from: `--mirror`, else `SCIVISION_WEIGHTS_MIRROR`, else the config
+/// file's `weights-mirror` (none: their own URLs).
+pub(crate) fn weights_mirror(flag: Option<url::Url>) -> miette::Result<Option<url::Url>> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    let settings = settings();
+    let given = match &settings.weights_mirror {
+        Some(m) => Some(m.clone()),
+        None => crate::config::ConfigFile::load_from(&settings.config_file)?.weights_mirror,
+    };
+    given
+        .map(|m| {
+            url::Url::parse(&m).map_err(|e| {
+                bad_input!(
+                    help = "give the mirror's base URL, e.g. https://example.org/weights/",
+                    "the weights mirror `{m}` is not a URL: {e}"
+                )
+            })
+        })
+        .transpose()
+}
+
 /// `--platform SUBDIR`, or this machine's platform when not given.
 pub(crate) fn target_platform(
     given: Option<&String>,

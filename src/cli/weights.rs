@@ -1,9 +1,6 @@
 //! `scivision weights …`: a model's weight files, fetched ahead and checked.
 
-use miette::IntoDiagnostic;
-
 use super::Ui;
-use crate::config::ConfigFile;
 use crate::env::Envs;
 use crate::weights::{FetchOptions, FileStatus, State, WeightFile, Weights};
 
@@ -89,14 +86,7 @@ pub async fn execute(cmd: Command, ui: Ui) -> miette::Result<()> {
             json,
         } => {
             let files = select(records(&model, &envs)?, &only)?;
-            let mirror = match mirror {
-                Some(m) => Some(m),
-                None => ConfigFile::load()?
-                    .weights_mirror
-                    .map(|m| url::Url::parse(&m))
-                    .transpose()
-                    .into_diagnostic()?,
-            };
+            let mirror = crate::cli::weights_mirror(mirror)?;
             let options = FetchOptions {
                 mirror,
                 offline: false,

@@ -59,15 +59,18 @@ pub async fn conflicts(
     let pairs = alone.len() * alone.len().saturating_sub(1) / 2;
     progress.start(pairs, "solving pairs");
     let mut found = Vec::new();
-    for (i, a) in alone.iter().enumerate() {
+    // The bar finishes on a failure too.
+    let solved = alone.iter().enumerate().try_for_each(|(i, a)| {
         for b in &alone[i + 1..] {
             if let Some(c) = checker.conflict(a, b)? {
                 found.push(c);
             }
             progress.step();
         }
-    }
+        Ok::<_, CurationError>(())
+    });
     progress.finish();
+    solved?;
     Ok(ConflictsOutcome {
         models: alone.iter().map(|c| c.name.clone()).collect(),
         pairs,

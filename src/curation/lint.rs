@@ -36,13 +36,16 @@ pub async fn lint(
     if let (Some(target), false) = (&options.target, valid.is_empty()) {
         let checker = target.checker(&valid).await?;
         progress.start(valid.len(), "solving cards");
-        for linted in &mut cards {
+        // The bar finishes on a failure too.
+        let solved = cards.iter_mut().try_for_each(|linted| {
             if let Some(card) = linted.valid() {
                 linted.solve = Some(checker.check(card)?);
                 progress.step();
             }
-        }
+            Ok::<_, CurationError>(())
+        });
         progress.finish();
+        solved?;
     }
     Ok(LintOutcome { cards })
 }

@@ -75,7 +75,7 @@ pub enum EnvError {
         home: PathBuf,
     },
     /// File system trouble.
-    #[error("{}: {source}", path.display())]
+    #[error("I/O error at {}", path.display())]
     Io {
         /// The path.
         path: PathBuf,

@@ -27,7 +27,7 @@ use crate::weights::Weights;
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PackError {
     /// File system trouble.
-    #[error("{}: {source}", path.display())]
+    #[error("I/O error at {}", path.display())]
     Io {
         /// The path.
         path: PathBuf,

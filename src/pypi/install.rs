@@ -159,7 +159,10 @@ pub async fn install(
     let flat_index = match ctx.flat_index(&tags, &hasher, &parts.build_options).await {
         Ok(f) => f,
         Err(e) => {
-            tracing::warn!("{e}; installing without the --find-links locations");
+            tracing::warn!(
+                "{}; installing without the --find-links locations",
+                crate::message::error_chain(&e)
+            );
             uv_resolver::FlatIndex::default()
         }
     };

@@ -62,7 +62,7 @@ pub struct FileStatus {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum WeightsError {
     /// File system trouble.
-    #[error("{}: {source}", path.display())]
+    #[error("I/O error at {}", path.display())]
     Io {
         /// The path.
         path: PathBuf,

@@ -6,7 +6,7 @@ use miette::IntoDiagnostic;
 use rattler_conda_types::{MatchSpec, ParseStrictness};
 
 use super::{on_default_channels, request, spinner, SolveArgs, Ui};
-use crate::config::{ConfigFile, Dirs};
+use crate::config::Dirs;
 use crate::env::{CreateStatus, Envs, Request};
 use crate::system;
 
@@ -236,13 +236,7 @@ impl Progress {
 
 /// How `--weights` fetches: the config file's mirror, no network when offline.
 pub(super) fn weight_options(offline: bool) -> miette::Result<crate::weights::FetchOptions> {
-    let mirror = std::env::var("SCIVISION_WEIGHTS_MIRROR")
-        .ok()
-        .filter(|m| !m.is_empty())
-        .or(ConfigFile::load()?.weights_mirror)
-        .map(|m| url::Url::parse(&m))
-        .transpose()
-        .into_diagnostic()?;
+    let mirror = crate::cli::weights_mirror(None)?;
     Ok(crate::weights::FetchOptions { mirror, offline })
 }
 

@@ -32,11 +32,18 @@ pub(super) async fn run(
         variants,
         cuda_pinned: solve.cuda != CudaChoice::Auto,
         channels_given: !solve.channels.is_empty(),
-        config_file: crate::cli::settings().config_file.clone(),
         output,
     };
     let reporter = Progress::new(ui.progress);
-    let outcome = crate::locking::lock(envs, &request, &options, dirs, &reporter).await?;
+    let outcome = crate::locking::lock(
+        envs,
+        &request,
+        &options,
+        dirs,
+        &reporter,
+        crate::cli::settings(),
+    )
+    .await?;
     match &options.output {
         Some(path) => crate::cli::print_line(&format!(
             "locked {} on {}: {}: {}",

@@ -24,9 +24,7 @@ pub(super) async fn request(model: &str, args: &SolveArgs) -> miette::Result<Req
             find_links: args.find_links.clone(),
             no_index: args.no_index,
         },
-        mapping: std::env::var("SCIVISION_CONDA_PYPI_MAPPING")
-            .ok()
-            .filter(|v| !v.is_empty()),
+        mapping: crate::cli::settings().conda_pypi_mapping.clone(),
     };
     Ok(crate::request::request(&options, crate::cli::settings()).await?)
 }
@@ -34,10 +32,5 @@ pub(super) async fn request(model: &str, args: &SolveArgs) -> miette::Result<Req
 /// A repodata failure of a default channel (no `-c` given) says which channel failed and how
 /// to name the local one instead.
 pub(super) fn on_default_channels(e: crate::env::EnvError, args: &SolveArgs) -> miette::Report {
-    crate::request::on_default_channels(
-        e,
-        !args.channels.is_empty(),
-        &crate::cli::settings().config_file,
-    )
-    .into()
+    crate::request::on_default_channels(e, !args.channels.is_empty(), crate::cli::settings()).into()
 }
