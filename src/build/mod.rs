@@ -13,7 +13,7 @@ pub mod source;
 pub mod wheel;
 
 pub use engine::{Engine, EngineReport, EngineSettings};
-pub use plan::{discover, order, plan, recipe_file, Planned};
+pub use plan::{discover, order, plan, recipe_file, recipes_from, Planned};
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -114,6 +114,12 @@ pub enum BuildError {
         #[diagnostic_source]
         source: crate::solve::SolveError,
     },
+    /// Nothing to build.
+    #[error("no recipes to build")]
+    #[diagnostic(help(
+        "run in a folder with recipes/<name>/recipe.yaml, or name recipes on the command line"
+    ))]
+    NoRecipes,
     /// Recipes depend on each other in a cycle.
     #[error("recipes depend on each other in a cycle: {0}")]
     #[diagnostic(help("break the cycle in the recipes' requirements"))]

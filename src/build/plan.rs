@@ -9,6 +9,26 @@ use rattler_build_core::types::Output;
 use super::engine::{self, Engine};
 use super::BuildError;
 
+/// The recipes `build` is given: `recipes/` of the working folder when none are named; a
+/// folder of recipe folders (catalog/) stands for every recipe in it. None at all is an error.
+pub fn recipes_from(given: &[PathBuf]) -> Result<Vec<PathBuf>, BuildError> {
+    let mut out = Vec::new();
+    if given.is_empty() {
+        out = discover(Path::new("recipes"))?;
+    }
+    for path in given {
+        if path.is_dir() && !recipe_file(path).is_file() {
+            out.extend(discover(path)?);
+        } else {
+            out.push(path.clone());
+        }
+    }
+    if out.is_empty() {
+        return Err(BuildError::NoRecipes);
+    }
+    Ok(out)
+}
+
 /// Finds every recipe under `dir` (folders holding a `recipe.yaml`), sorted.
 pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
     let mut out = Vec::new();

@@ -48,26 +48,7 @@ pub struct Args {
 
 pub async fn execute(args: Args, ui: Ui) -> miette::Result<()> {
     let dirs = crate::cli::settings().dirs.clone();
-    let recipes = if args.recipes.is_empty() {
-        build::discover(std::path::Path::new("recipes"))?
-    } else {
-        // A folder of recipe folders (catalog/) stands for every recipe in it.
-        let mut out = Vec::new();
-        for path in &args.recipes {
-            if path.is_dir() && !build::recipe_file(path).is_file() {
-                out.extend(build::discover(path)?);
-            } else {
-                out.push(path.clone());
-            }
-        }
-        out
-    };
-    if recipes.is_empty() {
-        return Err(miette::miette!(
-            help = "run in a folder with recipes/<name>/recipe.yaml, or name recipes on the command line",
-            "no recipes to build"
-        ));
-    }
+    let recipes = build::recipes_from(&args.recipes)?;
     let timestamp = match &crate::cli::settings().source_date_epoch {
         Some(s) => {
             let seconds: i64 = s.trim().parse().map_err(|_| {

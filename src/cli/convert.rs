@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use miette::IntoDiagnostic;
 
 use super::Ui;
 use crate::build::wheel::{self, ConvertOptions};
@@ -60,29 +59,7 @@ pub async fn execute(args: Args, _ui: Ui) -> miette::Result<()> {
             conda.to_string(),
         );
     }
-    // Every wheel into a temporary folder first, so a failure leaves the channel untouched.
-    let staging = tempfile::tempdir().into_diagnostic()?;
-    let mut converted = Vec::new();
-    for (i, w) in args.wheels.iter().enumerate() {
-        let dir = staging.path().join(i.to_string());
-        let file = wheel::convert(w, &dir, &options)?;
-        let subdir = read_subdir(&file)?;
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        converted.push((file, format!("{subdir}/{name}")));
-    }
-    // Other writers into the channel (builds, indexes) wait until these files are in place.
-    let _lock = crate::channel::lock(&args.output_dir).await?;
-    let mut written = Vec::new();
-    for (file, rel) in converted {
-        crate::atomic::copy(&file, &args.output_dir.join(&rel)).into_diagnostic()?;
-        written.push(rel);
-    }
-    if args.index {
-        crate::channel::index_locked(&args.output_dir, None, false).await?;
-    }
+    let written = wheel::publish(&args.wheels, &args.output_dir, &options, args.index).await?;
     if args.json {
         super::print_json(&serde_json::json!({ "written": written }));
     } else {
@@ -91,10 +68,4 @@ pub async fn execute(args: Args, _ui: Ui) -> miette::Result<()> {
         }
     }
     Ok(())
-}
-
-fn read_subdir(file: &std::path::Path) -> miette::Result<String> {
-    let index: rattler_conda_types::package::IndexJson =
-        rattler_package_streaming::seek::read_package_file(file).into_diagnostic()?;
-    Ok(index.subdir.unwrap_or_else(|| "noarch".into()))
 }

@@ -20,10 +20,12 @@ use crate::package::{self, PackageMeta};
 
 mod deps;
 mod files;
+mod publish;
 mod record;
 pub use deps::{conda_name, pep440_to_conda};
 use deps::{depends_from_metadata, WheelTags};
 use files::{read_entries, write_console_scripts, FileLayout};
+pub use publish::publish;
 pub use record::check_relative;
 use record::{
     b64_hash, check_record, console_scripts, parse_headers, relative_to_site, write_with_mode,
