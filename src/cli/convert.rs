@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-
 use super::Ui;
 use crate::build::wheel::{self, ConvertOptions};
 

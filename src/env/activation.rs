@@ -1,10 +1,46 @@
-//! Activation of an environment: its variables and scripts, computed by rattler_shell.
+//! Activation of an environment: its variables and scripts, computed by rattler_shell, and
+//! a command run inside it (`env run`).
 
 use rattler_conda_types::Subdir;
 
 use super::{EnvError, Envs};
 
 impl Envs {
+    /// `program args…` in the activated environment `name`, with the weight cache's variables
+    /// (`weights_env`) set so a model finds its files: the caller runs it and reads its status.
+    pub fn command<K, V>(
+        &self,
+        name: &str,
+        command: &[String],
+        weights_env: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Option<std::process::Command>, EnvError>
+    where
+        K: AsRef<std::ffi::OsStr>,
+        V: AsRef<std::ffi::OsStr>,
+    {
+        let vars = self.activation_env(name)?;
+        let Some((program, args)) = command.split_first() else {
+            return Ok(None);
+        };
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(args).envs(vars).envs(weights_env);
+        Ok(Some(cmd))
+    }
+
+    /// What `env export` writes: the environment's lock (`lock`), an environment.yml
+    /// (`environment-yml`) or an `@EXPLICIT` spec file (`explicit`).
+    pub fn export(&self, name: &str, format: &str) -> Result<String, EnvError> {
+        let prefix = self.existing(name)?;
+        let lock_path = prefix.join(super::LOCK_FILE);
+        let platform = Subdir::current().unwrap_or(Subdir::Linux64);
+        let records = crate::lock::read_records(&lock_path, platform)?;
+        Ok(match format {
+            "lock" => fs_err::read_to_string(&lock_path).map_err(super::io(&lock_path))?,
+            "explicit" => crate::lock::explicit(&records, platform),
+            _ => crate::lock::environment_yml(name, &records),
+        })
+    }
+
     /// The environment variables of the activated prefix (PATH, CONDA_PREFIX, activate.d
     /// scripts, env_vars.d), computed by rattler_shell through bash.
     pub fn activation_env(

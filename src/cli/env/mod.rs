@@ -13,7 +13,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use miette::IntoDiagnostic;
-use rattler_conda_types::Subdir;
 
 use super::Ui;
 use crate::env::Envs;
@@ -294,16 +293,13 @@ fn run(
     name: &str,
     command: &[String],
 ) -> miette::Result<()> {
-    let vars = envs.activation_env(name)?;
-    let (program, args) = command
-        .split_first()
+    let weights = crate::weights::Weights::new(&dirs.home).cache_env();
+    let mut cmd = envs
+        .command(name, command, weights)?
         .ok_or_else(|| crate::cli::bad_input!("no command given"))?;
-    let status = std::process::Command::new(program)
-        .args(args)
-        .envs(vars)
-        .envs(crate::weights::Weights::new(&dirs.home).cache_env())
+    let status = cmd
         .status()
-        .map_err(|e| miette::miette!(help = "is the program installed in the environment? `scivision env run NAME -- ls $CONDA_PREFIX/bin`", "cannot run `{program}`: {e}"))?;
+        .map_err(|e| miette::miette!(help = "is the program installed in the environment? `scivision env run NAME -- ls $CONDA_PREFIX/bin`", "cannot run `{}`: {e}", command[0]))?;
     if !status.success() {
         // The command's own exit code is what a script wants to see.
         return Err(super::Exit(status.code().unwrap_or(1)).into());
@@ -313,15 +309,6 @@ fn run(
 
 /// `env export`: the lock, an environment.yml, or an explicit spec file.
 fn export(envs: &Envs, name: &str, format: &str) -> miette::Result<()> {
-    let prefix = envs.existing(name)?;
-    let lock_path = prefix.join(crate::env::LOCK_FILE);
-    let platform = Subdir::current().unwrap_or(Subdir::Linux64);
-    let records = crate::lock::read_records(&lock_path, platform)?;
-    let text = match format {
-        "lock" => fs_err::read_to_string(&lock_path).into_diagnostic()?,
-        "explicit" => crate::lock::explicit(&records, platform),
-        _ => crate::lock::environment_yml(name, &records),
-    };
-    super::print_line(text.trim_end());
+    super::print_line(envs.export(name, format)?.trim_end());
     Ok(())
 }
