@@ -116,10 +116,10 @@ impl Dirs {
     }
 }
 
-/// The scivision channel: `SCIVISION_CHANNEL` (`given`), the config file's `scivision-channel`,
+/// The scivision channel: `SCIVISION_CHANNEL` (`from_env`), the config file's `scivision-channel`,
 /// or the `channel/` built from this repository when it exists. Never an invented URL.
-pub fn scivision_channel(config: &ConfigFile, given: Option<&str>) -> Option<String> {
-    given
+pub fn scivision_channel(config: &ConfigFile, from_env: Option<&str>) -> Option<String> {
+    from_env
         .map(str::to_string)
         .or_else(|| config.scivision_channel.clone())
         .or_else(|| {
@@ -132,14 +132,13 @@ pub fn scivision_channel(config: &ConfigFile, given: Option<&str>) -> Option<Str
 }
 
 /// The channels used when no `-c` is given: the config file's `channels`, else conda-forge
-/// followed by the scivision channel (`scivision_channel`: `SCIVISION_CHANNEL`, from
-/// [`Settings`]).
-pub fn default_channels(config: &ConfigFile, scivision_channel: Option<&str>) -> Vec<String> {
+/// followed by the scivision channel (`from_env`: `SCIVISION_CHANNEL`, from [`Settings`]).
+pub fn default_channels(config: &ConfigFile, from_env: Option<&str>) -> Vec<String> {
     if let Some(channels) = &config.channels {
         return channels.clone();
     }
     let mut channels = vec!["conda-forge".to_string()];
-    channels.extend(self::scivision_channel(config, scivision_channel));
+    channels.extend(scivision_channel(config, from_env));
     channels
 }
 

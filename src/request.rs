@@ -38,8 +38,6 @@ pub struct RequestOptions {
     pub no_build_isolation_package: Vec<String>,
     /// The PyPI indexes given; what is not given comes from the config file.
     pub index: crate::pypi::IndexOptions,
-    /// `SCIVISION_CONDA_PYPI_MAPPING`, which wins over the config file's `conda-pypi-mapping`.
-    pub mapping: Option<String>,
 }
 
 /// Why a request could not be made.
@@ -329,7 +327,8 @@ async fn pypi_mapping(
     {
         return Ok(probe);
     }
-    let (location, field, base) = match &options.mapping {
+    // `SCIVISION_CONDA_PYPI_MAPPING` wins over the config file's `conda-pypi-mapping`.
+    let (location, field, base) = match &settings.conda_pypi_mapping {
         Some(v) => (
             v.clone(),
             "SCIVISION_CONDA_PYPI_MAPPING".to_string(),

@@ -28,16 +28,24 @@ impl WheelTags {
         // uv drops the tags it does not know from a compressed set; none left is no wheel
         // this converter can place.
         let unknown = || format!("`{file_name}` has a tag set uv does not know");
-        let first = |tags: Vec<String>| tags.into_iter().next().ok_or_else(unknown);
-        fn strings<T: ToString>(tags: &[T]) -> Vec<String> {
-            tags.iter().map(ToString::to_string).collect()
+        let python = parsed
+            .python_tags()
+            .first()
+            .ok_or_else(unknown)?
+            .to_string();
+        let abi = parsed.abi_tags().first().ok_or_else(unknown)?.to_string();
+        let platforms: Vec<String> = parsed
+            .platform_tags()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if platforms.is_empty() {
+            return Err(unknown());
         }
         Ok(Self {
-            python: first(strings(parsed.python_tags()))?,
-            abi: first(strings(parsed.abi_tags()))?,
-            platform: Some(strings(parsed.platform_tags()).join("."))
-                .filter(|p| !p.is_empty())
-                .ok_or_else(unknown)?,
+            python,
+            abi,
+            platform: platforms.join("."),
             file_name,
         })
     }

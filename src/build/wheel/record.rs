@@ -50,11 +50,10 @@ pub(super) fn check_record(
         if digest != b64_hash(bytes) {
             return Err(format!("`{path}` does not match its RECORD hash"));
         }
-        if row.size.is_some_and(|size| size != bytes.len() as u64) {
+        if let Some(size) = row.size.filter(|s| *s != bytes.len() as u64) {
             return Err(format!(
-                "`{path}` is {} bytes, RECORD says {}",
-                bytes.len(),
-                row.size.unwrap_or_default()
+                "`{path}` is {} bytes, RECORD says {size}",
+                bytes.len()
             ));
         }
     }

@@ -24,7 +24,6 @@ pub(super) async fn request(model: &str, args: &SolveArgs) -> miette::Result<Req
             find_links: args.find_links.clone(),
             no_index: args.no_index,
         },
-        mapping: crate::cli::settings().conda_pypi_mapping.clone(),
     };
     Ok(crate::request::request(&options, crate::cli::settings()).await?)
 }
