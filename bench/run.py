@@ -459,7 +459,9 @@ def generated_channel(count):
     """`count` generated packages (bench/synthetic.py, no repodata), made once per generator
     version into ~/.cache/scivision-bench."""
     import hashlib
-    key = hashlib.sha256((REPO / "bench" / "synthetic.py").read_bytes()).hexdigest()[:12]
+    # The generator and the `.conda` writer it borrows from scripts/gen-channel.py.
+    key = hashlib.sha256((REPO / "bench" / "synthetic.py").read_bytes()
+                         + synthetic.GEN_CHANNEL.read_bytes()).hexdigest()[:12]
     dest = Path.home() / ".cache" / "scivision-bench" / f"gen-{count}-{key}"
     if not (dest / "ready").exists():
         shutil.rmtree(dest, ignore_errors=True)

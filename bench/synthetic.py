@@ -7,23 +7,15 @@ dates, sorted members, names and contents derived from the index.
 """
 
 import hashlib
-import io
+import importlib.util
 import json
-import tarfile
-import zipfile
 from pathlib import Path
 
-import zstandard
-
-
-def _tar_zst(members):
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(members):
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(members[name]), 0, 0o644
-            tar.addfile(info, io.BytesIO(members[name]))
-    return zstandard.ZstdCompressor(level=3).compress(raw.getvalue())
+# One `.conda` writer for the test fixtures and the benchmarks: scripts/gen-channel.py's.
+GEN_CHANNEL = Path(__file__).resolve().parent.parent / "scripts" / "gen-channel.py"
+_spec = importlib.util.spec_from_file_location("gen_channel", GEN_CHANNEL)
+_gen_channel = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_gen_channel)
 
 
 def write_conda(folder, name, version, depends=(), files=3):
@@ -39,13 +31,8 @@ def write_conda(folder, name, version, depends=(), files=3):
             "info/paths.json": json.dumps(paths, sort_keys=True).encode(),
             "info/files": "".join(p + "\n" for p in sorted(payload)).encode(),
             "info/about.json": b'{"summary": "generated benchmark package"}'}
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
-        for member, data in [("metadata.json", b'{"conda_pkg_format_version": 2}'),
-                             (f"info-{stem}.tar.zst", _tar_zst(info)), (f"pkg-{stem}.tar.zst", _tar_zst(payload))]:
-            z.writestr(zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0)), data)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{stem}.conda").write_bytes(out.getvalue())
+    (folder / f"{stem}.conda").write_bytes(_gen_channel.conda_bytes(stem, info, payload))
 
 
 def channel(dest, count, versions=10, meta=None):

@@ -560,24 +560,14 @@ def fixture_build(build):
     return f"{head}_fixture_{rest}" if sep else f"fixture_{build}"
 
 
-def conda_file(path, record):
-    """Writes a metadata-only `.conda` (CEP-16's zip of an info and a pkg tar.zst) for `record`
-    and returns its (sha256, md5, size). Deterministic: fixed dates, sorted members."""
+def conda_bytes(stem, info, pkg):
+    """A `.conda` (CEP-16: a zip of metadata.json and an info and a pkg tar.zst) holding the
+    `info` and `pkg` members ({path: bytes}). Deterministic: fixed dates, sorted members.
+    bench/synthetic.py writes its packages with it too."""
     import io
     import tarfile
     import zipfile
     import zstandard
-
-    stem = os.path.basename(path)[: -len(".conda")]
-    index = {k: record[k] for k in ("name", "version", "build", "build_number", "depends", "subdir", "license", "timestamp")}
-    for k in ("constrains", "noarch"):
-        if k in record:
-            index[k] = record[k]
-    files = {
-        "info/index.json": json.dumps(index, indent=2, sort_keys=True).encode(),
-        "info/paths.json": b'{"paths": [], "paths_version": 1}',
-        "info/about.json": json.dumps({"summary": "test fixture: metadata only, no files"}).encode(),
-    }
 
     def tar_zst(members):
         raw = io.BytesIO()
@@ -591,9 +581,25 @@ def conda_file(path, record):
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
         for name, data in [("metadata.json", b'{"conda_pkg_format_version": 2}'),
-                           (f"info-{stem}.tar.zst", tar_zst(files)), (f"pkg-{stem}.tar.zst", tar_zst({}))]:
+                           (f"info-{stem}.tar.zst", tar_zst(info)), (f"pkg-{stem}.tar.zst", tar_zst(pkg))]:
             z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
-    data = out.getvalue()
+    return out.getvalue()
+
+
+def conda_file(path, record):
+    """Writes a metadata-only `.conda` for `record` and returns its (sha256, md5, size)."""
+    stem = os.path.basename(path)[: -len(".conda")]
+    index = {k: record[k] for k in ("name", "version", "build", "build_number", "depends", "subdir", "license", "timestamp")}
+    for k in ("constrains", "noarch"):
+        if k in record:
+            index[k] = record[k]
+    files = {
+        "info/index.json": json.dumps(index, indent=2, sort_keys=True).encode(),
+        "info/paths.json": b'{"paths": [], "paths_version": 1}',
+        "info/about.json": json.dumps({"summary": "test fixture: metadata only, no files"}).encode(),
+    }
+
+    data = conda_bytes(stem, files, {})
     with open(path, "wb") as f:
         f.write(data)
     return hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), len(data)
