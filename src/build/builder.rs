@@ -38,7 +38,7 @@ pub(super) async fn build_one(
         .join(format!("{}.lock", planned.output.name().as_normalized()));
     let _folder_lock = crate::atomic::lock_async(&folder_lock)
         .await
-        .map_err(io_at(&folder_lock))?;
+        .map_err(BuildError::io(&folder_lock))?;
 
     // The build and host environments are solved first: their exact records are inputs.
     reporter.phase(&name, "solve");
@@ -51,7 +51,7 @@ pub(super) async fn build_one(
     let lock_path = builds.join(format!("{input_hash}.lock"));
     let _build_lock = crate::atomic::lock_async(&lock_path)
         .await
-        .map_err(io_at(&lock_path))?;
+        .map_err(BuildError::io(&lock_path))?;
     if !config.force {
         if let Some(file) = cached_artifact(&cache_dir)? {
             let outcome = place_cached(planned, &file, config).await?;
@@ -113,11 +113,11 @@ async fn build_and_test(
     // so that nothing but a tested package is ever listed anywhere.
     let work = config.cache_dir.join("work").join(&input_hash[..16]);
     if work.exists() {
-        fs_err::remove_dir_all(&work).map_err(io_at(&work))?;
+        fs_err::remove_dir_all(&work).map_err(BuildError::io(&work))?;
     }
     let untested = work.join(&subdir).join(&file_name);
-    fs_err::create_dir_all(work.join(&subdir)).map_err(io_at(&work))?;
-    fs_err::rename(&staged, &untested).map_err(io_at(&staged))?;
+    fs_err::create_dir_all(work.join(&subdir)).map_err(BuildError::io(&work))?;
+    fs_err::rename(&staged, &untested).map_err(BuildError::io(&staged))?;
 
     if config.test && !output.recipe.tests().is_empty() {
         reporter.phase(name, "test");
@@ -159,12 +159,6 @@ async fn publish(
         let _ = fs_err::remove_dir_all(&built.work);
     }
     Ok(())
-}
-
-/// A mapper from an I/O error to a [`BuildError::Io`] that names `path`.
-fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
-    let path = path.to_path_buf();
-    move |source| BuildError::Io { path, source }
 }
 
 /// The package's run requirements solve from the extra channels and then the output channel
@@ -299,12 +293,7 @@ fn input_hash(planned: &Planned, output: &Output) -> Result<String, BuildError> 
             if path.is_dir() {
                 hash_tree(&mut h, &path)?;
             } else {
-                h.update(
-                    package::sha256_file(&path).map_err(|source| BuildError::Io {
-                        path: path.clone(),
-                        source,
-                    })?,
-                );
+                h.update(package::sha256_file(&path).map_err(BuildError::io(&path))?);
             }
         }
     }
@@ -341,10 +330,7 @@ fn hash_tree(h: &mut Sha256, dir: &Path) -> Result<(), BuildError> {
         let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
         h.update(rel.to_string_lossy().as_bytes());
         if entry.file_type().is_file() {
-            let bytes = fs_err::read(entry.path()).map_err(|source| BuildError::Io {
-                path: entry.path().to_path_buf(),
-                source,
-            })?;
+            let bytes = fs_err::read(entry.path()).map_err(BuildError::io(entry.path()))?;
             h.update(&bytes);
         } else if entry.file_type().is_symlink() {
             if let Ok(t) = fs_err::read_link(entry.path()) {
@@ -417,24 +403,15 @@ fn retire_previous_output(
     if let Some(previous) = outputs.get(&key).filter(|p| **p != rel) {
         let old = config.output_dir.join(previous);
         if old.is_file() {
-            fs_err::remove_file(&old).map_err(|source| BuildError::Io {
-                path: old.clone(),
-                source,
-            })?;
+            fs_err::remove_file(&old).map_err(BuildError::io(&old))?;
         }
     }
     outputs.insert(key, rel);
     let text = serde_json::to_string_pretty(&outputs).unwrap_or_default();
-    crate::atomic::write(&state, text.as_bytes()).map_err(|source| BuildError::Io {
-        path: state,
-        source,
-    })
+    crate::atomic::write(&state, text.as_bytes()).map_err(BuildError::io(&state))
 }
 
 /// Copies `from` to `to` atomically: readers never see a partial file.
 fn place(from: &Path, to: &Path) -> Result<(), BuildError> {
-    crate::atomic::copy(from, to).map_err(|source| BuildError::Io {
-        path: to.to_path_buf(),
-        source,
-    })
+    crate::atomic::copy(from, to).map_err(BuildError::io(to))
 }

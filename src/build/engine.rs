@@ -110,10 +110,7 @@ impl Engine {
     /// The recipe's outputs for every variant, as rattler-build renders them (skipped ones
     /// left out).
     pub fn render(&self, recipe_file: &Path) -> Result<Vec<Output>, BuildError> {
-        let text = fs_err::read_to_string(recipe_file).map_err(|source| BuildError::Io {
-            path: recipe_file.to_path_buf(),
-            source,
-        })?;
+        let text = fs_err::read_to_string(recipe_file).map_err(BuildError::io(recipe_file))?;
         let target = self.settings.target_platform;
         let (rendered, recipe_name) = render_variants(
             recipe_file,
@@ -183,10 +180,7 @@ impl Engine {
         .merge_build_and_host(recipe.build().merge_build_and_host_envs)
         .skip_directory_creation(true)
         .build()
-        .map_err(|source| BuildError::Io {
-            path: self.settings.staging_dir.clone(),
-            source,
-        })?;
+        .map_err(BuildError::io(&self.settings.staging_dir))?;
         Ok(Output {
             build_configuration: self.configuration(
                 target_platform,
@@ -269,10 +263,9 @@ impl Engine {
             .build_configuration
             .directories
             .create_build_dir(false)
-            .map_err(|source| BuildError::Io {
-                path: output.build_configuration.directories.build_dir.clone(),
-                source,
-            })?;
+            .map_err(BuildError::io(
+                &output.build_configuration.directories.build_dir,
+            ))?;
         output
             .resolve_dependencies(&self.tool, RunExportsDownload::DownloadMissing)
             .await
@@ -298,10 +291,7 @@ impl Engine {
                 rattler_repodata_gateway::SubdirSelection::All,
                 rattler_repodata_gateway::CacheClearMode::InMemoryOnly,
             )
-            .map_err(|source| BuildError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })
+            .map_err(BuildError::io(dir))
     }
 
     /// Builds the output into the staging folder; returns the package file.
@@ -387,10 +377,7 @@ impl Engine {
                 .join(rattler_cache::PACKAGE_CACHE_DIR)
                 .join(stem);
             if cached.is_dir() {
-                fs_err::remove_dir_all(&cached).map_err(|source| BuildError::Io {
-                    path: cached.clone(),
-                    source,
-                })?;
+                fs_err::remove_dir_all(&cached).map_err(BuildError::io(&cached))?;
             }
         }
         package_test::run_test(package, &config, None)

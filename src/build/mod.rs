@@ -15,7 +15,7 @@ pub mod wheel;
 pub use engine::{Engine, EngineReport, EngineSettings};
 pub use plan::{discover, order, plan, recipe_file, recipes_from, Planned};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use rattler_conda_types::{PackageName, Subdir};
@@ -143,6 +143,14 @@ pub enum BuildError {
     },
 }
 
+impl BuildError {
+    /// A mapper from an I/O error to a [`BuildError::Io`] that names `path`.
+    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |source| Self::Io { path, source }
+    }
+}
+
 /// Progress events from a build, for the CLI to present.
 pub trait BuildReporter: Send + Sync {
     /// A recipe starts a phase (`source`, `host env`, `script`, `package`, `test`).
@@ -251,13 +259,10 @@ pub fn engine(
     config: &BuildConfig,
     client: reqwest_middleware::ClientWithMiddleware,
 ) -> Result<Engine, BuildError> {
-    let io = |path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |source| BuildError::Io { path, source }
-    };
     // Nothing is created here: a recipe that fails to render leaves no channel behind.
-    let output_dir = std::path::absolute(&config.output_dir).map_err(io(&config.output_dir))?;
-    let cwd = std::env::current_dir().map_err(io(std::path::Path::new(".")))?;
+    let output_dir =
+        std::path::absolute(&config.output_dir).map_err(BuildError::io(&config.output_dir))?;
+    let cwd = std::env::current_dir().map_err(BuildError::io(Path::new(".")))?;
     let channel_config = rattler_conda_types::ChannelConfig::default_with_root_dir(cwd);
     let mut channels = vec![rattler_conda_types::ChannelUrl::from(
         url::Url::from_directory_path(&output_dir).map_err(|()| BuildError::Io {
@@ -275,7 +280,7 @@ pub fn engine(
         channels.push(channel.base_url);
     }
     let staging_dir = std::path::absolute(config.cache_dir.join("rattler-build"))
-        .map_err(io(&config.cache_dir))?;
+        .map_err(BuildError::io(&config.cache_dir))?;
     let settings = EngineSettings {
         staging_dir,
         channels,
@@ -298,17 +303,11 @@ pub async fn build_all(
     config: &BuildConfig,
     reporter: &dyn BuildReporter,
 ) -> Result<Vec<BuildOutcome>, BuildError> {
-    fs_err::create_dir_all(&config.output_dir).map_err(|source| BuildError::Io {
-        path: config.output_dir.clone(),
-        source,
-    })?;
+    fs_err::create_dir_all(&config.output_dir).map_err(BuildError::io(&config.output_dir))?;
     let output_dir = config
         .output_dir
         .canonicalize()
-        .map_err(|source| BuildError::Io {
-            path: config.output_dir.clone(),
-            source,
-        })?;
+        .map_err(BuildError::io(&config.output_dir))?;
     let config = BuildConfig {
         output_dir,
         ..config.clone()

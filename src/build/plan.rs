@@ -32,10 +32,7 @@ pub fn recipes_from(given: &[PathBuf]) -> Result<Vec<PathBuf>, BuildError> {
 /// Finds every recipe under `dir` (folders holding a `recipe.yaml`), sorted.
 pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
     let mut out = Vec::new();
-    let entries = fs_err::read_dir(dir).map_err(|source| BuildError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let entries = fs_err::read_dir(dir).map_err(BuildError::io(dir))?;
     for entry in entries.filter_map(Result::ok) {
         if entry.path().join("recipe.yaml").is_file() {
             out.push(entry.path());
@@ -103,10 +100,7 @@ pub fn plan(paths: &[PathBuf], engine: &Engine) -> Result<Vec<Planned>, BuildErr
                 ),
             });
         }
-        let file = file.canonicalize().map_err(|source| BuildError::Io {
-            path: file.clone(),
-            source,
-        })?;
+        let file = file.canonicalize().map_err(BuildError::io(&file))?;
         for output in engine.render(&file)? {
             all.push(Planned {
                 recipe_file: file.clone(),

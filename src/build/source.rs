@@ -36,10 +36,7 @@ impl SourceCache {
     /// Puts a local file into the cache after checking its hash (used to seed the cache from a
     /// mirror, e.g. Debian's copy of a tarball).
     pub fn seed(&self, file: &Path, sha256: &str, file_name: &str) -> Result<PathBuf, BuildError> {
-        let actual = sha256_file(file).map_err(|source| BuildError::Io {
-            path: file.to_path_buf(),
-            source,
-        })?;
+        let actual = sha256_file(file).map_err(BuildError::io(file))?;
         if actual != sha256 {
             return Err(BuildError::HashMismatch {
                 what: file.display().to_string(),
@@ -48,10 +45,7 @@ impl SourceCache {
             });
         }
         let target = self.entry(sha256, file_name);
-        crate::atomic::copy(file, &target).map_err(|source| BuildError::Io {
-            path: target.clone(),
-            source,
-        })?;
+        crate::atomic::copy(file, &target).map_err(BuildError::io(&target))?;
         Ok(target)
     }
 
@@ -66,10 +60,7 @@ impl SourceCache {
         let sha256 = sha256.to_ascii_lowercase();
         let target = self.entry(&sha256, file_name);
         if target.is_file() {
-            let actual = sha256_file(&target).map_err(|source| BuildError::Io {
-                path: target.clone(),
-                source,
-            })?;
+            let actual = sha256_file(&target).map_err(BuildError::io(&target))?;
             if actual == sha256 {
                 tracing::debug!("source cache hit: {}", target.display());
                 return Ok(target);
@@ -79,32 +70,23 @@ impl SourceCache {
                 "{} does not match its hash; downloading again",
                 target.display()
             );
-            fs_err::remove_file(&target).map_err(|source| BuildError::Io {
-                path: target.clone(),
-                source,
-            })?;
+            fs_err::remove_file(&target).map_err(BuildError::io(&target))?;
         }
         let parsed = Url::parse(url).map_err(|e| BuildError::Source {
             source_desc: url.to_string(),
             source: format!("not a URL: {e}").into(),
         })?;
-        let tmp = crate::atomic::temp_beside(&target).map_err(|source| BuildError::Io {
-            path: target.clone(),
-            source,
-        })?;
+        let tmp = crate::atomic::temp_beside(&target).map_err(BuildError::io(&target))?;
         if parsed.scheme() == "file" {
             let path = parsed.to_file_path().map_err(|()| BuildError::Source {
                 source_desc: url.to_string(),
                 source: "not a local file path".into(),
             })?;
-            fs_err::copy(&path, tmp.path()).map_err(|source| BuildError::Io { path, source })?;
+            fs_err::copy(&path, tmp.path()).map_err(BuildError::io(&path))?;
         } else {
             download(client, parsed, tmp.path()).await?;
         }
-        let actual = sha256_file(tmp.path()).map_err(|source| BuildError::Io {
-            path: tmp.path().to_path_buf(),
-            source,
-        })?;
+        let actual = sha256_file(tmp.path()).map_err(BuildError::io(tmp.path()))?;
         if actual != sha256 {
             return Err(BuildError::HashMismatch {
                 what: url.to_string(),
@@ -112,10 +94,7 @@ impl SourceCache {
                 actual,
             });
         }
-        crate::atomic::persist(tmp, &target).map_err(|source| BuildError::Io {
-            path: target.clone(),
-            source,
-        })?;
+        crate::atomic::persist(tmp, &target).map_err(BuildError::io(&target))?;
         Ok(target)
     }
 }
@@ -141,24 +120,13 @@ async fn download(
         .map_err(|e| failed(e.into()))?;
     let mut file = tokio::fs::File::create(to)
         .await
-        .map_err(|source| BuildError::Io {
-            path: to.to_path_buf(),
-            source,
-        })?;
+        .map_err(BuildError::io(to))?;
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| failed(e.into()))?;
-        file.write_all(&chunk)
-            .await
-            .map_err(|source| BuildError::Io {
-                path: to.to_path_buf(),
-                source,
-            })?;
+        file.write_all(&chunk).await.map_err(BuildError::io(to))?;
     }
-    file.flush().await.map_err(|source| BuildError::Io {
-        path: to.to_path_buf(),
-        source,
-    })?;
+    file.flush().await.map_err(BuildError::io(to))?;
     Ok(())
 }
 

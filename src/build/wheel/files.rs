@@ -9,10 +9,7 @@ pub(super) fn read_entries(
     wheel: &Path,
 ) -> Result<(BTreeMap<String, Vec<u8>>, BTreeMap<String, u32>), BuildError> {
     let bad = |reason: String| bad_wheel(wheel, reason);
-    let file = fs_err::File::open(wheel).map_err(|source| BuildError::Io {
-        path: wheel.to_path_buf(),
-        source,
-    })?;
+    let file = fs_err::File::open(wheel).map_err(BuildError::io(wheel))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(format!("not a zip archive: {e}")))?;
     let mut entries: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut modes: BTreeMap<String, u32> = BTreeMap::new();

@@ -128,10 +128,7 @@ pub fn convert(
     out_dir: &Path,
     options: &ConvertOptions,
 ) -> Result<PathBuf, BuildError> {
-    let work = tempfile::tempdir().map_err(|source| BuildError::Io {
-        path: std::env::temp_dir(),
-        source,
-    })?;
+    let work = tempfile::tempdir().map_err(BuildError::io(&std::env::temp_dir()))?;
     let root = work.path().join("pkg");
     let meta = unpack(wheel, &root, options)?;
     Ok(package::write_package(&root, &meta, out_dir)?)

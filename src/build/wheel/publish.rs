@@ -14,11 +14,7 @@ pub async fn publish(
     options: &ConvertOptions,
     index: bool,
 ) -> Result<Vec<String>, BuildError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BuildError::Io { path, source }
-    };
-    let staging = tempfile::tempdir().map_err(io(channel))?;
+    let staging = tempfile::tempdir().map_err(BuildError::io(channel))?;
     let mut converted = Vec::new();
     for (i, wheel) in wheels.iter().enumerate() {
         let file = convert(wheel, &staging.path().join(i.to_string()), options)?;
@@ -38,7 +34,7 @@ pub async fn publish(
     let mut written = Vec::new();
     for (file, rel) in converted {
         let target = channel.join(&rel);
-        crate::atomic::copy(&file, &target).map_err(io(&target))?;
+        crate::atomic::copy(&file, &target).map_err(BuildError::io(&target))?;
         written.push(rel);
     }
     if index {
