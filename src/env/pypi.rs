@@ -121,10 +121,7 @@ impl Envs {
                 help: "create the environment instead (its own python is used), or put python3 on PATH"
                     .into(),
             })?;
-            let builds = Builds::new(
-                crate::pypi::resolve::interpreter(&host_python, &ctx)?,
-                Vec::new(),
-            );
+            let builds = Builds::new(&host_python, &ctx, Vec::new())?;
             let conda = conda_side(request, solution, None, &target);
             return Ok(half(request, &ctx, &target, &wanted, &conda, &builds).await?);
         }
@@ -139,9 +136,10 @@ impl Envs {
             )
             .await?;
             let builds = Builds::new(
-                crate::pypi::resolve::interpreter(&scratch.join("bin/python"), &ctx)?,
+                &scratch.join("bin/python"),
+                &ctx,
                 wanted.build_in_env.clone(),
-            );
+            )?;
             let conda = conda_side(request, solution, Some(&scratch), &target);
             Ok::<_, EnvError>(half(request, &ctx, &target, &wanted, &conda, &builds).await?)
         }
@@ -192,11 +190,12 @@ impl Envs {
         let (ctx, target) = uv_setup(request, solution, &dirs.cache).await?;
         let staging = std::path::absolute(staging).map_err(io(staging))?;
         tracing::debug!("pypi: uv context in {:?}", started.elapsed());
+        // The staging python is queried only if an sdist must be built.
         let builds = Builds::new(
-            crate::pypi::resolve::interpreter(&staging.join("bin/python"), &ctx)?,
+            &staging.join("bin/python"),
+            &ctx,
             wanted.build_in_env.clone(),
-        );
-        tracing::debug!("pypi: interpreter query done at {:?}", started.elapsed());
+        )?;
         let half = match locked {
             Some(locked) => locked.clone(),
             None => {

@@ -6,18 +6,11 @@ use std::time::Duration;
 
 use uv_cache::Cache;
 use uv_client::{BaseClientBuilder, Connectivity, RegistryClient, RegistryClientBuilder};
-use uv_configuration::{BuildOptions, Concurrency, Constraints, IndexStrategy, NoSources};
-use uv_dispatch::{BuildDispatch, SharedState};
-use uv_distribution_types::{
-    ConfigSettings, DependencyMetadata, ExtraBuildRequires, ExtraBuildVariables,
-    PackageConfigSettings,
-};
+use uv_configuration::BuildOptions;
 use uv_distribution_types::{Index, IndexLocations, IndexUrl};
-use uv_normalize::PackageName;
 use uv_platform_tags::Tags;
-use uv_python::{Interpreter, PythonEnvironment};
-use uv_resolver::{ExcludeNewer, FlatIndex};
-use uv_types::{BuildIsolation, HashStrategy, SourceTreeEditablePolicy};
+use uv_resolver::FlatIndex;
+use uv_types::HashStrategy;
 
 use super::PypiError;
 
@@ -200,94 +193,6 @@ impl UvContext {
             offline,
             verify_fully: false,
         })
-    }
-}
-
-/// The settings uv's build dispatch borrows, owned in one place: scivision uses uv's defaults
-/// (isolated PEP 517 builds, no config settings, binaries and sources both allowed).
-#[derive(Default)]
-pub(crate) struct BuildParts {
-    build_constraints: Constraints,
-    dependency_metadata: DependencyMetadata,
-    config_settings: ConfigSettings,
-    package_config_settings: PackageConfigSettings,
-    extra_build_requires: ExtraBuildRequires,
-    extra_build_variables: ExtraBuildVariables,
-    pub build_options: BuildOptions,
-    pub concurrency: Concurrency,
-}
-
-impl BuildParts {
-    /// A build dispatch that builds sdists (and git or path sources) with `builds`' python: in
-    /// isolated environments filled from the same indexes, or inside its own environment for
-    /// the packages `builds` names.
-    pub fn dispatch<'a>(
-        &'a self,
-        ctx: &'a UvContext,
-        builds: &'a Builds,
-        flat_index: &'a FlatIndex,
-        hasher: &'a HashStrategy,
-        state: SharedState,
-    ) -> BuildDispatch<'a> {
-        BuildDispatch::new(
-            &ctx.client,
-            &ctx.cache,
-            &self.build_constraints,
-            &builds.interpreter,
-            &ctx.locations,
-            flat_index,
-            &self.dependency_metadata,
-            state,
-            IndexStrategy::default(),
-            &self.config_settings,
-            &self.package_config_settings,
-            builds.isolation(),
-            &self.extra_build_requires,
-            &self.extra_build_variables,
-            uv_install_wheel::LinkMode::Hardlink,
-            &self.build_options,
-            hasher,
-            ExcludeNewer::default(),
-            NoSources::default(),
-            SourceTreeEditablePolicy::default(),
-            uv_workspace::WorkspaceCache::default(),
-            self.concurrency.clone(),
-            uv_preview::Preview::default(),
-        )
-    }
-}
-
-/// How sdists (and git or path sources) are built: with which python, and which packages
-/// inside that python's own environment instead of an isolated one.
-pub struct Builds {
-    /// The python that runs the builds (the prefix's own; any python where the target is
-    /// another platform).
-    pub interpreter: Interpreter,
-    /// Packages built without isolation, in the interpreter's environment, so that their build
-    /// imports the frameworks the conda half installed there (detectron2 against conda's
-    /// pytorch) instead of a PyPI wheel of them. As uv's `--no-build-isolation-package`, their
-    /// build requirements are not installed: the conda half must provide them.
-    pub in_env: Vec<PackageName>,
-    environment: PythonEnvironment,
-}
-
-impl Builds {
-    /// Builds with `interpreter`, the packages `in_env` inside its environment.
-    pub fn new(interpreter: Interpreter, in_env: Vec<PackageName>) -> Self {
-        let environment = PythonEnvironment::from_interpreter(interpreter.clone());
-        Self {
-            interpreter,
-            in_env,
-            environment,
-        }
-    }
-
-    fn isolation(&self) -> BuildIsolation<'_> {
-        if self.in_env.is_empty() {
-            BuildIsolation::Isolated
-        } else {
-            BuildIsolation::SharedPackage(&self.environment, &self.in_env)
-        }
     }
 }
 

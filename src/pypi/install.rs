@@ -14,7 +14,7 @@ use super::verify;
 use uv_pypi_types::{HashAlgorithm, HashDigest, Scheme};
 use uv_types::HashStrategy;
 
-use super::context::{BuildParts, Builds};
+use super::builds::{BuildParts, Builds};
 use super::{LockedWheel, PypiError, PypiRequirement, Target, UvContext};
 
 /// What scivision writes to the INSTALLER file of the distributions it installs: conda's own
@@ -197,19 +197,27 @@ pub async fn install(
             },
         }
     };
-    let cached = preparer
-        .prepare(dists.clone(), state.in_flight(), &Resolution::default())
-        .await
-        .map_err(prepare_error)?;
+    let cached = builds
+        .guard(async {
+            preparer
+                .prepare(dists.clone(), state.in_flight(), &Resolution::default())
+                .await
+                .map_err(prepare_error)
+        })
+        .await?;
     let (cached, redo) = verified(ctx, cached, &dists)?;
     let mut cached = cached;
     if !redo.is_empty() {
         // A fresh in-flight map: the first one remembers the evicted paths.
         let fresh = uv_dispatch::SharedState::default();
-        let again = preparer
-            .prepare(redo, fresh.in_flight(), &Resolution::default())
-            .await
-            .map_err(prepare_error)?;
+        let again = builds
+            .guard(async {
+                preparer
+                    .prepare(redo, fresh.in_flight(), &Resolution::default())
+                    .await
+                    .map_err(prepare_error)
+            })
+            .await?;
         cached.extend(accepted(ctx, again)?);
     }
     // By name, so the order does not depend on which wheels were unzipped again.

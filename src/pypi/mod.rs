@@ -6,6 +6,7 @@
 //! Data flows one way: [`PypiRequirement`]s (from cards, recipes and `--pypi`) and the solved
 //! conda records → [`resolve`] → locked wheels → [`install`] into the staging prefix.
 
+mod builds;
 mod conda;
 mod context;
 pub mod install;
@@ -15,8 +16,9 @@ pub mod verify;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub use builds::Builds;
 pub use conda::CondaPythonPackages;
-pub use context::{Builds, IndexOptions, UvContext};
+pub use context::{IndexOptions, UvContext};
 pub use install::install;
 pub use resolve::{resolve, LockedWheel, Target};
 

@@ -13,13 +13,12 @@ use uv_normalize::PackageName;
 use uv_pep440::Version;
 use uv_pep508::{MarkerEnvironment, MarkerEnvironmentBuilder};
 use uv_platform_tags::{Arch, Os, Platform, Tags, TagsOptions};
-use uv_python::Interpreter;
 use uv_resolver::{
     InMemoryIndex, Manifest, OptionsBuilder, PythonRequirement, Resolver, ResolverEnvironment,
 };
 use uv_types::{HashStrategy, InstalledPackagesProvider};
 
-use super::context::{BuildParts, Builds};
+use super::builds::{BuildParts, Builds};
 use super::{CondaPythonPackages, PypiError, PypiRequirement, UvContext};
 
 /// The machine a PyPI resolution is for: what wheel tags and environment markers mean there.
@@ -247,15 +246,6 @@ fn conda_view(conda: &CondaPythonPackages, dir: &Path) -> Result<CondaInstalled,
     Ok(CondaInstalled(Arc::new(dists)))
 }
 
-/// The interpreter uv builds sdists with: the prefix's own python.
-pub fn interpreter(python: &Path, ctx: &UvContext) -> Result<Interpreter, PypiError> {
-    Interpreter::query(python, &ctx.cache).map_err(|e| PypiError::Setup {
-        what: format!("python {}", python.display()),
-        source: e.into(),
-        help: "the conda prefix's python must run on this machine".into(),
-    })
-}
-
 /// Requirements that name a conda package with a version conda's does not satisfy: found
 /// before resolving, so the message names both sides.
 fn check_conda_conflicts(
@@ -446,16 +436,19 @@ impl ResolveJob<'_> {
                 "report this; the resolver could not start",
             )
         })?;
-        let output = resolver.resolve().await.map_err(|e| {
-            self.error(
-                crate::message::error_chain(&e),
-                if ctx.offline {
-                    "offline, only wheels already in the uv cache or local --find-links folders can be used; run once online"
-                } else {
-                    "check the names and versions on the index (--index-url, --find-links), relax the requirement, or pin conda's side with --with"
-                },
-            )
-        })?;
+        let resolved = async {
+            resolver.resolve().await.map_err(|e| {
+                self.error(
+                    crate::message::error_chain(&e),
+                    if ctx.offline {
+                        "offline, only wheels already in the uv cache or local --find-links folders can be used; run once online"
+                    } else {
+                        "check the names and versions on the index (--index-url, --find-links), relax the requirement, or pin conda's side with --with"
+                    },
+                )
+            })
+        };
+        let output = self.builds.guard(resolved).await?;
         Ok(output.into())
     }
 }
