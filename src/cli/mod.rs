@@ -291,12 +291,17 @@ fn init_tracing(verbose: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| RedactingStderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .without_time()
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    // Debug output says when each event happened since the start: where the time goes.
+    let _ = if verbose >= 2 {
+        fmt.with_timer(tracing_subscriber::fmt::time::uptime())
+            .try_init()
+    } else {
+        fmt.without_time().try_init()
+    };
 }
 
 /// Log output (`-v`) with credentials masked: one tracing event is one write.

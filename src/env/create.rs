@@ -101,6 +101,7 @@ pub async fn create(
     let prefix = envs.prefix(&request.model);
     let own_lock = prefix.join(LOCK_FILE);
     let solution = solution_for(envs, request, options, dirs, reporter, &own_lock).await?;
+    tracing::debug!("create: solved at {:?}", started.elapsed());
     // A deprecated build is only picked when asked for by version: the caller warns with it.
     let deprecated =
         crate::channel::deprecated_picks(&solution.records, request.offline.is_some()).await;

@@ -125,10 +125,12 @@ impl Envs {
         target: &std::path::Path,
         configure: impl FnOnce(rattler::install::Installer) -> rattler::install::Installer,
     ) -> Result<PypiReport, EnvError> {
+        let started = std::time::Instant::now();
         let package_cache = dirs.packages.as_path();
         let client = crate::http::client_for(request.offline.is_some());
         let absolute_target = std::path::absolute(target).map_err(io(target))?;
         prepare_cache(request, solution, package_cache, &client).await?;
+        tracing::debug!("stage: package cache checked at {:?}", started.elapsed());
         prefix::install_with(
             staging,
             solution.records.clone(),
@@ -139,6 +141,7 @@ impl Envs {
         .await?;
         prefix::write_history(staging, target, &solution.records, &invocation())
             .map_err(io(staging))?;
+        tracing::debug!("stage: conda half linked at {:?}", started.elapsed());
         // The PyPI half goes into the same staging prefix: a failure leaves the env as it was.
         let pypi_started = std::time::Instant::now();
         let pypi = self
@@ -153,6 +156,7 @@ impl Envs {
             &staging.join(LOCK_FILE),
         )?;
         lock::write(&lock, &staging.join(LOCK_FILE))?;
+        tracing::debug!("stage: lock written at {:?}", started.elapsed());
         if let Some(chosen) = &solution.variant {
             let kept = staging.join(variants::VARIANTS_FILE);
             fs_err::copy(&chosen.lock, &kept).map_err(io(&kept))?;
