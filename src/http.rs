@@ -347,7 +347,8 @@ fn status_in(text: &str) -> Option<u16> {
         .filter(|s| (400..600).contains(s))
 }
 
-/// The HTTP client for downloads (rustls with the system's roots and the web PKI). A slow or
+/// The HTTP client for downloads (rustls with the system's roots, loaded at the first TLS
+/// connection: see [`crate::tls`]). A slow or
 /// dead server fails within the timeouts instead of hanging.
 pub fn client() -> reqwest_middleware::ClientWithMiddleware {
     client_for(false)
@@ -373,6 +374,7 @@ pub fn client_without_retries() -> reqwest_middleware::ClientWithMiddleware {
 fn client_with(offline: bool, retry: bool) -> reqwest_middleware::ClientWithMiddleware {
     let read = timeout_secs();
     let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::tls::client_config())
         .user_agent(concat!("scivision/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(std::time::Duration::from_secs(read.min(15)))
         .read_timeout(std::time::Duration::from_secs(read))

@@ -11,7 +11,8 @@
 //!
 //! 1. leaves: `atomic` (file placement), `names`, `redact`, `message` (errors as text),
 //!    `package` (the conda package writer), `record` (wheels' RECORD files);
-//! 2. the network and the caches: `http` (client, retries) → `prefix` (package cache,
+//! 2. the network and the caches: `tls` (the system's roots, loaded lazily) → `http` (client,
+//!    retries) → `prefix` (package cache,
 //!    installer, repodata gateway) → `integrity`;
 //! 3. data and its rules: `weights`, `runner`, `solve` → `system`, `mapping`, `lock`, `pypi`,
 //!    `config`;
@@ -60,5 +61,6 @@ pub mod request;
 pub mod runner;
 pub mod solve;
 pub mod system;
+pub mod tls;
 pub mod variant;
 pub mod weights;

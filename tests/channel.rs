@@ -688,3 +688,48 @@ fn the_build_order_counts_what_converted_wheels_require() {
     }
     assert!(at("scivision-runner-") > at("pillow-"), "{order:?}");
 }
+
+/// The system's trusted roots are loaded only when a connection needs them, once per process,
+/// and they decide: a channel served over HTTPS with a certificate the system does not trust is
+/// refused, and trusted through `SSL_CERT_FILE` it is solved from.
+#[test]
+fn an_https_channel_is_checked_against_the_systems_roots_loaded_only_when_needed() {
+    let (server, cert) = Nginx::serve_tls(channel());
+    let home = tempfile::tempdir().unwrap();
+    let loads = |stderr: &str| {
+        stderr
+            .matches("loading the system's trusted certificates")
+            .count()
+    };
+    let solve = |channel: &str| {
+        let mut cmd = sv(home.path());
+        cmd.args(["solve", "--json", "-c", channel, "scivision-demo-edges"])
+            .env("RUST_LOG", "scivision::tls=debug")
+            .env_remove("SSL_CERT_DIR");
+        cmd
+    };
+    // A local channel: no connection, no roots read.
+    let local = run_ok(&mut solve(channel().to_str().unwrap()));
+    assert_eq!(loads(&local.stderr), 0, "{}", local.stderr);
+    // Untrusted: refused as a network failure that names the certificate.
+    let refused = run(solve(&server.url).env_remove("SSL_CERT_FILE"));
+    assert_eq!(refused.code, 6, "{}", refused.stderr);
+    assert!(
+        refused.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        refused.stderr
+    );
+    // Trusted through SSL_CERT_FILE: solved, the roots read once for every request.
+    let trusted = run_ok(solve(&server.url).env("SSL_CERT_FILE", &cert));
+    let v: serde_json::Value = serde_json::from_str(&trusted.stdout).unwrap();
+    assert!(
+        v["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "scivision-demo-edges"),
+        "{}",
+        trusted.stdout
+    );
+    assert_eq!(loads(&trusted.stderr), 1, "{}", trusted.stderr);
+}

@@ -408,7 +408,90 @@ impl Nginx {
         Self::start(root, extra)
     }
 
+    /// As [`Nginx::serve`], over HTTPS (`https://localhost:PORT/`) with a certificate for
+    /// localhost from a certificate authority made now by openssl; returns that authority's
+    /// certificate (PEM), which no system store trusts.
+    pub fn serve_tls(root: &Path) -> (Self, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = |name: &str| dir.path().join(name).display().to_string();
+        std::fs::write(d("leaf.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .output()
+                .expect("openssl (scripts/test-setup installs it)");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let days = ["-days", "2"];
+        openssl(
+            &[
+                &["req", "-x509", "-newkey", "rsa:2048", "-nodes"][..],
+                &days,
+                &[
+                    "-subj",
+                    "/CN=scivision test CA",
+                    "-keyout",
+                    &d("ca.key"),
+                    "-out",
+                    &d("ca.pem"),
+                ],
+            ]
+            .concat(),
+        );
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &d("key.pem"),
+            "-out",
+            &d("leaf.csr"),
+        ]);
+        openssl(
+            &[
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &d("leaf.csr"),
+                    "-CA",
+                    &d("ca.pem"),
+                    "-CAkey",
+                    &d("ca.key"),
+                    "-CAcreateserial",
+                    "-extfile",
+                    &d("leaf.ext"),
+                    "-out",
+                    &d("cert.pem"),
+                ][..],
+                &days,
+            ]
+            .concat(),
+        );
+        let extra = format!(
+            "ssl_certificate {}; ssl_certificate_key {};",
+            d("cert.pem"),
+            d("key.pem")
+        );
+        let mut server = Self::start_on(root, &extra, true);
+        let ca = server._dir.path().join("ca.pem");
+        std::fs::copy(d("ca.pem"), &ca).unwrap();
+        server.url = server.url.replace("http://127.0.0.1", "https://localhost");
+        (server, ca)
+    }
+
     fn start(root: &Path, extra: &str) -> Self {
+        Self::start_on(root, extra, false)
+    }
+
+    fn start_on(root: &Path, extra: &str, tls: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -424,7 +507,8 @@ impl Nginx {
                access_log {d}/access.log t; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
                fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
                types {{ application/json json; application/octet-stream conda zst msgpack; }}\n\
-               server {{ listen 127.0.0.1:{port}; root {}; autoindex on; {extra} }} }}\n",
+               server {{ listen 127.0.0.1:{port}{}; root {}; autoindex on; {extra} }} }}\n",
+            if tls { " ssl" } else { "" },
             root.display()
         );
         std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
