@@ -177,7 +177,9 @@ pub async fn request(
     options: &RequestOptions,
     settings: &Settings,
 ) -> Result<Request, RequestError> {
+    let started = std::time::Instant::now();
     let mut catalog = Catalog::load(&settings.catalogs)?;
+    tracing::debug!("request: catalog loaded in {:?}", started.elapsed());
     let config = ConfigFile::load_from(&settings.config_file)?;
     let channel_strings = if options.channels.is_empty() {
         crate::config::default_channels(&config, settings.scivision_channel.as_deref())
@@ -187,11 +189,13 @@ pub async fn request(
     let cwd = std::env::current_dir().map_err(RequestError::WorkingDir)?;
     let channels = crate::solve::parse_channels(&channel_strings, cwd)?;
     let mapping = pypi_mapping(&config, &channels, options, settings).await?;
+    tracing::debug!("request: mapping ready at {:?}", started.elapsed());
     // A model a channel publishes installs from its package: conda alone.
     catalog.use_published(
         &crate::channel::published_in(&channels, |url| mapping.applies_to(url), options.offline)
             .await,
     );
+    tracing::debug!("request: published models read at {:?}", started.elapsed());
     let spec = catalog.resolve(&options.model)?;
     host_tools(&spec.model)?;
     let platform = target_platform(options.platform.as_deref())?;
@@ -202,6 +206,7 @@ pub async fn request(
         other => other.clone(),
     };
     let virtual_packages = system::virtual_packages(platform, &cuda, &settings.overrides)?;
+    tracing::debug!("request: virtual packages at {:?}", started.elapsed());
     let mut pypi = spec.pypi;
     for text in &options.pypi {
         pypi.push(crate::pypi::PypiRequirement::parse(text, "--pypi")?);
@@ -310,7 +315,7 @@ async fn pypi_mapping(
     options: &RequestOptions,
     settings: &Settings,
 ) -> Result<PypiMapping, RequestError> {
-    use crate::mapping::{MappingError, MappingLocation, NameMap, CONDA_FORGE_MAPPING_URL};
+    use crate::mapping::{MappingError, MappingLocation, CONDA_FORGE_MAPPING_URL};
     let cache = settings.dirs.cache.as_path();
     // Paths in the config file are relative to its folder.
     let config_path = settings.config_file.clone();
@@ -320,7 +325,7 @@ async fn pypi_mapping(
     let mirrors = mirrors(config, &config_path, &config_dir)?;
     // Only records of conda-forge and its mirrors are named by the map: without such a channel
     // there is nothing to load or refresh.
-    let probe = PypiMapping::new(NameMap::embedded(), mirrors.clone());
+    let probe = PypiMapping::embedded(mirrors.clone());
     if !channels
         .iter()
         .any(|c| probe.applies_to(c.base_url.as_str()))
