@@ -129,6 +129,8 @@ impl Envs {
         let package_cache = dirs.packages.as_path();
         let client = crate::http::client_for(request.offline.is_some());
         let absolute_target = std::path::absolute(target).map_err(io(target))?;
+        // uv's context is made in the background, beside the cache check and the link.
+        let plan = self.pypi_plan(request, solution, dirs).await?;
         prepare_cache(request, solution, package_cache, &client).await?;
         tracing::debug!("stage: package cache checked at {:?}", started.elapsed());
         prefix::install_with(
@@ -145,7 +147,7 @@ impl Envs {
         // The PyPI half goes into the same staging prefix: a failure leaves the env as it was.
         let pypi_started = std::time::Instant::now();
         let pypi = self
-            .install_pypi(request, solution, staging, &absolute_target, dirs)
+            .install_pypi(request, solution, staging, &absolute_target, plan)
             .await?;
         let lock = lock::build(
             &request.channels,

@@ -167,29 +167,61 @@ impl Envs {
         Ok(path)
     }
 
-    /// Resolves (unless the solution carries a locked half) and installs the PyPI half into the
-    /// staging prefix, whose scripts must point at `final_prefix`.
+    /// What the install of `solution` asks of PyPI, and uv's context for it made in the
+    /// background (while the conda half links: it loads certificates and opens the cache);
+    /// `None` when there is no PyPI half to install. The model package must be in the cache.
+    pub(super) async fn pypi_plan(
+        &self,
+        request: &Request,
+        solution: &Solution,
+        dirs: &super::CreateDirs,
+    ) -> Result<Option<PypiPlan>, EnvError> {
+        let locked = solution.pypi.as_ref();
+        if locked.is_some_and(|p| p.packages.is_empty()) {
+            return Ok(None);
+        }
+        // A locked half still needs the no-isolation names: its sdists are built here.
+        let wanted = self.pypi_wanted(request, solution, &dirs.packages).await?;
+        if locked.is_none() && wanted.requirements.is_empty() {
+            return Ok(None);
+        }
+        let (cache, index, offline) = (
+            dirs.cache.clone(),
+            request.index.clone(),
+            request.offline.is_some(),
+        );
+        let context = tokio::spawn(async move { UvContext::new(&cache, index, offline).await });
+        Ok(Some(PypiPlan { wanted, context }))
+    }
+
+    /// Resolves (unless the solution carries a locked half) and installs the PyPI half of
+    /// `plan` into the staging prefix, whose scripts must point at `final_prefix`.
     pub(super) async fn install_pypi(
         &self,
         request: &Request,
         solution: &Solution,
         staging: &Path,
         final_prefix: &Path,
-        dirs: &super::CreateDirs,
+        plan: Option<PypiPlan>,
     ) -> Result<lock::PypiHalf, EnvError> {
+        let Some(PypiPlan { wanted, context }) = plan else {
+            return Ok(solution.pypi.clone().unwrap_or_default());
+        };
         let locked = solution.pypi.as_ref();
-        if let Some(empty) = locked.filter(|p| p.packages.is_empty()) {
-            return Ok(empty.clone());
-        }
-        // A locked half still needs the no-isolation names: its sdists are built here.
-        let wanted = self.pypi_wanted(request, solution, &dirs.packages).await?;
-        if locked.is_none() && wanted.requirements.is_empty() {
-            return Ok(lock::PypiHalf::default());
-        }
         let started = std::time::Instant::now();
-        let (ctx, target) = uv_setup(request, solution, &dirs.cache).await?;
+        let mut ctx = context.await.map_err(|e| PypiError::Setup {
+            what: "uv's context".into(),
+            source: e.into(),
+            help: "report this".into(),
+        })??;
+        ctx.verify_fully = request.verify_cache_fully;
+        let target = Target::from_solve(
+            request.platform,
+            &solution.records,
+            &request.virtual_packages,
+        )?;
         let staging = std::path::absolute(staging).map_err(io(staging))?;
-        tracing::debug!("pypi: uv context in {:?}", started.elapsed());
+        tracing::debug!("pypi: uv context ready after {:?} more", started.elapsed());
         // The staging python is queried only if an sdist must be built.
         let builds = Builds::new(
             &staging.join("bin/python"),
@@ -220,6 +252,12 @@ impl Envs {
         }
         Ok(half)
     }
+}
+
+/// The PyPI half of an install, decided before the conda half links.
+pub(super) struct PypiPlan {
+    wanted: PypiWanted,
+    context: tokio::task::JoinHandle<Result<UvContext, PypiError>>,
 }
 
 /// PyPI names, each checked.
