@@ -268,6 +268,7 @@ pub async fn solve_with(
     if specs.is_empty() {
         return Ok(Vec::new());
     }
+    let started = std::time::Instant::now();
     let repodata = gateway
         .query(
             channels.iter().cloned(),
@@ -278,6 +279,11 @@ pub async fn solve_with(
         .execute()
         .await
         .map_err(|e| SolveError::gateway(e, channels))?;
+    tracing::debug!(
+        "solve: {} records read in {:?}",
+        repodata.iter().map(|r| r.len()).sum::<usize>(),
+        started.elapsed()
+    );
     let shown = specs
         .iter()
         .map(ToString::to_string)
@@ -294,7 +300,9 @@ pub async fn solve_with(
         task.specs = specs;
         task.virtual_packages = virtual_packages;
         task.excluded_candidates = excluded;
-        resolvo::Solver.solve(task).map(|s| s.records)
+        let solved = resolvo::Solver.solve(task).map(|s| s.records);
+        tracing::debug!("solve: solved at {:?}", started.elapsed());
+        solved
     })
     .await
     .map_err(|e| SolveError::Gateway {

@@ -49,7 +49,11 @@ pub fn virtual_packages(
     match cuda {
         CudaChoice::Auto => {}
         // An empty override means "no such package", as CONDA_OVERRIDE_CUDA= does in conda.
-        CudaChoice::None => overrides.cuda = Some(Override::String(String::new())),
+        CudaChoice::None => {
+            overrides.cuda = Some(Override::String(String::new()));
+            // No CUDA, so no compute capability either: NVML is not even loaded.
+            overrides.cuda_arch = Some(Override::String(String::new()));
+        }
         CudaChoice::Version(v) => overrides.cuda = Some(Override::String(v.clone())),
     }
     let detected = VirtualPackages::detect_for_platform(platform, &overrides, None)
