@@ -455,3 +455,62 @@ fn a_silent_server_fails_in_bounded_time_with_a_hint() {
     assert!(stderr.contains("--offline"), "{stderr}");
     assert!(!dir.path().join("home/envs/scivision-demo-edges").exists());
 }
+
+/// Every entry of a prefix: file (sha256 and mode), symlink (its target) or folder.
+fn entries(root: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    use sha2::Digest;
+    use std::os::unix::fs::PermissionsExt;
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(Result::unwrap)
+        .map(|e| {
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            let meta = e.path().symlink_metadata().unwrap();
+            let what = if meta.file_type().is_symlink() {
+                format!("-> {}", std::fs::read_link(e.path()).unwrap().display())
+            } else if meta.is_dir() {
+                "dir".to_string()
+            } else {
+                let bytes = std::fs::read(e.path()).unwrap();
+                format!(
+                    "{} {:o}",
+                    hex::encode(sha2::Sha256::digest(bytes)),
+                    meta.permissions().mode() & 0o777
+                )
+            };
+            (rel, what)
+        })
+        .collect()
+}
+
+/// A warm create (every package and wheel cached, the python never started) writes exactly
+/// what a cold one writes: the same entries, bytes, modes and symlinks. Only the history's
+/// dated header differs.
+#[test]
+fn a_warm_create_writes_every_file_as_a_cold_one_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ch = channel().display().to_string();
+    let prefix = d.join("home/envs/scivision-demo-edges");
+    let create =
+        || run_ok(sv_isolated(d, false).args(["env", "create", "scivision-demo-edges", "-c", &ch]));
+    // Cold: this test's package cache and uv cache start empty.
+    assert!(!d.join("rattler").exists() && !d.join("cache").exists());
+    create();
+    let cold = d.join("cold");
+    std::fs::rename(&prefix, &cold).unwrap();
+    create();
+    let (cold, warm) = (entries(&cold), entries(&prefix));
+    let dated = |rel: &str| rel == "conda-meta/history";
+    let differ: Vec<&String> = cold
+        .keys()
+        .chain(warm.keys())
+        .filter(|rel| !dated(rel) && cold.get(*rel) != warm.get(*rel))
+        .collect();
+    assert!(differ.is_empty(), "warm and cold differ in {differ:#?}");
+    assert!(cold.len() > 1000, "{} entries", cold.len());
+    assert!(
+        cold.keys().any(|r| r.contains("exifread")),
+        "the PyPI half is compared too"
+    );
+}
