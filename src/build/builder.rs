@@ -55,7 +55,11 @@ pub(super) async fn build_one(
     if !config.force {
         if let Some(file) = cached_artifact(&cache_dir)? {
             let outcome = place_cached(planned, &file, config).await?;
-            engine.forget_channel(&config.output_dir)?;
+            // Only a channel that changed must be read again by the next solve: forgetting it
+            // after every unchanged recipe made a rebuild of n recipes read it n times.
+            if outcome.status != "unchanged" {
+                engine.forget_channel(&config.output_dir)?;
+            }
             return Ok(BuildOutcome {
                 seconds: started.elapsed().as_secs_f64(),
                 ..outcome

@@ -237,15 +237,19 @@ pub fn lists(dir: &Path, subdir: &str, file_name: &str) -> bool {
         (Some(plain), Some(shards)) if shards >= plain => {}
         _ => return false,
     }
-    let Ok(text) = fs_err::read_to_string(&repodata) else {
+    // Only the file names: a rebuild asks this once per recipe of a growing channel.
+    #[derive(serde::Deserialize)]
+    struct Names {
+        #[serde(default)]
+        packages: std::collections::HashMap<String, serde::de::IgnoredAny>,
+        #[serde(default, rename = "packages.conda")]
+        conda: std::collections::HashMap<String, serde::de::IgnoredAny>,
+    }
+    let Ok(text) = fs_err::read(&repodata) else {
         return false;
     };
-    let Ok(repodata) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return false;
-    };
-    ["packages.conda", "packages"]
-        .iter()
-        .any(|key| repodata[*key].get(file_name).is_some())
+    serde_json::from_slice::<Names>(&text)
+        .is_ok_and(|n| n.conda.contains_key(file_name) || n.packages.contains_key(file_name))
 }
 
 /// The channel's writer lock (`.scivision/lock`), held while a package is placed and the index
