@@ -120,8 +120,8 @@ impl Checker {
                 .flatten(),
             loaded,
             published,
-            with_cuda: system::virtual_packages(platform, cuda, overrides)?,
-            without_cuda: system::virtual_packages(platform, &CudaChoice::None, overrides)?,
+            with_cuda: system::virtual_packages(platform, cuda, overrides, None)?,
+            without_cuda: system::virtual_packages(platform, &CudaChoice::None, overrides, None)?,
         })
     }
 

@@ -205,7 +205,12 @@ pub async fn request(
         CudaChoice::Auto if spec.model.cpu_only => CudaChoice::None,
         other => other.clone(),
     };
-    let virtual_packages = system::virtual_packages(platform, &cuda, &settings.overrides)?;
+    let virtual_packages = system::virtual_packages(
+        platform,
+        &cuda,
+        &settings.overrides,
+        Some(&system::detection_cache(&settings.dirs.cache)),
+    )?;
     tracing::debug!("request: virtual packages at {:?}", started.elapsed());
     let mut pypi = spec.pypi;
     for text in &options.pypi {

@@ -39,11 +39,14 @@ impl std::str::FromStr for CudaChoice {
 }
 
 /// The virtual packages to solve with for `platform`: detected, with `overrides` (the
-/// `CONDA_OVERRIDE_*` the settings read) and then `cuda` applied.
+/// `CONDA_OVERRIDE_*` the settings read) and then `cuda` applied. With `cache`, the CUDA
+/// driver's detection is kept on disk there (rattler's cache, as pixi keeps it: starting NVML
+/// on a GPU host is slow), until a reboot, a driver or GPU change, or a day.
 pub fn virtual_packages(
     platform: Subdir,
     cuda: &CudaChoice,
     overrides: &VirtualPackageOverrides,
+    cache: Option<&std::path::Path>,
 ) -> Result<Vec<GenericVirtualPackage>, SolveError> {
     let mut overrides = overrides.clone();
     match cuda {
@@ -56,9 +59,14 @@ pub fn virtual_packages(
         }
         CudaChoice::Version(v) => overrides.cuda = Some(Override::String(v.clone())),
     }
-    let detected = VirtualPackages::detect_for_platform(platform, &overrides, None)
+    let detected = VirtualPackages::detect_for_platform(platform, &overrides, cache)
         .map_err(SolveError::VirtualPackages)?;
     Ok(detected.into_generic_virtual_packages().collect())
+}
+
+/// Where a command keeps the host's CUDA detection, below scivision's cache root.
+pub fn detection_cache(cache_root: &std::path::Path) -> std::path::PathBuf {
+    cache_root.join("virtual-packages")
 }
 
 /// `__glibc=2.36, __linux=6.1, …`
@@ -125,6 +133,7 @@ mod tests {
             Subdir::Linux64,
             &CudaChoice::None,
             &VirtualPackageOverrides::default(),
+            None,
         )
         .unwrap();
         assert!(none.iter().all(|v| v.name.as_normalized() != "__cuda"));
@@ -132,6 +141,7 @@ mod tests {
             Subdir::Linux64,
             &CudaChoice::Version("12.4".into()),
             &VirtualPackageOverrides::default(),
+            None,
         )
         .unwrap();
         let cuda = some
@@ -143,6 +153,7 @@ mod tests {
             Subdir::OsxArm64,
             &CudaChoice::Auto,
             &VirtualPackageOverrides::default(),
+            None,
         )
         .unwrap();
         assert!(
@@ -158,6 +169,7 @@ mod tests {
             Subdir::Linux64,
             &CudaChoice::None,
             &VirtualPackageOverrides::default(),
+            None,
         )
         .unwrap();
         let lines = explain_unmet(

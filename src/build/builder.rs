@@ -218,6 +218,7 @@ async fn check_installable(package: &Path, config: &BuildConfig) -> Result<(), B
         config.target_platform,
         &crate::system::CudaChoice::Version("12.4".into()),
         &config.virtual_packages,
+        Some(&crate::system::detection_cache(&config.cache_dir)),
     )
     .map_err(solve_error)?;
     crate::solve::solve(

@@ -296,7 +296,12 @@ pub async fn unpack(
             host: platform.to_string(),
         });
     }
-    let host = system::virtual_packages(platform, &CudaChoice::Auto, &settings.overrides)?;
+    let host = system::virtual_packages(
+        platform,
+        &CudaChoice::Auto,
+        &settings.overrides,
+        Some(&system::detection_cache(&settings.dirs.cache)),
+    )?;
     let solution = unpacked_solution(&unpacked, platform, &host, options, &dirs.packages)?;
     if let Some(chosen) = &solution.variant {
         reporter.variant(&chosen.choice);

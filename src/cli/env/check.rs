@@ -111,7 +111,12 @@ pub async fn solve_cmd(args: SolveCmdArgs, _ui: Ui) -> miette::Result<()> {
         specs,
         channels,
         platform,
-        system::virtual_packages(platform, &args.cuda, &settings.overrides)?,
+        system::virtual_packages(
+            platform,
+            &args.cuda,
+            &settings.overrides,
+            Some(&system::detection_cache(&settings.dirs.cache)),
+        )?,
         settings.verify_cache_fully,
     );
     let started = std::time::Instant::now();
