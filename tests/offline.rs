@@ -492,8 +492,19 @@ fn a_warm_create_writes_every_file_as_a_cold_one_does() {
     let d = dir.path();
     let ch = channel().display().to_string();
     let prefix = d.join("home/envs/scivision-demo-edges");
-    let create =
-        || run_ok(sv_isolated(d, false).args(["env", "create", "scivision-demo-edges", "-c", &ch]));
+    // Wheels only: neither create starts the environment's python (uv's interpreter query).
+    let create = || {
+        let out = run_ok(
+            sv_isolated(d, false)
+                .args(["env", "create", "scivision-demo-edges", "-c", &ch])
+                .env(
+                    "RUST_LOG",
+                    "scivision::pypi=debug,scivision::env::pypi=debug",
+                ),
+        );
+        assert!(out.stderr.contains("pypi: installed"), "{}", out.stderr);
+        assert!(!out.stderr.contains("for a build"), "{}", out.stderr);
+    };
     // Cold: this test's package cache and uv cache start empty.
     assert!(!d.join("rattler").exists() && !d.join("cache").exists());
     create();

@@ -130,9 +130,10 @@ impl Envs {
         let client = crate::http::client_for(request.offline.is_some());
         let absolute_target = std::path::absolute(target).map_err(io(target))?;
         // uv's context is made in the background, beside the cache check and the link.
-        let plan = self.pypi_plan(request, solution, dirs).await?;
+        let context = Self::pypi_context(request, solution, dirs);
         prepare_cache(request, solution, package_cache, &client).await?;
         tracing::debug!("stage: package cache checked at {:?}", started.elapsed());
+        let plan = self.pypi_plan(request, solution, dirs, context).await?;
         prefix::install_with(
             staging,
             solution.records.clone(),

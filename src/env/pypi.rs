@@ -167,14 +167,35 @@ impl Envs {
         Ok(path)
     }
 
-    /// What the install of `solution` asks of PyPI, and uv's context for it made in the
-    /// background (while the conda half links: it loads certificates and opens the cache);
-    /// `None` when there is no PyPI half to install. The model package must be in the cache.
+    /// Starts making uv's context in the background (it loads certificates and opens the
+    /// cache) when `solution` may have a PyPI half: the cache check and the link go on
+    /// meanwhile. Dropping the handle of one not needed after all is harmless.
+    pub(super) fn pypi_context(
+        request: &Request,
+        solution: &Solution,
+        dirs: &super::CreateDirs,
+    ) -> Option<UvContextTask> {
+        let may_need = match &solution.pypi {
+            Some(locked) => !locked.packages.is_empty(),
+            None => !request.pypi.is_empty() || request.package.is_some(),
+        };
+        let (cache, index, offline) = (
+            dirs.cache.clone(),
+            request.index.clone(),
+            request.offline.is_some(),
+        );
+        may_need.then(|| tokio::spawn(async move { UvContext::new(&cache, index, offline).await }))
+    }
+
+    /// What the install of `solution` asks of PyPI, with uv's context for it (`context`, or
+    /// one started now); `None` when there is no PyPI half to install. The model package must
+    /// be in the (checked) cache.
     pub(super) async fn pypi_plan(
         &self,
         request: &Request,
         solution: &Solution,
         dirs: &super::CreateDirs,
+        context: Option<UvContextTask>,
     ) -> Result<Option<PypiPlan>, EnvError> {
         let locked = solution.pypi.as_ref();
         if locked.is_some_and(|p| p.packages.is_empty()) {
@@ -185,12 +206,17 @@ impl Envs {
         if locked.is_none() && wanted.requirements.is_empty() {
             return Ok(None);
         }
-        let (cache, index, offline) = (
-            dirs.cache.clone(),
-            request.index.clone(),
-            request.offline.is_some(),
-        );
-        let context = tokio::spawn(async move { UvContext::new(&cache, index, offline).await });
+        let context = match context {
+            Some(started) => started,
+            None => {
+                let (cache, index, offline) = (
+                    dirs.cache.clone(),
+                    request.index.clone(),
+                    request.offline.is_some(),
+                );
+                tokio::spawn(async move { UvContext::new(&cache, index, offline).await })
+            }
+        };
         Ok(Some(PypiPlan { wanted, context }))
     }
 
@@ -209,11 +235,18 @@ impl Envs {
         };
         let locked = solution.pypi.as_ref();
         let started = std::time::Instant::now();
-        let mut ctx = context.await.map_err(|e| PypiError::Setup {
-            what: "uv's context".into(),
-            source: e.into(),
-            help: "report this".into(),
-        })??;
+        let mut ctx = match context.await {
+            Ok(made) => made?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                return Err(PypiError::Setup {
+                    what: "uv's context".into(),
+                    source: e.into(),
+                    help: "report this".into(),
+                }
+                .into())
+            }
+        };
         ctx.verify_fully = request.verify_cache_fully;
         let target = Target::from_solve(
             request.platform,
@@ -254,10 +287,13 @@ impl Envs {
     }
 }
 
+/// uv's context, being made.
+pub(super) type UvContextTask = tokio::task::JoinHandle<Result<UvContext, PypiError>>;
+
 /// The PyPI half of an install, decided before the conda half links.
 pub(super) struct PypiPlan {
     wanted: PypiWanted,
-    context: tokio::task::JoinHandle<Result<UvContext, PypiError>>,
+    context: UvContextTask,
 }
 
 /// PyPI names, each checked.

@@ -38,7 +38,8 @@ pub struct Builds {
     /// in `failure` for [`Builds::guard`]).
     interpreter: tokio::sync::OnceCell<Option<Interpreter>>,
     failure: std::sync::Mutex<Option<PypiError>>,
-    failed: tokio::sync::Notify,
+    /// Set for good when the query failed: every guard, running or later, sees it.
+    failed: tokio::sync::watch::Sender<bool>,
     /// Packages built without isolation, in the interpreter's environment, so that their build
     /// imports the frameworks the conda half installed there (detectron2 against conda's
     /// pytorch) instead of a PyPI wheel of them. As uv's `--no-build-isolation-package`, their
@@ -61,7 +62,7 @@ impl Builds {
             cache: ctx.cache.clone(),
             interpreter: tokio::sync::OnceCell::new(),
             failure: std::sync::Mutex::new(None),
-            failed: tokio::sync::Notify::new(),
+            failed: tokio::sync::watch::Sender::new(false),
             environment: None,
             in_env,
         };
@@ -99,8 +100,7 @@ impl Builds {
                     Ok(interpreter) => Some(interpreter),
                     Err(e) => {
                         *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                        // A stored permit: `guard` may not be waiting yet.
-                        self.failed.notify_one();
+                        self.failed.send_replace(true);
                         None
                     }
                 }
@@ -116,17 +116,19 @@ impl Builds {
         &self,
         work: impl Future<Output = Result<T, PypiError>>,
     ) -> Result<T, PypiError> {
+        let mut failed = self.failed.subscribe();
         tokio::select! {
             biased;
             out = work => out,
-            () = self.failed.notified() => Err(self
+            _ = failed.wait_for(|f| *f) => Err(self
                 .failure
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take()
+                // A second guard after the first took the error: the same failure, retold.
                 .unwrap_or_else(|| PypiError::Setup {
                     what: format!("python {}", self.python.display()),
-                    source: "its query failed".into(),
+                    source: "it could not be queried (see the first error)".into(),
                     help: "the conda prefix's python must run on this machine".into(),
                 })),
         }
@@ -418,15 +420,22 @@ mod tests {
         );
         let dispatch = parts.dispatch(&ctx, &builds, &flat, &hasher, SharedState::default());
         // uv asks for the interpreter where it cannot fail; the guard ends the work instead.
-        let out = builds
-            .guard(async {
-                let _ = dispatch.interpreter().await;
-                Ok::<_, PypiError>("a build ran without its python")
-            })
-            .await;
+        let needs_python = || async {
+            let _ = dispatch.interpreter().await;
+            Ok::<_, PypiError>("a build ran without its python")
+        };
+        let ends = |work| tokio::time::timeout(std::time::Duration::from_secs(60), work);
+        let out = ends(builds.guard(needs_python()))
+            .await
+            .expect("the guard hung");
         let e = out.expect_err("the query of a missing python must fail the work");
         assert!(e.to_string().contains("no-such-prefix"), "{e}");
         assert!(builds.queried());
+        // The failure stays: a later build is ended too, not left waiting.
+        let again = ends(builds.guard(needs_python()))
+            .await
+            .expect("the guard hung");
+        assert!(again.is_err());
     }
 
     #[tokio::test]
