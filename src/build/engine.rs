@@ -170,17 +170,22 @@ impl Engine {
         } else {
             self.settings.target_platform
         };
+        // Each build name has its own engine output folder. The engine indexes that folder as a
+        // channel before every solve; shared between processes, it could list another build's
+        // package just before the builder moved it away, and the solve failed. Builds of one
+        // name take turns (the builder's folder lock).
+        let output_dir = self.settings.staging_dir.join("out").join(&build_name);
         let directories = Directories::builder(
             &build_name,
             recipe_file,
-            &self.settings.staging_dir,
+            &output_dir,
             &self.settings.timestamp,
             self.platform.platform,
         )
         .merge_build_and_host(recipe.build().merge_build_and_host_envs)
         .skip_directory_creation(true)
         .build()
-        .map_err(BuildError::io(&self.settings.staging_dir))?;
+        .map_err(BuildError::io(&output_dir))?;
         Ok(Output {
             build_configuration: self.configuration(
                 target_platform,
