@@ -179,12 +179,7 @@ impl Envs {
             Some(locked) => !locked.packages.is_empty(),
             None => !request.pypi.is_empty() || request.package.is_some(),
         };
-        let (cache, index, offline) = (
-            dirs.cache.clone(),
-            request.index.clone(),
-            request.offline.is_some(),
-        );
-        may_need.then(|| tokio::spawn(async move { UvContext::new(&cache, index, offline).await }))
+        may_need.then(|| spawn_context(request, dirs))
     }
 
     /// What the install of `solution` asks of PyPI, with uv's context for it (`context`, or
@@ -206,17 +201,7 @@ impl Envs {
         if locked.is_none() && wanted.requirements.is_empty() {
             return Ok(None);
         }
-        let context = match context {
-            Some(started) => started,
-            None => {
-                let (cache, index, offline) = (
-                    dirs.cache.clone(),
-                    request.index.clone(),
-                    request.offline.is_some(),
-                );
-                tokio::spawn(async move { UvContext::new(&cache, index, offline).await })
-            }
-        };
+        let context = context.unwrap_or_else(|| spawn_context(request, dirs));
         Ok(Some(PypiPlan { wanted, context }))
     }
 
@@ -235,7 +220,7 @@ impl Envs {
         };
         let locked = solution.pypi.as_ref();
         let started = std::time::Instant::now();
-        let mut ctx = match context.await {
+        let ctx = match context.await {
             Ok(made) => made?,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => {
@@ -247,12 +232,7 @@ impl Envs {
                 .into())
             }
         };
-        ctx.verify_fully = request.verify_cache_fully;
-        let target = Target::from_solve(
-            request.platform,
-            &solution.records,
-            &request.virtual_packages,
-        )?;
+        let (ctx, target) = for_request(ctx, request, solution)?;
         let staging = std::path::absolute(staging).map_err(io(staging))?;
         tracing::debug!("pypi: uv context ready after {:?} more", started.elapsed());
         // The staging python is queried only if an sdist must be built.
@@ -349,8 +329,16 @@ async fn uv_setup(
     solution: &Solution,
     cache_root: &Path,
 ) -> Result<(UvContext, Target), EnvError> {
-    let mut ctx =
-        UvContext::new(cache_root, request.index.clone(), request.offline.is_some()).await?;
+    let ctx = UvContext::new(cache_root, request.index.clone(), request.offline.is_some()).await?;
+    for_request(ctx, request, solution)
+}
+
+/// `ctx` set up for `request`, and the PyPI target its solved conda python defines.
+fn for_request(
+    mut ctx: UvContext,
+    request: &Request,
+    solution: &Solution,
+) -> Result<(UvContext, Target), EnvError> {
     ctx.verify_fully = request.verify_cache_fully;
     let target = Target::from_solve(
         request.platform,
@@ -358,6 +346,16 @@ async fn uv_setup(
         &request.virtual_packages,
     )?;
     Ok((ctx, target))
+}
+
+/// uv's context for `request`, made in a task of its own.
+fn spawn_context(request: &Request, dirs: &super::CreateDirs) -> UvContextTask {
+    let (cache, index, offline) = (
+        dirs.cache.clone(),
+        request.index.clone(),
+        request.offline.is_some(),
+    );
+    tokio::spawn(async move { UvContext::new(&cache, index, offline).await })
 }
 
 /// `python3` (or `python`) from PATH.
