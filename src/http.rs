@@ -169,7 +169,9 @@ fn transient(result: &reqwest_middleware::Result<reqwest::Response>) -> Option<S
         }
         Err(reqwest_middleware::Error::Reqwest(e)) if e.is_timeout() => None,
         // A certificate the roots refuse is refused again: asking three more times only waits.
-        Err(reqwest_middleware::Error::Reqwest(e)) if e.is_connect() && tls_refused(e) => None,
+        Err(reqwest_middleware::Error::Reqwest(e)) if e.is_connect() && Signals::gather(e).tls => {
+            None
+        }
         Err(reqwest_middleware::Error::Reqwest(e)) if e.is_connect() => {
             Some("cannot connect".to_string())
         }
@@ -182,23 +184,6 @@ fn transient(result: &reqwest_middleware::Result<reqwest::Response>) -> Option<S
         }
         Err(_) => None,
     }
-}
-
-/// Whether the TLS handshake failed on its own terms (rustls refused the certificate or the
-/// peer), found by type in the chain, inside `io::Error`s too (their `source()` skips them).
-fn tls_refused(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let inner = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            .map(|i| i as &(dyn std::error::Error + 'static));
-        if err.is::<rustls::Error>() || inner.is_some_and(|i| i.is::<rustls::Error>()) {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
 }
 
 /// What to do about a failed download, judged from its error chain: `None` when it is not a
@@ -240,6 +225,8 @@ struct Signals {
     body: bool,
     /// A local disk or permission failure: not the network's fault.
     local_io: bool,
+    /// The TLS handshake failed on its own terms (rustls refused the certificate or the peer).
+    tls: bool,
 }
 
 impl Signals {
@@ -264,12 +251,17 @@ impl Signals {
             if err.downcast_ref::<RedirectRefused>().is_some() {
                 signals.redirect = true;
             }
+            signals.tls |= err.is::<rustls::Error>();
             if let Some(io) = err.downcast_ref::<std::io::Error>() {
                 use std::io::ErrorKind::*;
                 signals.local_io |= matches!(
                     io.kind(),
                     StorageFull | PermissionDenied | ReadOnlyFilesystem | QuotaExceeded
                 );
+                // An io::Error's `source()` skips the error it wraps: look at that one here.
+                signals.tls |= io
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<rustls::Error>());
             }
             cur = err.source();
         }
