@@ -384,8 +384,13 @@ pub fn client_without_retries() -> reqwest_middleware::ClientWithMiddleware {
 
 fn client_with(offline: bool, retry: bool) -> reqwest_middleware::ClientWithMiddleware {
     let read = timeout_secs();
-    let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(crate::tls::client_config())
+    let mut client = reqwest::Client::builder();
+    match crate::tls::client_config() {
+        Ok(tls) => client = client.tls_backend_preconfigured(tls),
+        // reqwest's own TLS set-up then (it reads the roots now rather than lazily).
+        Err(e) => tracing::warn!("the lazy TLS set-up failed, using reqwest's: {e}"),
+    }
+    let client = client
         .user_agent(concat!("scivision/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(std::time::Duration::from_secs(read.min(15)))
         .read_timeout(std::time::Duration::from_secs(read))

@@ -12,22 +12,17 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// A rustls client configuration whose server certificates are checked against the system's
-/// roots, loaded at the first handshake; HTTP/2 where the server offers it.
-pub fn client_config() -> rustls::ClientConfig {
+/// roots, loaded at the first handshake; HTTP/2 where the server offers it. Fails only if the
+/// crypto provider lacks the default TLS versions.
+pub fn client_config() -> Result<rustls::ClientConfig, rustls::Error> {
     let roots = roots();
     let mut config = rustls::ClientConfig::builder_with_provider(roots.provider.clone())
-        .with_safe_default_protocol_versions()
-        // The provider is rustls' own default: it supports the default versions.
-        .unwrap_or_else(|_| unreachable_versions())
+        .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    config
-}
-
-fn unreachable_versions() -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier> {
-    rustls::ClientConfig::builder_with_protocol_versions(rustls::DEFAULT_VERSIONS)
+    Ok(config)
 }
 
 /// The one verifier of the process.
