@@ -184,6 +184,16 @@ pub async fn install_with(
         })?;
         return Ok(());
     }
+    // The installer copies each record's `url` and `channel` into `conda-meta`: only a record
+    // carrying credentials there needs the files rewritten (reading them back costs a parse of
+    // every file list, CPython's 3,000 paths included).
+    let has_credentials = records.iter().any(|r| {
+        let url = r.url.as_str();
+        crate::redact::for_file_str(url) != url
+            || r.channel
+                .as_deref()
+                .is_some_and(|c| crate::redact::for_file_str(c) != c)
+    });
     let installer = Installer::new()
         .with_package_cache(PackageCache::new(package_cache_dir))
         .with_download_client(client.clone());
@@ -194,12 +204,16 @@ pub async fn install_with(
             prefix: prefix.clone(),
             source: e,
         })?;
-    strip_credentials(&prefix)
-        .and_then(|()| readable_records(&prefix))
-        .map_err(|e| InstallError::Prefix {
-            prefix: prefix.clone(),
-            source: e,
-        })
+    (if has_credentials {
+        strip_credentials(&prefix)
+    } else {
+        Ok(())
+    })
+    .and_then(|()| readable_records(&prefix))
+    .map_err(|e| InstallError::Prefix {
+        prefix: prefix.clone(),
+        source: e,
+    })
 }
 
 /// Makes `conda-meta/*.json` readable by all (0644, as conda writes them): the installer's
