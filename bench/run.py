@@ -267,6 +267,88 @@ def bench_envs(sv, channel, wheels, runs, rows):
         noop = [run(cmd, env)[0] for _ in range(max(runs, 3))]
         rows.append(("env create, no-op (prefix matches lock)", stats(noop), None, None, "goal <= 30 ms"))
         bench_pypi(sv, cmd, env, wheels, tmp, runs, rows)
+        return create_stages(sv, cmd, env, tmp, runs)
+
+
+# The `-vv` log lines that end each stage of a create, in order, with what the stage does and why
+# it costs what it costs. The durations are measured; the reasons are what the profile showed.
+CREATE_STAGES = [
+    ("request: catalog loaded", "catalog: the embedded models and their cards",
+     "parsing 22 catalog entries and 17 YAML cards, the first code of the process to run"),
+    ("request: published models read", "config, channels, the models a channel publishes",
+     "reads the config file and each local channel's channeldata.json"),
+    ("request: virtual packages", "host detection",
+     "rattler_virtual_packages: glibc, the kernel, and the CUDA driver (NVML, libcuda, then nvidia-smi "
+     "are probed; a detection is kept on disk only where a driver exists to fingerprint it)"),
+    ("create: solved", "solve", "reading the channels' repodata and resolvo's solve"),
+    ("stage: package cache checked", "package cache check",
+     "paths.json of every package parsed and checked for paths that leave the prefix, and one stat per "
+     "file compared with the entry's signature: what keeps a tampered cache from being linked "
+     "(tests/hostile.rs). Side by side on every core"),
+    ("stage: pypi half planned", "PyPI half planned", "reads the model package's requirements"),
+    ("stage: conda half linked", "conda half linked (rattler's installer)",
+     "one link per file, as cp -al does, plus a conda-meta record per package, each written "
+     "durably (fsync) by rattler; the row below measures cp -al alone"),
+    ("pypi: installed", "PyPI half (uv's resolver and installer)",
+     "the wheel cache is read and its files linked; the python is never started"),
+    ("stage: lock written", "lock written", "scivision.lock, written atomically"),
+    ("install: swapped in", "scivision.json, swap into place", "one rename"),
+]
+STAGE_LINE = re.compile(r"^\s*([0-9.]+)s\s+DEBUG\s+\S+: (.*)$")
+
+
+def create_stages(sv, cmd, env, tmp, runs):
+    """A warm create's time split by the stage logs of `-vv` (time since the log started), each
+    create into a new home; plus the process's start and exit (everything outside the log) against
+    `scivision --version`, and cp -al of the same prefix."""
+    marks = {key: [] for key, _, _ in CREATE_STAGES}
+    outside, version, copies = [], [], []
+    for i in range(max(runs, 3)):
+        env_i = dict(env, SCIVISION_HOME=str(tmp / f"stages{i}"))
+        start = time.perf_counter()
+        verbose = [cmd[0], "-vv", *cmd[2:]]  # cmd is [sv, "-q", "env", "create", ...]
+        out = subprocess.run(verbose, capture_output=True, text=True, env=env_i)
+        wall = time.perf_counter() - start
+        if out.returncode != 0:
+            raise RuntimeError(f"-vv create failed:\n{out.stderr[-2000:]}")
+        seen = {}
+        for line in out.stderr.splitlines():
+            m = STAGE_LINE.match(line)
+            if m:
+                for key in marks:
+                    if key not in seen and m.group(2).startswith(key):
+                        seen[key] = float(m.group(1))
+        missing = [k for k in marks if k not in seen]
+        if missing:
+            raise RuntimeError(f"the -vv log lacks the stage lines {missing}: update CREATE_STAGES")
+        last = 0.0
+        for key in marks:
+            marks[key].append(seen[key] - last)
+            last = seen[key]
+        outside.append(wall - last)
+        version.append(run([sv, "--version"])[0])
+        prefix = tmp / f"stages{i}" / "envs" / "scivision-demo-edges"
+        copies.append(run(["cp", "-al", str(prefix), str(tmp / f"stages-copy{i}")])[0])
+    return {"stages": [(label, statistics.median(marks[key]), why) for key, label, why in CREATE_STAGES],
+            "outside": statistics.median(outside), "version": statistics.median(version),
+            "cp": statistics.median(copies)}
+
+
+def render_stages(data):
+    total = data["outside"] + sum(t for _, t, _ in data["stages"])
+    lines = ["## Where a warm create's time goes", "",
+             "The demo model's warm create, split by the stage lines of `scivision -vv env create` (medians; "
+             "the log's clock starts in `main`, so the process's start and exit are the rest of the wall "
+             "time). Measured in the same run as the table above, each create into a new home.", "",
+             "| stage | median | share | why it costs this |", "| --- | --- | --- | --- |"]
+    lines.append(f"| process start and exit (outside the log) | {fmt(data['outside'])} | "
+                 f"{data['outside'] / total:.0%} | exec and relocation of the binary, runtime set-up; "
+                 f"`scivision --version` alone takes {fmt(data['version'])} |")
+    for label, t, why in data["stages"]:
+        lines.append(f"| {label} | {fmt(t)} | {t / total:.0%} | {why} |")
+    lines += [f"| total | {fmt(total)} | | `cp -al` of the same prefix: {fmt(data['cp'])} "
+              f"({total / data['cp']:.2f}x) |", ""]
+    return "\n".join(lines) + "\n"
 
 
 def bench_pypi(sv, cmd, env, wheels, tmp, runs, rows):
@@ -747,7 +829,7 @@ def main():
                    + (" --conda-src CONDA_CHECKOUT" if args.conda_src else ""),
         "runs": runs,
     }
-    rows, curves = [], []
+    rows, curves, stages = [], [], None
     wanted = lambda part: not args.only or part in args.only
     has_channel = (args.channel / "noarch" / "repodata.json").exists()
     if wanted("solves"):
@@ -763,7 +845,7 @@ def main():
     if not wanted("envs"):
         pass
     elif has_channel:
-        bench_envs(sv, args.channel, args.wheels, runs, rows)
+        stages = bench_envs(sv, args.channel, args.wheels, runs, rows)
         bench_index(sv, args.channel, runs, rows)
     else:
         print(f"(no channel at {args.channel}: run `scivision build` for the env and index figures)", file=sys.stderr)
@@ -780,7 +862,8 @@ def main():
             plot_growth(curves, plot or Path(tmp) / "growth.png")
         if plot and args.write:
             plot_link = os.path.relpath(plot, args.write.parent)
-    text = render(rows, meta) + ("\n" + render_growth(curves, plot_link) if curves else "")
+    text = (render(rows, meta) + ("\n" + render_stages(stages) if stages else "")
+            + ("\n" + render_growth(curves, plot_link) if curves else ""))
     print(text)
     if args.write:
         args.write.write_text("# Benchmarks\n\nRegenerate with `" + meta["command"] + " --write BENCHMARKS.md` "

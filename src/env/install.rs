@@ -112,7 +112,9 @@ impl Envs {
                 return Err(e);
             }
         };
-        Ok((swap_in(&staging, &target)?, report))
+        let status = swap_in(&staging, &target)?;
+        tracing::debug!("install: swapped in");
+        Ok((status, report))
     }
 
     /// Installs both halves, the lock and the info into `staging`, whose files name `target`.
@@ -134,6 +136,7 @@ impl Envs {
         prepare_cache(request, solution, package_cache, &client).await?;
         tracing::debug!("stage: package cache checked at {:?}", started.elapsed());
         let plan = self.pypi_plan(request, solution, dirs, context).await?;
+        tracing::debug!("stage: pypi half planned at {:?}", started.elapsed());
         prefix::install_with(
             staging,
             solution.records.clone(),
