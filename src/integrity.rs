@@ -215,7 +215,7 @@ pub fn signature(root: &Path, rels: &[String]) -> Result<String, (String, std::i
     for (rel, stat) in rels.iter().zip(stats) {
         let (len, mtime) = stat.map_err(|e| (rel.clone(), e))?;
         // Writing into a digest cannot fail.
-        let _ = write!(signature, "{rel}\0{len}\0{mtime}\n");
+        let _ = writeln!(signature, "{rel}\0{len}\0{mtime}");
     }
     Ok(hex::encode(signature.finalize()))
 }
@@ -247,5 +247,35 @@ mod tests {
         ));
         assert!(!stays_inside(Path::new("a"), Path::new("/etc")));
         assert!(!stays_inside(Path::new("a"), Path::new("..")));
+    }
+
+    /// The stamps already in users' caches stay valid: the digest is of the same lines, in the
+    /// order of `rels`, however the stats were scheduled; a missing file is named.
+    #[test]
+    fn the_signature_digests_each_file_in_order() {
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let rels: Vec<String> = (0..500).map(|i| format!("d{}/f{i}", i % 7)).collect();
+        let mut expected = Sha256::new();
+        for (i, rel) in rels.iter().enumerate() {
+            let path = dir.path().join(rel);
+            fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+            fs_err::write(&path, "x".repeat(i)).unwrap();
+            let meta = fs_err::metadata(&path).unwrap();
+            let mtime = meta
+                .modified()
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            expected.update(format!("{rel}\0{i}\0{mtime}\n").as_bytes());
+        }
+        assert_eq!(
+            super::signature(dir.path(), &rels).unwrap(),
+            hex::encode(expected.finalize())
+        );
+        fs_err::remove_file(dir.path().join(&rels[321])).unwrap();
+        let (missing, _) = super::signature(dir.path(), &rels).unwrap_err();
+        assert_eq!(missing, rels[321]);
     }
 }
