@@ -342,7 +342,8 @@ def render_stages(data):
              "time). Measured in the same run as the table above, each create into a new home.", "",
              "| stage | median | share | why it costs this |", "| --- | --- | --- | --- |"]
     lines.append(f"| process start and exit (outside the log) | {fmt(data['outside'])} | "
-                 f"{data['outside'] / total:.0%} | exec and relocation of the binary, runtime set-up; "
+                 f"{data['outside'] / total:.0%} | exec and relocation of the binary, runtime set-up, and at exit the "
+                 f"kernel freeing the process's memory; "
                  f"`scivision --version` alone takes {fmt(data['version'])} |")
     for label, t, why in data["stages"]:
         lines.append(f"| {label} | {fmt(t)} | {t / total:.0%} | {why} |")
