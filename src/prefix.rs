@@ -188,11 +188,8 @@ pub async fn install_with(
     // carrying credentials there needs the files rewritten (reading them back costs a parse of
     // every file list, CPython's 3,000 paths included).
     let has_credentials = records.iter().any(|r| {
-        let url = r.url.as_str();
-        crate::redact::for_file_str(url) != url
-            || r.channel
-                .as_deref()
-                .is_some_and(|c| crate::redact::for_file_str(c) != c)
+        without_credentials(r.url.as_str()).is_some()
+            || r.channel.as_deref().and_then(without_credentials).is_some()
     });
     let installer = Installer::new()
         .with_package_cache(PackageCache::new(package_cache_dir))
@@ -204,16 +201,17 @@ pub async fn install_with(
             prefix: prefix.clone(),
             source: e,
         })?;
-    (if has_credentials {
+    let stripped = if has_credentials {
         strip_credentials(&prefix)
     } else {
         Ok(())
-    })
-    .and_then(|()| readable_records(&prefix))
-    .map_err(|e| InstallError::Prefix {
-        prefix: prefix.clone(),
-        source: e,
-    })
+    };
+    stripped
+        .and_then(|()| readable_records(&prefix))
+        .map_err(|e| InstallError::Prefix {
+            prefix: prefix.clone(),
+            source: e,
+        })
 }
 
 /// Makes `conda-meta/*.json` readable by all (0644, as conda writes them): the installer's
@@ -315,11 +313,11 @@ fn strip_credentials(prefix: &Path) -> std::io::Result<()> {
         };
         let mut changed = false;
         for key in ["url", "channel"] {
-            let Some(old) = record.get(key).and_then(|v| v.as_str()) else {
-                continue;
-            };
-            let clean = crate::redact::for_file_str(old);
-            if clean != old {
+            let clean = record
+                .get(key)
+                .and_then(|v| v.as_str())
+                .and_then(without_credentials);
+            if let Some(clean) = clean {
                 record[key] = serde_json::Value::String(clean);
                 changed = true;
             }
@@ -330,6 +328,13 @@ fn strip_credentials(prefix: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `text` (a record's `url` or `channel`) as a prefix keeps it, if that differs: the one rule
+/// both the installer's check and [`strip_credentials`] apply.
+fn without_credentials(text: &str) -> Option<String> {
+    let clean = crate::redact::for_file_str(text);
+    (clean != text).then_some(clean)
 }
 
 impl InstallError {
