@@ -30,12 +30,13 @@ pub(super) async fn build_one(
     let started = Instant::now();
     let name = planned.display_name();
 
-    // The engine's build folder is named by the package and the (fixed) timestamp, so that
-    // the same inputs give the same bytes; one build of a package name at a time uses it.
+    // The engine's build and output folders are named by the build name (the package, or the
+    // recipe for outputs of a staging output) and the fixed timestamp, so that the same inputs
+    // give the same bytes; one build of that name at a time uses them.
     let folder_lock = config
         .cache_dir
         .join("rattler-build")
-        .join(format!("{}.lock", planned.output.name().as_normalized()));
+        .join(format!("{}.lock", engine_folder_name(planned)));
     let _folder_lock = crate::atomic::lock_async(&folder_lock)
         .await
         .map_err(BuildError::io(&folder_lock))?;
@@ -78,6 +79,15 @@ pub(super) async fn build_one(
         status: "built",
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The name of the engine's folders for `planned`: its output folder's name.
+fn engine_folder_name(planned: &Planned) -> String {
+    let out = &planned.output.build_configuration.directories.output_dir;
+    out.file_name().map_or_else(
+        || planned.output.name().as_normalized().to_string(),
+        |n| n.to_string_lossy().to_string(),
+    )
 }
 
 /// A package the engine built and scivision tested, not yet in the build cache or channel.

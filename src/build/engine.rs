@@ -170,10 +170,10 @@ impl Engine {
         } else {
             self.settings.target_platform
         };
-        // Each build name has its own engine output folder. The engine indexes that folder as a
-        // channel before every solve; shared between processes, it could list another build's
-        // package just before the builder moved it away, and the solve failed. Builds of one
-        // name take turns (the builder's folder lock).
+        // Each build name has its own engine output folder, where the engine leaves the package
+        // it built; shared between builds, one could list another's package just before the
+        // builder moved it away. Builds of one name take turns (the builder's folder lock), and
+        // `resolve` empties it.
         let output_dir = self.settings.staging_dir.join("out").join(&build_name);
         let directories = Directories::builder(
             &build_name,
@@ -264,13 +264,16 @@ impl Engine {
     /// input hash); the build reuses them.
     pub async fn resolve(&self, output: Output) -> Result<Output, BuildError> {
         let id = output.identifier();
-        output
-            .build_configuration
-            .directories
-            .create_build_dir(false)
-            .map_err(BuildError::io(
-                &output.build_configuration.directories.build_dir,
-            ))?;
+        // The engine indexes its output folder as a channel before it solves, when the folder
+        // exists. Between builds it holds no package (the builder moves each one out at once,
+        // and the output channel is first among the channels anyway), so it goes: that index
+        // was most of what a rebuild of an unchanged recipe cost, and a package a killed build
+        // left there can no longer enter a solve. The builder's folder lock makes it ours.
+        // The build folder inside it is made by `build`, which needs it.
+        let out = &output.build_configuration.directories.output_dir;
+        if out.exists() {
+            fs_err::remove_dir_all(out).map_err(BuildError::io(out))?;
+        }
         output
             .resolve_dependencies(&self.tool, RunExportsDownload::DownloadMissing)
             .await
