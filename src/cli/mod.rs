@@ -281,6 +281,8 @@ fn report(report: &miette::Report) {
 }
 
 fn init_tracing(verbose: u8) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::EnvFilter;
     let level = match verbose {
         // rattler-build's post-processing warns about every system library a package links
@@ -296,12 +298,63 @@ fn init_tracing(verbose: u8) {
         .with_writer(|| RedactingStderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // Debug output says when each event happened since the start: where the time goes.
-    let _ = if verbose >= 2 {
-        fmt.with_timer(tracing_subscriber::fmt::time::uptime())
-            .try_init()
+    if verbose >= 2 {
+        let _ = fmt
+            .with_timer(tracing_subscriber::fmt::time::uptime())
+            .try_init();
     } else {
-        fmt.without_time().try_init()
-    };
+        let _ = fmt
+            .without_time()
+            .finish()
+            .with(HandledFallbacks)
+            .try_init();
+    }
+}
+
+/// Drops the engine's log lines that report a failure it then handles itself (shown with -vv).
+struct HandledFallbacks;
+
+impl HandledFallbacks {
+    /// rattler-build's built-in rpath rewrite logs this as an ERROR when the new rpath is
+    /// longer than the old one, then falls back to patchelf, which either succeeds or fails
+    /// the build with an error of its own.
+    const RPATH_TOO_LONG: (&'static str, &'static str) = (
+        "rattler_build_core::linux::link",
+        "new value is longer than old value",
+    );
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for HandledFallbacks {
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        let (target, message) = Self::RPATH_TOO_LONG;
+        if event.metadata().target() != target {
+            return true;
+        }
+        let mut seen = MessageIs(message, false);
+        event.record(&mut seen);
+        !seen.1
+    }
+}
+
+/// Whether an event's message is exactly `.0`.
+struct MessageIs(&'static str, bool);
+
+impl tracing::field::Visit for MessageIs {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.1 = value == self.0;
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.1 = format!("{value:?}") == self.0;
+        }
+    }
 }
 
 /// Log output (`-v`) with credentials masked: one tracing event is one write.
@@ -377,4 +430,49 @@ pub(crate) fn print_warning(line: &str) {
 /// Prints a line of human output to stdout.
 pub(crate) fn print_line(line: &str) {
     write_stdout(line);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::HandledFallbacks;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn only_the_handled_rpath_fallback_is_dropped() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .without_time()
+            .with_ansi(false)
+            .finish()
+            .with(HandledFallbacks);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!(target: "rattler_build_core::linux::link", "new value is longer than old value");
+            tracing::error!(target: "rattler_build_core::linux::link", "patchelf failed: {}", "no space");
+            tracing::error!(target: "scivision::build", "new value is longer than old value");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].contains("patchelf failed: no space"), "{text}");
+        assert!(lines[1].contains("scivision::build"), "{text}");
+    }
 }
