@@ -173,7 +173,7 @@ impl Engine {
         // Each build name has its own engine output folder, where the engine leaves the package
         // it built; shared between builds, one could list another's package just before the
         // builder moved it away. Builds of one name take turns (the builder's folder lock), and
-        // `resolve` empties it.
+        // `resolve` solves without it.
         let output_dir = self.settings.staging_dir.join("out").join(&build_name);
         let directories = Directories::builder(
             &build_name,
@@ -262,25 +262,25 @@ impl Engine {
 
     /// Solves the output's build and host environments (their records are part of the
     /// input hash); the build reuses them.
-    pub async fn resolve(&self, output: Output) -> Result<Output, BuildError> {
+    pub async fn resolve(&self, mut output: Output) -> Result<Output, BuildError> {
         let id = output.identifier();
-        // The engine indexes its output folder as a channel before it solves, when the folder
-        // exists. Between builds it holds no package (the builder moves each one out at once,
-        // and the output channel is first among the channels anyway), so it goes: that index
-        // was most of what a rebuild of an unchanged recipe cost, and a package a killed build
-        // left there can no longer enter a solve. The builder's folder lock makes it ours.
-        // The build folder inside it is made by `build`, which needs it.
-        let out = &output.build_configuration.directories.output_dir;
-        if out.exists() {
-            fs_err::remove_dir_all(out).map_err(BuildError::io(out))?;
-        }
-        output
+        // The engine indexes its output folder as a channel before it solves, whenever the
+        // folder exists. Between builds that folder holds no package (the builder moves each
+        // one out at once, and the output channel is first among the channels anyway), but it
+        // does hold the engine's source and staging caches, so it stays and the solve is
+        // pointed past it: that index was most of what a rebuild of an unchanged recipe cost,
+        // and a package a killed build left there can no longer enter a solve.
+        let folder = output.build_configuration.directories.output_dir.clone();
+        output.build_configuration.directories.output_dir = folder.join(".not-a-channel");
+        let mut output = output
             .resolve_dependencies(&self.tool, RunExportsDownload::DownloadMissing)
             .await
             .map_err(|e| BuildError::Engine {
                 what: format!("resolve the build and host environments of {id}"),
                 source: EngineReport(miette::Report::from_err(e)),
-            })
+            })?;
+        output.build_configuration.directories.output_dir = folder;
+        Ok(output)
     }
 
     /// Forgets what the engine read of the channel at `dir`: scivision adds packages to it
