@@ -37,12 +37,16 @@ fn cph_extract(file: &Path) -> tempfile::TempDir {
     x
 }
 
-fn build(channel: &Path, recipes: &[&Path]) -> Output {
+fn build_cmd(channel: &Path, recipes: &[&Path]) -> std::process::Command {
     let mut cmd = scivision();
     cmd.args(["build", "--json", "--output-dir"])
         .arg(channel)
         .args(recipes);
-    run(&mut cmd)
+    cmd
+}
+
+fn build(channel: &Path, recipes: &[&Path]) -> Output {
+    run(&mut build_cmd(channel, recipes))
 }
 
 #[test]
@@ -527,4 +531,50 @@ fn recipe_tests_gate_the_channel() {
         tree_digest(&channel),
         "a package whose test fails must not reach the channel"
     );
+}
+
+/// A staging output's host packages give their run exports to the outputs that inherit from
+/// it: `rattler-build build` of these two recipes gives `stg-b` the depends `["stg-a >=1.0"]`
+/// (checked with py-rattler-build 0.x's `build_recipes` when this test was written).
+#[test]
+fn a_staging_outputs_run_exports_reach_the_outputs_that_inherit_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = recipe(
+        dir.path(),
+        "stg-a",
+        &generic(
+            "stg-a",
+            "1.0",
+            "mkdir -p \"$PREFIX/share\"\necho a > \"$PREFIX/share/stg-a.txt\"",
+        )
+        .replace(
+            "about:",
+            "requirements:\n  run_exports:\n    weak:\n      - stg-a >=1.0\nabout:",
+        ),
+    );
+    let b = recipe(
+        dir.path(),
+        "stg-b",
+        "schema_version: 1\nrecipe:\n  name: stg-b-split\n  version: \"2.0\"\noutputs:\n  - staging:\n      name: stg-b-staging\n    requirements:\n      host:\n        - stg-a\n    build:\n      script: mkdir -p $PREFIX/share/stg-b && echo b > $PREFIX/share/stg-b/b.txt\n  - package:\n      name: stg-b\n    inherit: stg-b-staging\n    build:\n      files:\n        - share/stg-b/**\n    about:\n      license: MIT\n      summary: test package\n",
+    );
+    let channel = dir.path().join("channel");
+    // Its own build cache, so that the package is built by this binary.
+    let mut cmd = build_cmd(&channel, &[&a, &b]);
+    cmd.env("SCIVISION_CACHE_DIR", dir.path().join("cache"));
+    let outcomes: Vec<serde_json::Value> = serde_json::from_str(&run_ok(&mut cmd).stdout).unwrap();
+    let file = outcomes
+        .iter()
+        .map(|o| o["file"].as_str().unwrap())
+        .find(|f| f.contains("/stg-b-2.0-"))
+        .unwrap_or_else(|| panic!("{outcomes:?}"))
+        .to_string();
+    let x = cph_extract(&channel.join(&file));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(x.path().join("info/index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["depends"],
+        serde_json::json!(["stg-a >=1.0"]),
+        "{index}"
+    );
+    assert!(x.path().join("share/stg-b/b.txt").is_file());
 }

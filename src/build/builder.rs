@@ -19,6 +19,11 @@ use crate::package;
 /// files would change for the same recipe.
 const BUILD_LOGIC_VERSION: &str = "scivision-build-5-rattler-build";
 
+/// The same, for outputs that inherit from a staging output only, so that a change to how those
+/// are built leaves every other cached build valid. 2: the staging output's run requirements
+/// and run exports reach the package.
+const STAGING_LOGIC_VERSION: &str = "scivision-staging-2";
+
 /// One planned output into the channel: from the build cache when its inputs were built before,
 /// else built, tested and placed.
 pub(super) async fn build_one(
@@ -291,6 +296,9 @@ async fn place_cached(
 fn input_hash(planned: &Planned, output: &Output) -> Result<String, BuildError> {
     let mut h = Sha256::new();
     h.update(BUILD_LOGIC_VERSION);
+    if output.recipe.inherits_from.is_some() {
+        h.update(STAGING_LOGIC_VERSION);
+    }
     h.update(output.build_configuration.target_platform.as_str());
     h.update(format!("{:?}", output.build_configuration.variant));
     h.update(serde_json::to_string(&output.recipe).unwrap_or_default());

@@ -315,6 +315,12 @@ impl Engine {
                 .channels
                 .retain(|c| c.url().scheme() != "file");
         }
+        // The engine adds a staging output's run requirements and run exports to the outputs
+        // that inherit from it while it resolves them, after building the staging output; a
+        // resolve it finds already done is kept as it is, and the package lost them.
+        if output.recipe.inherits_from.is_some() {
+            output.finalized_dependencies = None;
+        }
         let log = output
             .build_configuration
             .directories
