@@ -305,21 +305,20 @@ impl Engine {
     /// Builds the output into the staging folder; returns the package file.
     pub async fn build(&self, mut output: Output) -> Result<(Output, PathBuf), BuildError> {
         let id = output.identifier();
-        // The environments are solved (`resolve`); the channels are now only written into
-        // `about.json`. Local folders are left out there: their paths differ from machine to
-        // machine (the same inputs would give other bytes) and mean nothing elsewhere. An
-        // output built from a staging output still solves that one during the build.
-        if output.finalized_dependencies.is_some() && output.recipe.inherits_from.is_none() {
+        if output.recipe.inherits_from.is_some() {
+            // The engine adds a staging output's run requirements and run exports to the
+            // outputs that inherit from it while it resolves them, after building the staging
+            // output; a resolve it finds already done is kept as it is, and the package lost
+            // them. So it solves again here, with the channels as they are.
+            output.finalized_dependencies = None;
+        } else if output.finalized_dependencies.is_some() {
+            // The environments are solved (`resolve`); the channels are now only written into
+            // `about.json`. Local folders are left out there: their paths differ from machine
+            // to machine (the same inputs would give other bytes) and mean nothing elsewhere.
             output
                 .build_configuration
                 .channels
                 .retain(|c| c.url().scheme() != "file");
-        }
-        // The engine adds a staging output's run requirements and run exports to the outputs
-        // that inherit from it while it resolves them, after building the staging output; a
-        // resolve it finds already done is kept as it is, and the package lost them.
-        if output.recipe.inherits_from.is_some() {
-            output.finalized_dependencies = None;
         }
         let log = output
             .build_configuration
