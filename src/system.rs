@@ -2,6 +2,9 @@
 //! and by scivision's flags, or assumed for another platform), and the words that explain an
 //! unsolvable request against them.
 
+use std::path::{Path, PathBuf};
+
+use rattler_boot_id::BootId;
 use rattler_conda_types::{GenericVirtualPackage, Subdir};
 use rattler_virtual_packages::{Override, VirtualPackageOverrides, VirtualPackages};
 
@@ -41,12 +44,13 @@ impl std::str::FromStr for CudaChoice {
 /// The virtual packages to solve with for `platform`: detected, with `overrides` (the
 /// `CONDA_OVERRIDE_*` the settings read) and then `cuda` applied. With `cache`, the CUDA
 /// driver's detection is kept on disk there (rattler's cache, as pixi keeps it: starting NVML
-/// on a GPU host is slow), until a reboot, a driver or GPU change, or a day.
+/// on a GPU host is slow), until a reboot, a driver or GPU change, or a day; so is this host's
+/// `__archspec`, until a reboot (see [`HostArchspec`]).
 pub fn virtual_packages(
     platform: Subdir,
     cuda: &CudaChoice,
     overrides: &VirtualPackageOverrides,
-    cache: Option<&std::path::Path>,
+    cache: Option<&Path>,
 ) -> Result<Vec<GenericVirtualPackage>, SolveError> {
     let mut overrides = overrides.clone();
     match cuda {
@@ -59,13 +63,90 @@ pub fn virtual_packages(
         }
         CudaChoice::Version(v) => overrides.cuda = Some(Override::String(v.clone())),
     }
+    // Only this host's own detection is kept: an override or another platform's assumed
+    // baseline is not a fact about this machine.
+    let archspec_cache = cache
+        .filter(|_| overrides.archspec.is_none() && Subdir::current() == Some(platform))
+        .and_then(|dir| Some((HostArchspec::path(dir), BootId::current()?)));
+    let cached = archspec_cache
+        .as_ref()
+        .and_then(|(path, boot)| HostArchspec::read(path, boot));
+    if cached.is_some() {
+        // Empty: rattler neither detects nor looks the name up in archspec's database.
+        overrides.archspec = Some(Override::String(String::new()));
+    }
     let detected = VirtualPackages::detect_for_platform(platform, &overrides, cache)
         .map_err(SolveError::VirtualPackages)?;
-    Ok(detected.into_generic_virtual_packages().collect())
+    let mut vps: Vec<GenericVirtualPackage> = detected.into_generic_virtual_packages().collect();
+    match (cached, archspec_cache) {
+        (Some(hit), _) => vps.extend(hit.package()),
+        (None, Some((path, boot))) => HostArchspec::from_detected(&vps, boot).write(&path),
+        (None, None) => {}
+    }
+    Ok(vps)
+}
+
+/// This host's `__archspec` as detected once per boot. Finding it means parsing archspec's
+/// database of microarchitectures: about 0.6 ms, most of what a detection costs, paid by every
+/// solve. A processor does not change under a running kernel, so the answer is kept until a
+/// reboot (or another scivision, whose database may name it differently).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct HostArchspec {
+    boot_id: BootId,
+    scivision: String,
+    /// The microarchitecture (`__archspec`'s build string), or none where archspec knows none.
+    microarchitecture: Option<String>,
+}
+
+impl HostArchspec {
+    fn path(cache: &Path) -> PathBuf {
+        cache.join("host-archspec.json")
+    }
+
+    fn from_detected(vps: &[GenericVirtualPackage], boot_id: BootId) -> Self {
+        Self {
+            boot_id,
+            scivision: env!("CARGO_PKG_VERSION").to_string(),
+            microarchitecture: vps
+                .iter()
+                .find(|v| v.name.as_normalized() == "__archspec")
+                .map(|v| v.build_string.to_string()),
+        }
+    }
+
+    /// The entry at `path` if it was written during this boot by this scivision; anything
+    /// else (missing, unreadable, stale) means "detect again".
+    fn read(path: &Path, boot: &BootId) -> Option<Self> {
+        let entry: Self = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        (entry.boot_id.matches(boot) && entry.scivision == env!("CARGO_PKG_VERSION"))
+            .then_some(entry)
+    }
+
+    /// Best effort: a cache that cannot be written only means the next solve detects again.
+    fn write(&self, path: &Path) {
+        let written = serde_json::to_vec(self)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+                crate::atomic::write(path, &bytes)
+            });
+        if let Err(e) = written {
+            tracing::debug!("not caching the host's archspec at {}: {e}", path.display());
+        }
+    }
+
+    fn package(&self) -> Option<GenericVirtualPackage> {
+        let name = self.microarchitecture.as_deref()?;
+        Some(GenericVirtualPackage {
+            name: rattler_conda_types::PackageName::new_unchecked("__archspec"),
+            version: rattler_conda_types::Version::major(1),
+            build_string: name.parse().ok()?,
+        })
+    }
 }
 
 /// Where a command keeps the host's CUDA detection, below scivision's cache root.
-pub fn detection_cache(cache_root: &std::path::Path) -> std::path::PathBuf {
+pub fn detection_cache(cache_root: &Path) -> PathBuf {
     cache_root.join("virtual-packages")
 }
 
@@ -161,6 +242,84 @@ mod tests {
             "{}",
             describe(&mac)
         );
+    }
+
+    /// A second solve takes `__archspec` from the cache, and what it gets is what rattler
+    /// detects; an entry from another boot is not trusted.
+    #[test]
+    fn the_hosts_archspec_is_kept_for_the_boot() {
+        let Some(here) = Subdir::current() else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = HostArchspec::path(dir.path());
+        let live = virtual_packages(
+            here,
+            &CudaChoice::None,
+            &VirtualPackageOverrides::default(),
+            None,
+        )
+        .unwrap();
+        let first = virtual_packages(
+            here,
+            &CudaChoice::None,
+            &VirtualPackageOverrides::default(),
+            Some(dir.path()),
+        )
+        .unwrap();
+        assert_eq!(describe(&first), describe(&live));
+        let boot = BootId::current().unwrap();
+        let entry = HostArchspec::read(&path, &boot).expect("the first solve wrote the entry");
+
+        // Planted: the cache is what the second solve believes.
+        let planted = HostArchspec {
+            microarchitecture: Some("x86_64".into()),
+            ..entry.clone()
+        };
+        crate::atomic::write(&path, &serde_json::to_vec(&planted).unwrap()).unwrap();
+        let second = virtual_packages(
+            here,
+            &CudaChoice::None,
+            &VirtualPackageOverrides::default(),
+            Some(dir.path()),
+        )
+        .unwrap();
+        assert!(
+            describe(&second).contains("__archspec=x86_64,")
+                || describe(&second).ends_with("__archspec=x86_64"),
+            "{}",
+            describe(&second)
+        );
+
+        // From another boot: detected again, and the entry rewritten.
+        let stale = HostArchspec {
+            boot_id: BootId::Uuid("another-boot".into()),
+            ..planted
+        };
+        crate::atomic::write(&path, &serde_json::to_vec(&stale).unwrap()).unwrap();
+        let third = virtual_packages(
+            here,
+            &CudaChoice::None,
+            &VirtualPackageOverrides::default(),
+            Some(dir.path()),
+        )
+        .unwrap();
+        assert_eq!(describe(&third), describe(&live));
+        assert_eq!(HostArchspec::read(&path, &boot), Some(entry));
+    }
+
+    /// An override of `__archspec` is not this host's fact: it is neither read from nor
+    /// written to the cache.
+    #[test]
+    fn an_archspec_override_bypasses_the_cache() {
+        let Some(here) = Subdir::current() else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut overrides = VirtualPackageOverrides::default();
+        overrides.archspec = Some(Override::String("x86_64".into()));
+        virtual_packages(here, &CudaChoice::None, &overrides, Some(dir.path())).unwrap();
+        assert!(!HostArchspec::path(dir.path()).exists());
     }
 
     #[test]
