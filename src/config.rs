@@ -36,6 +36,31 @@ pub struct Settings {
     pub source_date_epoch: Option<String>,
 }
 
+/// `CONDA_OVERRIDE_*` as set now: a set variable is that value (empty: "no such package", as
+/// in conda), an unset one leaves its package to detection. Read here, not by rattler while it
+/// detects (`VirtualPackageOverrides::from_env`), so that the library can tell which packages
+/// are this host's own: only those are kept between runs (`system::virtual_packages`).
+fn virtual_package_overrides() -> rattler_virtual_packages::VirtualPackageOverrides {
+    use rattler_virtual_packages::{
+        AmdGpu, AmdGpuArch, Android, Archspec, Cuda, CudaArch, EnvOverride, Ios, LibC, Linux, Osx,
+        Override, Windows,
+    };
+    let set = |name: &str| std::env::var(name).ok().map(Override::String);
+    let mut overrides = rattler_virtual_packages::VirtualPackageOverrides::default();
+    overrides.win = set(Windows::DEFAULT_ENV_NAME);
+    overrides.osx = set(Osx::DEFAULT_ENV_NAME);
+    overrides.ios = set(Ios::DEFAULT_ENV_NAME);
+    overrides.android = set(Android::DEFAULT_ENV_NAME);
+    overrides.linux = set(Linux::DEFAULT_ENV_NAME);
+    overrides.libc = set(LibC::DEFAULT_ENV_NAME);
+    overrides.cuda = set(Cuda::DEFAULT_ENV_NAME);
+    overrides.cuda_arch = set(CudaArch::DEFAULT_ENV_NAME);
+    overrides.amdgpu = set(AmdGpu::DEFAULT_ENV_NAME);
+    overrides.amdgpu_arch = set(AmdGpuArch::DEFAULT_ENV_NAME);
+    overrides.archspec = set(Archspec::DEFAULT_ENV_NAME);
+    overrides
+}
+
 impl Settings {
     /// Reads the environment.
     pub fn from_env() -> Self {
@@ -45,7 +70,7 @@ impl Settings {
         let defaults = crate::http::HttpSettings::default();
         Self {
             dirs: Dirs::from_env(),
-            overrides: rattler_virtual_packages::VirtualPackageOverrides::from_env(),
+            overrides: virtual_package_overrides(),
             http: crate::http::HttpSettings {
                 retries: number("SCIVISION_HTTP_RETRIES")
                     .and_then(|n| u32::try_from(n).ok())

@@ -736,3 +736,27 @@ fn an_https_channel_is_checked_against_the_systems_roots_loaded_only_when_needed
     );
     assert_eq!(loads(&trusted.stderr), 1, "{}", trusted.stderr);
 }
+
+/// A solve keeps this host's detected `__archspec` in the cache for the boot (detecting it
+/// parses archspec's database); a `CONDA_OVERRIDE_ARCHSPEC` is no fact about the host and is
+/// not kept.
+#[test]
+fn the_hosts_archspec_is_kept_and_an_override_is_not() {
+    let solve = |dir: &std::path::Path| {
+        let mut cmd = sv_isolated(dir, false);
+        cmd.args(["solve", "--json", "-c"])
+            .arg(channel())
+            .arg("scivision-demo-edges")
+            .env_remove("CONDA_OVERRIDE_ARCHSPEC");
+        cmd
+    };
+    let kept = |dir: &std::path::Path| dir.join("cache/virtual-packages/host-archspec.json");
+    let detected = tempfile::tempdir().unwrap();
+    run_ok(&mut solve(detected.path()));
+    let entry: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(kept(detected.path())).unwrap()).unwrap();
+    assert!(entry["microarchitecture"].is_string(), "{entry}");
+    let overridden = tempfile::tempdir().unwrap();
+    run_ok(solve(overridden.path()).env("CONDA_OVERRIDE_ARCHSPEC", "x86_64"));
+    assert!(!kept(overridden.path()).exists());
+}
