@@ -185,6 +185,10 @@ pub fn main() -> ExitCode {
             Command::Completions(args) => completions::execute(&args),
         }
     });
+    // The command is done: what its futures awaited has finished. Joining the runtime's idle
+    // threads one by one would only delay the exit (about a millisecond), and a blocking task
+    // still running (a lock wait whose future was dropped) would hold it forever.
+    runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(report_) => match report_.downcast_ref::<Exit>() {
