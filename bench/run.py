@@ -286,8 +286,9 @@ CREATE_STAGES = [
     ("request: published models read", "config, channels, the models a channel publishes",
      "reads the config file and each local channel's channeldata.json"),
     ("request: virtual packages", "host detection",
-     "rattler_virtual_packages: glibc, the kernel, and the CUDA driver (NVML, libcuda, then nvidia-smi "
-     "are probed; a detection is kept on disk only where a driver exists to fingerprint it)"),
+     "rattler_virtual_packages: glibc, the kernel, the CUDA driver (NVML, libcuda, then nvidia-smi "
+     "are probed; a detection is kept on disk only where a driver exists to fingerprint it) and AMD's "
+     "(KFD, then HIP); the CPU's microarchitecture is kept on disk until a reboot"),
     ("create: solved", "solve", "reading the channels' repodata and resolvo's solve"),
     ("stage: package cache checked", "package cache check",
      "paths.json of every package parsed and checked for paths that leave the prefix, and one stat per "
