@@ -45,7 +45,12 @@ fn virtual_package_overrides() -> rattler_virtual_packages::VirtualPackageOverri
         AmdGpu, AmdGpuArch, Android, Archspec, Cuda, CudaArch, EnvOverride, Ios, LibC, Linux, Osx,
         Override, Windows,
     };
-    let set = |name: &str| std::env::var(name).ok().map(Override::String);
+    let set = |name: &str| match std::env::var(name) {
+        Ok(value) => Some(Override::String(value)),
+        Err(std::env::VarError::NotPresent) => None,
+        // Left to rattler, which reports it as the error it is.
+        Err(std::env::VarError::NotUnicode(_)) => Some(Override::DefaultEnvVar),
+    };
     let mut overrides = rattler_virtual_packages::VirtualPackageOverrides::default();
     overrides.win = set(Windows::DEFAULT_ENV_NAME);
     overrides.osx = set(Osx::DEFAULT_ENV_NAME);

@@ -94,6 +94,9 @@ pub fn virtual_packages(
 struct HostArchspec {
     boot_id: BootId,
     scivision: String,
+    /// The platform of the binary that detected it: an osx-64 build under Rosetta and an
+    /// osx-arm64 one share a cache and a boot, and see different processors.
+    subdir: String,
     /// The microarchitecture (`__archspec`'s build string), or none where archspec knows none.
     microarchitecture: Option<String>,
 }
@@ -107,6 +110,7 @@ impl HostArchspec {
         Self {
             boot_id,
             scivision: env!("CARGO_PKG_VERSION").to_string(),
+            subdir: this_build(),
             microarchitecture: vps
                 .iter()
                 .find(|v| v.name.as_normalized() == "__archspec")
@@ -118,8 +122,10 @@ impl HostArchspec {
     /// else (missing, unreadable, stale) means "detect again".
     fn read(path: &Path, boot: &BootId) -> Option<Self> {
         let entry: Self = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-        (entry.boot_id.matches(boot) && entry.scivision == env!("CARGO_PKG_VERSION"))
-            .then_some(entry)
+        (entry.boot_id.matches(boot)
+            && entry.scivision == env!("CARGO_PKG_VERSION")
+            && entry.subdir == this_build())
+        .then_some(entry)
     }
 
     /// Best effort: a cache that cannot be written only means the next solve detects again.
@@ -143,6 +149,11 @@ impl HostArchspec {
             build_string: name.parse().ok()?,
         })
     }
+}
+
+/// The platform this binary was built for.
+fn this_build() -> String {
+    Subdir::current().map_or_else(|| "unknown".to_string(), |s| s.to_string())
 }
 
 /// Where a command keeps the host's CUDA detection, below scivision's cache root.
@@ -248,48 +259,35 @@ mod tests {
     /// detects; an entry from another boot is not trusted.
     #[test]
     fn the_hosts_archspec_is_kept_for_the_boot() {
-        let Some(here) = Subdir::current() else {
-            return;
+        let here = Subdir::current().expect("a platform conda knows");
+        let solve = |cache: Option<&Path>| {
+            virtual_packages(
+                here,
+                &CudaChoice::None,
+                &VirtualPackageOverrides::default(),
+                cache,
+            )
+            .unwrap()
         };
         let dir = tempfile::tempdir().unwrap();
         let path = HostArchspec::path(dir.path());
-        let live = virtual_packages(
-            here,
-            &CudaChoice::None,
-            &VirtualPackageOverrides::default(),
-            None,
-        )
-        .unwrap();
-        let first = virtual_packages(
-            here,
-            &CudaChoice::None,
-            &VirtualPackageOverrides::default(),
-            Some(dir.path()),
-        )
-        .unwrap();
-        assert_eq!(describe(&first), describe(&live));
+        let live = solve(None);
+        assert_eq!(describe(&solve(Some(dir.path()))), describe(&live));
         let boot = BootId::current().unwrap();
         let entry = HostArchspec::read(&path, &boot).expect("the first solve wrote the entry");
 
-        // Planted: the cache is what the second solve believes.
+        // Planted: the cache is what the second solve believes (a name this host is not).
+        let other = if entry.microarchitecture.as_deref() == Some("zen") {
+            "haswell"
+        } else {
+            "zen"
+        };
         let planted = HostArchspec {
-            microarchitecture: Some("x86_64".into()),
+            microarchitecture: Some(other.into()),
             ..entry.clone()
         };
         crate::atomic::write(&path, &serde_json::to_vec(&planted).unwrap()).unwrap();
-        let second = virtual_packages(
-            here,
-            &CudaChoice::None,
-            &VirtualPackageOverrides::default(),
-            Some(dir.path()),
-        )
-        .unwrap();
-        assert!(
-            describe(&second).contains("__archspec=x86_64,")
-                || describe(&second).ends_with("__archspec=x86_64"),
-            "{}",
-            describe(&second)
-        );
+        assert_eq!(archspecs(&solve(Some(dir.path()))), [other]);
 
         // From another boot: detected again, and the entry rewritten.
         let stale = HostArchspec {
@@ -297,29 +295,49 @@ mod tests {
             ..planted
         };
         crate::atomic::write(&path, &serde_json::to_vec(&stale).unwrap()).unwrap();
-        let third = virtual_packages(
-            here,
-            &CudaChoice::None,
-            &VirtualPackageOverrides::default(),
-            Some(dir.path()),
-        )
-        .unwrap();
-        assert_eq!(describe(&third), describe(&live));
+        assert_eq!(describe(&solve(Some(dir.path()))), describe(&live));
         assert_eq!(HostArchspec::read(&path, &boot), Some(entry));
     }
 
-    /// An override of `__archspec` is not this host's fact: it is neither read from nor
-    /// written to the cache.
+    fn archspecs(vps: &[GenericVirtualPackage]) -> Vec<&str> {
+        vps.iter()
+            .filter(|v| v.name.as_normalized() == "__archspec")
+            .map(|v| v.build_string.as_str())
+            .collect()
+    }
+
+    /// An override of `__archspec` is not this host's fact: it is not written to the cache,
+    /// and it wins over what the cache holds.
     #[test]
     fn an_archspec_override_bypasses_the_cache() {
-        let Some(here) = Subdir::current() else {
-            return;
-        };
+        let here = Subdir::current().expect("a platform conda knows");
         let dir = tempfile::tempdir().unwrap();
+        let path = HostArchspec::path(dir.path());
         let mut overrides = VirtualPackageOverrides::default();
         overrides.archspec = Some(Override::String("x86_64".into()));
         virtual_packages(here, &CudaChoice::None, &overrides, Some(dir.path())).unwrap();
-        assert!(!HostArchspec::path(dir.path()).exists());
+        assert!(!path.exists());
+
+        let mut held = HostArchspec::from_detected(&[], BootId::current().unwrap());
+        held.microarchitecture = Some("zen".into());
+        held.write(&path);
+        let vps = virtual_packages(here, &CudaChoice::None, &overrides, Some(dir.path())).unwrap();
+        assert_eq!(archspecs(&vps), ["x86_64"]);
+    }
+
+    /// An entry another build of scivision wrote (another platform's, under emulation) is
+    /// not this one's.
+    #[test]
+    fn an_entry_from_another_platforms_build_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = HostArchspec::path(dir.path());
+        let boot = BootId::current().unwrap();
+        let mut entry = HostArchspec::from_detected(&[], boot.clone());
+        entry.write(&path);
+        assert!(HostArchspec::read(&path, &boot).is_some());
+        entry.subdir = "osx-64".into();
+        entry.write(&path);
+        assert_eq!(HostArchspec::read(&path, &boot), None);
     }
 
     #[test]

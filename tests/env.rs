@@ -545,4 +545,12 @@ fn export_doctor_and_a_malformed_lock() {
             .args(["doctor", "--json"]),
     );
     assert_eq!(json(&out)["cuda"]["found"], false);
+    // Unset, it is no override: a host without a driver says so, not "set to an empty value".
+    let out = run_ok(sv(home.path()).args(["doctor", "--json"]));
+    let cuda = &json(&out)["cuda"];
+    if cuda["found"] == true {
+        assert_eq!(cuda["overridden"], false, "{cuda}");
+    } else {
+        assert!(cuda["why"].as_str().unwrap().contains("libcuda"), "{cuda}");
+    }
 }

@@ -185,9 +185,11 @@ pub fn main() -> ExitCode {
             Command::Completions(args) => completions::execute(&args),
         }
     });
-    // The command is done: what its futures awaited has finished. Joining the runtime's idle
-    // threads one by one would only delay the exit (about a millisecond), and a blocking task
-    // still running (a lock wait whose future was dropped) would hold it forever.
+    // The command is done: on success, everything its futures awaited has finished, and
+    // joining the runtime's idle threads one by one would only delay the exit (about a
+    // millisecond). On failure, a blocking task may still run (a package extraction, a lock
+    // wait whose future was dropped): it ends with the process, as on Ctrl-C, instead of
+    // holding the exit. Rattler and uv mark nothing complete before it is.
     runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),
