@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rattler_conda_types::Subdir;
 use rattler_virtual_packages::{VirtualPackageOverrides, VirtualPackages};
 use serde::Serialize;
 
@@ -100,7 +99,7 @@ pub async fn examine(options: &DoctorOptions) -> Result<HostReport, DetectError>
     let vps = VirtualPackages::detect(&options.overrides, None).map_err(|e| DetectError {
         reason: e.to_string(),
     })?;
-    let platform = Subdir::current().map_or_else(|| "unknown".to_string(), |s| s.to_string());
+    let platform = crate::system::this_build();
     let cuda = match (&vps.cuda, &vps.cuda_arch) {
         (Some(c), arch) => Cuda::Found {
             found: true,

@@ -130,12 +130,10 @@ impl HostArchspec {
 
     /// Best effort: a cache that cannot be written only means the next solve detects again.
     fn write(&self, path: &Path) {
+        // atomic::write creates the folder.
         let written = serde_json::to_vec(self)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| {
-                std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-                crate::atomic::write(path, &bytes)
-            });
+            .and_then(|bytes| crate::atomic::write(path, &bytes));
         if let Err(e) = written {
             tracing::debug!("not caching the host's archspec at {}: {e}", path.display());
         }
@@ -151,8 +149,8 @@ impl HostArchspec {
     }
 }
 
-/// The platform this binary was built for.
-fn this_build() -> String {
+/// The platform this binary was built for (`unknown` where conda names none).
+pub fn this_build() -> String {
     Subdir::current().map_or_else(|| "unknown".to_string(), |s| s.to_string())
 }
 
