@@ -439,7 +439,7 @@ fn an_http_channel_serves_shards_revalidates_with_etags_and_feeds_py_rattler() {
     let server = Nginx::serve_revalidating(channel());
     let home = tempfile::tempdir().unwrap();
     let create = || {
-        run_ok(sv(home.path()).args([
+        run_ok(sv_fresh_repodata(home.path()).args([
             "env",
             "create",
             "scivision-demo-edges",
@@ -482,7 +482,7 @@ fn an_http_channel_serves_shards_revalidates_with_etags_and_feeds_py_rattler() {
 
     // Second run, after removing the env: the shard index is revalidated by ETag (304, nothing
     // downloaded again) and the content-addressed shards come from the cache.
-    run_ok(sv(home.path()).args(["env", "remove", "scivision-demo-edges"]));
+    run_ok(sv_fresh_repodata(home.path()).args(["env", "remove", "scivision-demo-edges"]));
     create();
     let second: Vec<String> = server.requests()[first.len()..].to_vec();
     assert!(
@@ -529,7 +529,13 @@ fn an_http_channel_without_shards_serves_repodata_json_zst() {
     let server = Nginx::serve_revalidating(copy.path());
     let home = tempfile::tempdir().unwrap();
     let create = || {
-        run_ok(sv(home.path()).args(["env", "create", "scivision-demo-edges", "-c", &server.url]))
+        run_ok(sv_fresh_repodata(home.path()).args([
+            "env",
+            "create",
+            "scivision-demo-edges",
+            "-c",
+            &server.url,
+        ]))
     };
     create();
     let first = server.requests();
@@ -539,7 +545,7 @@ fn an_http_channel_without_shards_serves_repodata_json_zst() {
             .any(|r| r == "200 GET /noarch/repodata.json.zst"),
         "{first:#?}"
     );
-    run_ok(sv(home.path()).args(["env", "remove", "scivision-demo-edges"]));
+    run_ok(sv_fresh_repodata(home.path()).args(["env", "remove", "scivision-demo-edges"]));
     create();
     let second: Vec<String> = server.requests()[first.len()..].to_vec();
     assert!(

@@ -79,6 +79,15 @@ pub fn sv(home: &Path) -> Command {
     cmd
 }
 
+/// `sv` with its own repodata cache under `home`, for a test that reads a server's request log:
+/// rattler keys that cache by URL, and a port an earlier test (or run) served from can come back,
+/// which turns a first download into a conditional one.
+pub fn sv_fresh_repodata(home: &Path) -> Command {
+    let mut cmd = sv(home);
+    cmd.env("RATTLER_CACHE_DIR", home.join("rattler"));
+    cmd
+}
+
 /// `scivision` with its own home and caches under `dir` (nothing shared with other tests), inside
 /// a network namespace without network (`unshare -n`) when `no_network`: any network touch fails.
 pub fn sv_isolated(dir: &Path, no_network: bool) -> Command {
