@@ -18,14 +18,20 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(127)
         });
     }
-    offer_sandbox();
+    let invocation = match scivision::cli::Invocation::parse() {
+        Ok(invocation) => invocation,
+        Err(code) => return code,
+    };
+    if invocation.runs_build_scripts() {
+        offer_sandbox();
+    }
     // uv's installer builds rayon's global pool and panics if rattler's use created it first.
     uv_configuration::initialize_rayon_once();
     // The async stacks of the solver and installer are deep; give them room (pixi does the same).
     let worker = std::thread::Builder::new()
         .name("scivision-main".into())
         .stack_size(8 * 1024 * 1024)
-        .spawn(scivision::cli::main);
+        .spawn(move || invocation.run());
     match worker.map(std::thread::JoinHandle::join) {
         Ok(Ok(code)) => code,
         _ => std::process::ExitCode::from(scivision::cli::EXIT_INTERNAL),
@@ -34,7 +40,7 @@ fn main() -> std::process::ExitCode {
 
 /// Where bubblewrap exists, puts a `rattler-sandbox` link to this binary first on `PATH`, so
 /// that rattler-build's engine runs build scripts in scivision's sandbox. Done here, before any
-/// thread reads the environment.
+/// thread reads the environment, and only for `build`: no other command writes the link.
 fn offer_sandbox() {
     if which::which("bwrap").is_err() || which::which(scivision::build::sandbox::PROGRAM).is_ok() {
         return;

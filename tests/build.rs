@@ -219,6 +219,33 @@ fn sandboxed_script_reads_its_recipe_folder_and_writes_tmpdir() {
     );
 }
 
+/// The `rattler-sandbox` link is written by `build` alone: a command that runs no build script
+/// leaves the cache as it found it.
+#[test]
+fn only_build_writes_the_sandbox_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let link = cache.join("bin/rattler-sandbox");
+    run_ok(
+        scivision()
+            .env("SCIVISION_CACHE_DIR", &cache)
+            .args(["catalog", "list", "--json"]),
+    );
+    assert!(!cache.exists(), "catalog list wrote {}", cache.display());
+    let r = recipe(dir.path(), "meta", &generic("meta", "1.0", "true"));
+    run_ok(
+        scivision()
+            .env("SCIVISION_CACHE_DIR", &cache)
+            .args(["build", "--output-dir"])
+            .arg(dir.path().join("channel"))
+            .arg(&r),
+    );
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        std::path::Path::new(env!("CARGO_BIN_EXE_scivision"))
+    );
+}
+
 #[test]
 fn empty_script_output_is_a_package_as_in_rattler_build() {
     // rattler-build packages whatever the script installed, nothing included: a metapackage.

@@ -129,14 +129,32 @@ pub struct Ui {
 }
 
 /// Parses the command line, runs the command, and returns its exit code.
-pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
+/// The command line, parsed: what `main` needs to know before it runs the command.
+#[derive(Debug)]
+pub struct Invocation(Cli);
+
+impl Invocation {
+    /// Parses the process's arguments; `Err` is the exit code after clap printed help, a
+    /// version or a usage error.
+    pub fn parse() -> Result<Self, ExitCode> {
+        Cli::try_parse().map(Self).map_err(|e| {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
-        }
-    };
+            ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK })
+        })
+    }
+
+    /// Whether the command runs build scripts, which want `rattler-sandbox` on `PATH`.
+    pub fn runs_build_scripts(&self) -> bool {
+        matches!(self.0.command, Some(Command::Build(_)))
+    }
+
+    /// Runs the command.
+    pub fn run(self) -> ExitCode {
+        run(self.0)
+    }
+}
+
+fn run(cli: Cli) -> ExitCode {
     let Some(command) = cli.command else {
         print_line(START);
         return ExitCode::from(EXIT_OK);
