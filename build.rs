@@ -1,8 +1,13 @@
 //! Embeds the model cards (`catalog/*/card.yaml`) so that an installed binary knows how to
-//! install every catalog model without a checkout.
+//! install every catalog model without a checkout, and conda-forge's conda → PyPI map in the
+//! sorted-lines form it is looked up in (`src/mapping/lines.rs`).
 
 use std::fmt::Write as _;
 use std::path::Path;
+
+#[allow(dead_code)]
+#[path = "src/mapping/lines.rs"]
+mod lines;
 
 fn main() {
     println!("cargo:rerun-if-changed=catalog");
@@ -35,6 +40,21 @@ fn main() {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
     if let Err(e) = std::fs::write(out.join("cards.rs"), code) {
         panic!("cannot write cards.rs: {e}");
+    }
+    conda_pypi_mapping(root, &out);
+}
+
+/// `data/conda-pypi-mapping/conda-forge.json` (parselmouth's file, kept as published) in the
+/// sorted-lines form `src/mapping` bisects, so no run parses the 1 MB JSON.
+fn conda_pypi_mapping(root: &Path, out: &Path) {
+    let file = root.join("data/conda-pypi-mapping/conda-forge.json");
+    println!("cargo:rerun-if-changed={}", file.display());
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+    let map: std::collections::BTreeMap<String, Option<Vec<String>>> = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not a conda → PyPI map: {e}", file.display()));
+    if let Err(e) = std::fs::write(out.join("conda-forge-names.txt"), lines::render(&map)) {
+        panic!("cannot write conda-forge-names.txt: {e}");
     }
 }
 

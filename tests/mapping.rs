@@ -230,6 +230,14 @@ fn the_mapping_is_refreshed_over_http_at_most_daily_and_never_offline() {
     // Offline again: the cached copy, no request.
     assert!(dry_run(&["--offline"]).starts_with(&format!("fetched {url}")));
     assert_eq!(mapping_requests().len(), 2);
+    // A damaged cached copy is not trusted, fresh or not: fetched whole again.
+    std::fs::write(
+        cache.join("conda-pypi-mapping/conda-forge.names"),
+        "pytorch\ttorch\nmatplotlib-base\tmatplotlib\n",
+    )
+    .unwrap();
+    assert!(dry_run(&[]).starts_with(&format!("fetched {url}")));
+    assert_eq!(mapping_requests()[2], "200 GET /mapping.json");
     // A server that goes away costs nothing: the cached copy serves, and the failure is not
     // retried within the hour.
     drop(nginx);

@@ -8,60 +8,71 @@
 //! The conda-forge mapping is embedded (the offline default) and, when online, refreshed at most
 //! once a day into the cache, revalidated with its ETag; a failed refresh never fails a command.
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 use rattler_conda_types::RepoDataRecord;
 
+pub mod lines;
 mod source;
 pub use source::*;
 
-const EMBEDDED: &str = include_str!("../../data/conda-pypi-mapping/conda-forge.json");
+/// `data/conda-pypi-mapping/conda-forge.json` in [`lines`] form, written by `build.rs`.
+const EMBEDDED: &str = include_str!(concat!(env!("OUT_DIR"), "/conda-forge-names.txt"));
 /// Where the embedded copy comes from (data/conda-pypi-mapping/README.md).
 const EMBEDDED_ORIGIN: &str = "embedded, parselmouth 345e9bf of 2026-08-19";
 /// The mapping's public location, the one pixi reads.
 pub const CONDA_FORGE_MAPPING_URL: &str =
     "https://raw.githubusercontent.com/prefix-dev/parselmouth/main/files/v0/conda-forge/compressed_mapping.json";
 
-/// One channel's conda name → PyPI names.
+/// One channel's conda name → PyPI names, kept as sorted lines ([`lines`]) and looked up by
+/// bisection: nothing is parsed or hashed until a name is asked for.
 #[derive(Debug)]
 pub struct NameMap {
-    names: HashMap<String, Option<Vec<String>>>,
+    lines: Cow<'static, str>,
     origin: String,
 }
 
 impl NameMap {
     /// Parses parselmouth's format: `{"conda-name": ["pypi-name", …] | null, …}`.
-    pub fn parse(text: &str, origin: impl Into<String>) -> Result<Self, serde_json::Error> {
+    pub fn parse(json: &str, origin: impl Into<String>) -> Result<Self, serde_json::Error> {
+        let map: std::collections::BTreeMap<String, Option<Vec<String>>> =
+            serde_json::from_str(json)?;
         Ok(Self {
-            names: serde_json::from_str(text)?,
+            lines: Cow::Owned(lines::render(&map)),
             origin: origin.into(),
         })
     }
 
-    /// The copy compiled into scivision, parsed once.
-    pub fn embedded() -> Arc<Self> {
-        Self::embedded_ref().clone()
+    /// A map kept in [`lines`] form (what [`Self::lines`] gave), checked before it is trusted.
+    pub fn from_lines(
+        text: String,
+        origin: impl Into<String>,
+    ) -> Result<Self, lines::NotSortedLines> {
+        lines::check(&text)?;
+        Ok(Self {
+            lines: Cow::Owned(text),
+            origin: origin.into(),
+        })
     }
 
-    fn embedded_ref() -> &'static Arc<Self> {
-        static MAP: OnceLock<Arc<NameMap>> = OnceLock::new();
-        MAP.get_or_init(|| {
-            Arc::new(
-                Self::parse(EMBEDDED, EMBEDDED_ORIGIN).unwrap_or_else(|_| Self {
-                    names: HashMap::new(),
-                    origin: format!("{EMBEDDED_ORIGIN} (unreadable)"),
-                }),
-            )
+    /// The copy compiled into scivision.
+    pub fn embedded() -> Arc<Self> {
+        Arc::new(Self {
+            lines: Cow::Borrowed(EMBEDDED),
+            origin: EMBEDDED_ORIGIN.to_string(),
         })
     }
 
     /// What the map says of `conda_name`: `Some(names)` when it knows the package (empty when
     /// the package provides no PyPI distribution), `None` when it does not know it.
-    pub fn get(&self, conda_name: &str) -> Option<&[String]> {
-        self.names
-            .get(conda_name)
-            .map(|n| n.as_deref().unwrap_or_default())
+    pub fn get(&self, conda_name: &str) -> Option<Vec<&str>> {
+        lines::find(&self.lines, conda_name).map(|names| names.split_whitespace().collect())
+    }
+
+    /// The map in [`lines`] form, as a cache keeps it.
+    pub fn lines(&self) -> &str {
+        &self.lines
     }
 
     /// Where this copy comes from, for `-v` and `--json`.
@@ -69,14 +80,14 @@ impl NameMap {
         &self.origin
     }
 
-    /// How many conda names it knows.
+    /// How many conda names it knows (counted: a walk over the whole map).
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.lines.lines().count()
     }
 
     /// Whether it knows none.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.lines.is_empty()
     }
 }
 
@@ -117,8 +128,7 @@ pub struct Provided {
 /// The mappings in force for one command: conda-forge's, and which channels it applies to.
 #[derive(Debug, Clone)]
 pub struct PypiMapping {
-    /// `None`: the embedded map, parsed (20 ms) only when a conda-forge record needs it.
-    conda_forge: Option<Arc<NameMap>>,
+    conda_forge: Arc<NameMap>,
     /// Base URLs (without credentials, with a trailing `/`) of channels read as conda-forge
     /// mirrors, besides every channel whose last path segment is `conda-forge`.
     mirrors: Vec<String>,
@@ -134,25 +144,19 @@ impl PypiMapping {
     /// conda-forge's map, applied to conda-forge and to the channels at `mirrors` (base URLs).
     pub fn new(conda_forge: Arc<NameMap>, mirrors: Vec<url::Url>) -> Self {
         Self {
-            conda_forge: Some(conda_forge),
-            ..Self::embedded(mirrors)
+            conda_forge,
+            mirrors: mirrors.iter().map(|m| comparable(m.as_str())).collect(),
         }
     }
 
     /// The embedded map, for the channels conda-forge's applies to.
     pub fn embedded(mirrors: Vec<url::Url>) -> Self {
-        let mirrors = mirrors.iter().map(|m| comparable(m.as_str())).collect();
-        Self {
-            conda_forge: None,
-            mirrors,
-        }
+        Self::new(NameMap::embedded(), mirrors)
     }
 
     /// The conda-forge map in use.
     pub fn conda_forge(&self) -> &NameMap {
-        self.conda_forge
-            .as_deref()
-            .unwrap_or_else(|| NameMap::embedded_ref())
+        &self.conda_forge
     }
 
     /// Whether the channel at `base_url` is named by conda-forge's map: conda-forge itself (or
@@ -194,7 +198,11 @@ impl PypiMapping {
         if let Some(map) = self.map_for(record) {
             if let Some(names) = map.get(conda_name) {
                 return Provided {
-                    names: if python { names.to_vec() } else { Vec::new() },
+                    names: if python {
+                        names.into_iter().map(str::to_string).collect()
+                    } else {
+                        Vec::new()
+                    },
                     source: NameSource::Mapping(map.origin().to_string()),
                 };
             }
@@ -359,11 +367,82 @@ mod tests {
     }
 
     #[test]
-    fn the_embedded_copy_is_the_whole_mapping() {
+    fn the_embedded_copy_is_the_whole_mapping_and_says_what_parselmouths_file_says() {
         let map = NameMap::embedded();
         assert_eq!(map.len(), 33_909);
-        assert_eq!(map.get("pytorch"), Some(&["torch".to_string()][..]));
-        assert_eq!(map.get("python"), Some(&[][..]));
+        assert_eq!(map.get("pytorch"), Some(vec!["torch"]));
+        assert_eq!(map.get("python"), Some(vec![]));
         assert_eq!(map.get("no-such-conda-package"), None);
+        // build.rs's conversion, checked name by name against the file it converted.
+        let json = include_str!("../../data/conda-pypi-mapping/conda-forge.json");
+        let whole: std::collections::HashMap<String, Option<Vec<String>>> =
+            serde_json::from_str(json).unwrap();
+        assert_eq!(lines::check(map.lines()), Ok(whole.len()));
+        for (conda, pypi) in &whole {
+            let want: Vec<&str> = pypi.iter().flatten().map(String::as_str).collect();
+            assert_eq!(map.get(conda), Some(want), "{conda}");
+            // Names that sort right beside a known one are not taken for it.
+            for near in [
+                format!("{conda}-"),
+                format!("{conda}0"),
+                conda[..conda.len() - 1].to_string(),
+            ] {
+                assert_eq!(
+                    map.get(&near).is_some(),
+                    whole.contains_key(&near),
+                    "{near}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_name_is_found_by_bisection_wherever_it_sorts() {
+        let mut m = std::collections::BTreeMap::new();
+        for (k, v) in [
+            ("a", Some(vec!["a"])),
+            ("a-b", None),
+            ("ab", Some(vec!["x", "y"])),
+            ("b", Some(vec![])),
+            ("zz-last", Some(vec!["z z", "zed"])),
+        ] {
+            m.insert(
+                k.to_string(),
+                v.map(|v| v.iter().map(|s| s.to_string()).collect()),
+            );
+        }
+        m.insert("with space".to_string(), Some(vec!["dropped".to_string()]));
+        let text = lines::render(&m);
+        assert_eq!(text, "a\ta\na-b\t\nab\tx y\nb\t\nzz-last\tzed\n");
+        let map = NameMap::from_lines(text, "test").unwrap();
+        assert_eq!(map.get("a"), Some(vec!["a"]));
+        assert_eq!(map.get("a-b"), Some(vec![]));
+        assert_eq!(map.get("ab"), Some(vec!["x", "y"]));
+        assert_eq!(map.get("b"), Some(vec![]));
+        assert_eq!(map.get("zz-last"), Some(vec!["zed"]));
+        for absent in ["", "0", "a-", "aa", "c", "zzz", "with space", "with"] {
+            assert_eq!(map.get(absent), None, "{absent}");
+        }
+        let empty = NameMap::from_lines(String::new(), "none").unwrap();
+        assert_eq!(empty.get("a"), None);
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn a_map_out_of_form_is_refused_with_its_line() {
+        for (text, line, why) in [
+            ("b\t\na\t\n", 2, "out of order"),
+            ("a\t\na\t\n", 2, "out of order"),
+            ("a\t\nb\n", 2, "no tab"),
+            ("a\tx\n\tx\n", 2, "not a conda name"),
+            ("a\tx  y\n", 1, "not a list of PyPI names"),
+            ("a\tx\nb\ty", 2, "the last line does not end"),
+        ] {
+            assert_eq!(
+                NameMap::from_lines(text.to_string(), "t").unwrap_err(),
+                lines::NotSortedLines { line, why },
+                "{text:?}"
+            );
+        }
     }
 }

@@ -109,7 +109,8 @@ pub async fn conda_forge_map(
     source: &MappingSource,
     client: &reqwest_middleware::ClientWithMiddleware,
 ) -> Arc<NameMap> {
-    let file = source.cache_dir.join("conda-forge.json");
+    // Kept as sorted lines (`super::lines`), so a run reads it without parsing JSON.
+    let file = source.cache_dir.join("conda-forge.names");
     let meta_file = source.cache_dir.join("conda-forge.meta.json");
     let url = source.url.to_string();
     // What the cache knows of this URL; a copy fetched from another URL is not this one's.
@@ -125,7 +126,7 @@ pub async fn conda_forge_map(
         let checked = meta.checked?;
         let text = fs_err::read_to_string(&file).ok()?;
         let origin = format!("fetched {}, checked {}", meta.url, day(checked));
-        NameMap::parse(&text, origin).ok().map(Arc::new)
+        NameMap::from_lines(text, origin).ok().map(Arc::new)
     };
     let now = unix_now();
     let fresh = meta
@@ -170,8 +171,12 @@ pub async fn conda_forge_map(
             let origin = format!("fetched {url}, checked {}", day(now));
             match NameMap::parse(&text, origin) {
                 Ok(map) => {
-                    match crate::atomic::write(&file, text.as_bytes()) {
-                        Ok(()) => write_meta(&meta_file, &refreshed(etag)),
+                    match crate::atomic::write(&file, map.lines().as_bytes()) {
+                        Ok(()) => {
+                            write_meta(&meta_file, &refreshed(etag));
+                            // The JSON copy scivision kept before it kept lines.
+                            let _ = fs_err::remove_file(source.cache_dir.join("conda-forge.json"));
+                        }
                         Err(e) => tracing::info!(
                             "conda-pypi mapping: cannot cache {}: {e}",
                             file.display()
