@@ -605,3 +605,65 @@ fn a_staging_outputs_run_exports_reach_the_outputs_that_inherit_from_it() {
     );
     assert!(x.path().join("share/stg-b/b.txt").is_file());
 }
+
+/// The staging output's own host environment is an input of the outputs that inherit from it:
+/// a newer `stg-a` whose run export asks for more rebuilds `stg-b` (its staging output too, not
+/// the engine's cached copy of it), where an unchanged channel rebuilds nothing.
+#[test]
+fn a_staging_environment_that_resolves_differently_rebuilds_what_inherits_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let stg_a = |version: &str| {
+        generic(
+            "stg-a",
+            version,
+            &format!("mkdir -p \"$PREFIX/share\"\necho {version} > \"$PREFIX/share/stg-a.txt\""),
+        )
+        .replace(
+            "about:",
+            &format!("requirements:\n  run_exports:\n    weak:\n      - stg-a >={version}\nabout:"),
+        )
+    };
+    let a1 = recipe(&dir.path().join("v1"), "stg-a", &stg_a("1.0"));
+    let a2 = recipe(&dir.path().join("v2"), "stg-a", &stg_a("1.1"));
+    let b = recipe(
+        dir.path(),
+        "stg-b",
+        "schema_version: 1\nrecipe:\n  name: stg-b-split\n  version: \"2.0\"\noutputs:\n  - staging:\n      name: stg-b-staging\n    requirements:\n      host:\n        - stg-a\n    build:\n      script: mkdir -p $PREFIX/share/stg-b && cp $PREFIX/share/stg-a.txt $PREFIX/share/stg-b/built-with.txt\n  - package:\n      name: stg-b\n    inherit: stg-b-staging\n    build:\n      files:\n        - share/stg-b/**\n    about:\n      license: MIT\n      summary: test package\n",
+    );
+    let channel = dir.path().join("channel");
+    let build = |recipes: &[&Path]| -> Vec<serde_json::Value> {
+        let mut cmd = build_cmd(&channel, recipes);
+        cmd.env("SCIVISION_CACHE_DIR", dir.path().join("cache"));
+        serde_json::from_str(&run_ok(&mut cmd).stdout).unwrap()
+    };
+    let stg_b = |outcomes: &[serde_json::Value]| {
+        outcomes
+            .iter()
+            .find(|o| o["file"].as_str().unwrap().contains("/stg-b-2.0-"))
+            .unwrap_or_else(|| panic!("{outcomes:?}"))
+            .clone()
+    };
+    let contents = |outcome: &serde_json::Value| {
+        let x = cph_extract(&channel.join(outcome["file"].as_str().unwrap()));
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(x.path().join("info/index.json")).unwrap())
+                .unwrap();
+        let with = std::fs::read_to_string(x.path().join("share/stg-b/built-with.txt")).unwrap();
+        (index["depends"].clone(), with.trim().to_string())
+    };
+    let first = stg_b(&build(&[&a1, &b]));
+    assert_eq!(first["status"], "built");
+    assert_eq!(
+        contents(&first),
+        (serde_json::json!(["stg-a >=1.0"]), "1.0".into())
+    );
+    let again = stg_b(&build(&[&b]));
+    assert_eq!(again["status"], "unchanged", "{again}");
+    build(&[&a2]);
+    let newer = stg_b(&build(&[&b]));
+    assert_eq!(newer["status"], "built", "{newer}");
+    assert_eq!(
+        contents(&newer),
+        (serde_json::json!(["stg-a >=1.1"]), "1.1".into())
+    );
+}

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use rattler_build_core::render::resolved_dependencies::FinalizedDependencies;
 use rattler_build_core::types::Output;
 use sha2::{Digest, Sha256};
 
@@ -21,8 +22,8 @@ const BUILD_LOGIC_VERSION: &str = "scivision-build-5-rattler-build";
 
 /// The same, for outputs that inherit from a staging output only, so that a change to how those
 /// are built leaves every other cached build valid. 2: the staging output's run requirements
-/// and run exports reach the package.
-const STAGING_LOGIC_VERSION: &str = "scivision-staging-2";
+/// and run exports reach the package. 3: the staging output's environments are inputs.
+const STAGING_LOGIC_VERSION: &str = "scivision-staging-3";
 
 /// One planned output into the channel: from the build cache when its inputs were built before,
 /// else built, tested and placed.
@@ -46,10 +47,19 @@ pub(super) async fn build_one(
         .await
         .map_err(BuildError::io(&folder_lock))?;
 
-    // The build and host environments are solved first: their exact records are inputs.
+    // The build and host environments are solved first: their exact records are inputs, and
+    // so are those of the staging output this one inherits from.
     reporter.phase(&name, "solve");
-    let output = engine.resolve(planned.output.clone()).await?;
-    let input_hash = input_hash(planned, &output)?;
+    let mut output = engine.resolve(planned.output.clone()).await?;
+    let staging = engine.resolve_staging(&output).await?;
+    let input_hash = input_hash(planned, &output, staging.as_ref())?;
+    if let Some(staging) = &staging {
+        // The engine keeps a built staging output by its requirements as written, not by the
+        // records they resolve to: a folder per set of records keeps it from restoring one
+        // built against packages the channel has since replaced.
+        let dirs = &mut output.build_configuration.directories;
+        dirs.cache_dir = dirs.cache_dir.join(&records_digest(staging)[..16]);
+    }
 
     // One build of these inputs at a time: a second process waits, then finds it cached.
     let builds = config.cache_dir.join("builds");
@@ -293,7 +303,11 @@ async fn place_cached(
 
 /// Everything the package's bytes depend on: the rendered recipe (context, variant, selectors
 /// resolved), the recipe folder, local sources, and the exact build and host records.
-fn input_hash(planned: &Planned, output: &Output) -> Result<String, BuildError> {
+fn input_hash(
+    planned: &Planned,
+    output: &Output,
+    staging: Option<&FinalizedDependencies>,
+) -> Result<String, BuildError> {
     let mut h = Sha256::new();
     h.update(BUILD_LOGIC_VERSION);
     if output.recipe.inherits_from.is_some() {
@@ -321,17 +335,33 @@ fn input_hash(planned: &Planned, output: &Output) -> Result<String, BuildError> 
         }
     }
     if let Some(deps) = &output.finalized_dependencies {
-        let envs = [deps.build.as_ref(), deps.host.as_ref()];
-        for env in envs.into_iter().flatten() {
-            for rec in &env.resolved {
-                h.update(rec.identifier.to_string());
-                if let Some(sha) = rec.package_record.sha256 {
-                    h.update(sha);
-                }
+        hash_records(&mut h, deps);
+    }
+    if let Some(staging) = staging {
+        h.update("staging");
+        hash_records(&mut h, staging);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Hashes the exact build and host records of solved environments.
+fn hash_records(h: &mut Sha256, deps: &FinalizedDependencies) {
+    let envs = [deps.build.as_ref(), deps.host.as_ref()];
+    for env in envs.into_iter().flatten() {
+        for rec in &env.resolved {
+            h.update(rec.identifier.to_string());
+            if let Some(sha) = rec.package_record.sha256 {
+                h.update(sha);
             }
         }
     }
-    Ok(hex::encode(h.finalize()))
+}
+
+/// [`hash_records`] alone, in hex.
+fn records_digest(deps: &FinalizedDependencies) -> String {
+    let mut h = Sha256::new();
+    hash_records(&mut h, deps);
+    hex::encode(h.finalize())
 }
 
 fn hash_tree(h: &mut Sha256, dir: &Path) -> Result<(), BuildError> {

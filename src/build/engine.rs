@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use rattler_build_core::metadata::PlatformWithVirtualPackages;
 use rattler_build_core::package_test::{self, TestConfiguration};
-use rattler_build_core::render::resolved_dependencies::RunExportsDownload;
+use rattler_build_core::render::resolved_dependencies::{
+    FinalizedDependencies, RunExportsDownload,
+};
 use rattler_build_core::system_tools::SystemTools;
 use rattler_build_core::tool_configuration::{Configuration, SkipExisting, TestStrategy};
 use rattler_build_core::types::{
@@ -281,6 +283,31 @@ impl Engine {
             })?;
         output.build_configuration.directories.output_dir = folder;
         Ok(output)
+    }
+
+    /// The build and host environments of the staging output that `output` inherits from,
+    /// solved as the engine solves them before it builds that staging output (its requirements
+    /// with the inheriting output's configuration); `None` for an output that inherits nothing.
+    pub async fn resolve_staging(
+        &self,
+        output: &Output,
+    ) -> Result<Option<FinalizedDependencies>, BuildError> {
+        let Some(inherits) = &output.recipe.inherits_from else {
+            return Ok(None);
+        };
+        let Some(staging) = output
+            .recipe
+            .staging_caches
+            .iter()
+            .find(|s| s.name == inherits.cache_name)
+        else {
+            return Ok(None);
+        };
+        let mut probe = output.clone();
+        probe.recipe.requirements = staging.requirements.clone();
+        probe.finalized_dependencies = None;
+        probe.finalized_cache_dependencies = None;
+        Ok(self.resolve(probe).await?.finalized_dependencies)
     }
 
     /// Forgets what the engine read of the channel at `dir`: scivision adds packages to it
