@@ -35,6 +35,10 @@ pub fn info(dirs: &Dirs) -> Vec<Usage> {
         ("sources", dirs.cache.join("sources")),
         ("builds", dirs.cache.join("builds")),
         (
+            "build folders (rattler-build's engine)",
+            dirs.cache.join("rattler-build"),
+        ),
+        (
             "pypi (uv: wheels, built sdists, git)",
             dirs.cache.join("uv"),
         ),

@@ -58,7 +58,7 @@ pub(super) async fn build_one(
         // records they resolve to: a folder per set of records keeps it from restoring one
         // built against packages the channel has since replaced.
         let dirs = &mut output.build_configuration.directories;
-        dirs.cache_dir = dirs.cache_dir.join(&records_digest(staging)[..16]);
+        dirs.cache_dir = staging_folder(&dirs.cache_dir, &records_digest(staging))?;
     }
 
     // One build of these inputs at a time: a second process waits, then finds it cached.
@@ -94,6 +94,43 @@ pub(super) async fn build_one(
         status: "built",
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// How many staging builds the engine keeps per build name, one per set of solved records (each
+/// variant of a recipe has its own); the least recently used beyond them are removed.
+const STAGING_BUILDS_KEPT: usize = 4;
+
+/// The engine's staging cache folder for the records with `digest`, under `base`: marked as
+/// used now, with the least recently used others beyond [`STAGING_BUILDS_KEPT`] removed (and
+/// what the engine kept there before scivision gave it these folders). The caller holds the
+/// build name's folder lock, so no build of this name is using them.
+fn staging_folder(base: &Path, digest: &str) -> Result<PathBuf, BuildError> {
+    const USED: &str = ".scivision-last-used";
+    let dir = base.join(&digest[..16]);
+    fs_err::create_dir_all(&dir).map_err(BuildError::io(&dir))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let used = dir.join(USED);
+    crate::atomic::write(&used, now.to_string().as_bytes()).map_err(BuildError::io(&used))?;
+    let mut others: Vec<(u128, PathBuf)> = fs_err::read_dir(base)
+        .map_err(BuildError::io(base))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && *p != dir)
+        .map(|p| {
+            let last = fs_err::read_to_string(p.join(USED))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0);
+            (last, p)
+        })
+        .collect();
+    others.sort_by_key(|o| std::cmp::Reverse(o.0));
+    for (_, old) in others.into_iter().skip(STAGING_BUILDS_KEPT - 1) {
+        fs_err::remove_dir_all(&old).map_err(BuildError::io(&old))?;
+    }
+    Ok(dir)
 }
 
 /// The name of the engine's folders for `planned`: its output folder's name.
@@ -467,4 +504,41 @@ fn retire_previous_output(
 /// Copies `from` to `to` atomically: readers never see a partial file.
 fn place(from: &Path, to: &Path) -> Result<(), BuildError> {
     crate::atomic::copy(from, to).map_err(BuildError::io(to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_folders_are_kept_for_the_most_recently_used_records_only() {
+        let base = tempfile::tempdir().unwrap();
+        // What the engine kept before scivision gave it a folder per set of records.
+        fs_err::create_dir_all(base.path().join("staging_0123/work")).unwrap();
+        let digest = |i: usize| format!("{i:02x}{:062}", 0);
+        let folder = |i: usize| base.path().join(&digest(i)[..16]);
+        for i in 0..STAGING_BUILDS_KEPT {
+            fs_err::write(
+                staging_folder(base.path(), &digest(i)).unwrap().join("f"),
+                "x",
+            )
+            .unwrap();
+        }
+        assert!(!base.path().join("staging_0123").exists());
+        // Used again, the first is the newest; the next new one displaces the second.
+        staging_folder(base.path(), &digest(0)).unwrap();
+        staging_folder(base.path(), &digest(STAGING_BUILDS_KEPT)).unwrap();
+        assert!(
+            folder(0).join("f").is_file(),
+            "a folder used again keeps its build"
+        );
+        assert!(!folder(1).exists());
+        for i in 2..=STAGING_BUILDS_KEPT {
+            assert!(folder(i).is_dir(), "{i}");
+        }
+        assert_eq!(
+            fs_err::read_dir(base.path()).unwrap().count(),
+            STAGING_BUILDS_KEPT
+        );
+    }
 }
