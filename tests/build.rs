@@ -219,6 +219,11 @@ fn sandboxed_script_reads_its_recipe_folder_and_writes_tmpdir() {
     );
 }
 
+fn which_on_path(program: &str) -> bool {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|d| d.join(program).is_file())
+}
+
 /// The `rattler-sandbox` link is written by `build` alone: a command that runs no build script
 /// leaves the cache as it found it.
 #[test]
@@ -226,6 +231,14 @@ fn only_build_writes_the_sandbox_link() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let link = cache.join("bin/rattler-sandbox");
+    assert!(
+        which_on_path("bwrap"),
+        "bubblewrap is needed (scripts/setup installs it)"
+    );
+    assert!(
+        !which_on_path("rattler-sandbox"),
+        "a rattler-sandbox already on PATH is used as it is"
+    );
     run_ok(
         scivision()
             .env("SCIVISION_CACHE_DIR", &cache)

@@ -128,7 +128,6 @@ pub struct Ui {
     pub progress: bool,
 }
 
-/// Parses the command line, runs the command, and returns its exit code.
 /// The command line, parsed: what `main` needs to know before it runs the command.
 #[derive(Debug)]
 pub struct Invocation(Cli);
@@ -154,6 +153,7 @@ impl Invocation {
     }
 }
 
+/// Runs the command and returns its exit code.
 fn run(cli: Cli) -> ExitCode {
     let Some(command) = cli.command else {
         print_line(START);
