@@ -35,7 +35,7 @@ pub fn info(dirs: &Dirs) -> Vec<Usage> {
         ("sources", dirs.cache.join("sources")),
         ("builds", dirs.cache.join("builds")),
         (
-            "build folders (rattler-build's engine)",
+            "build folders (rattler-build)",
             dirs.cache.join("rattler-build"),
         ),
         (

@@ -45,7 +45,7 @@ pub async fn execute(cmd: Command, _ui: Ui) -> miette::Result<()> {
             } else {
                 for u in &usage {
                     super::print_line(&format!(
-                        "{:<28} {:>8.1} MB {:>6} entries  {}",
+                        "{:<36} {:>8.1} MB {:>6} entries  {}",
                         u.name,
                         u.bytes as f64 / 1e6,
                         u.entries,
