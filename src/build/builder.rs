@@ -53,13 +53,6 @@ pub(super) async fn build_one(
     let mut output = engine.resolve(planned.output.clone()).await?;
     let staging = engine.resolve_staging(&output).await?;
     let input_hash = input_hash(planned, &output, staging.as_ref())?;
-    if let Some(staging) = &staging {
-        // The engine keeps a built staging output by its requirements as written, not by the
-        // records they resolve to: a folder per set of records keeps it from restoring one
-        // built against packages the channel has since replaced.
-        let dirs = &mut output.build_configuration.directories;
-        dirs.cache_dir = staging_folder(&dirs.cache_dir, &records_digest(staging))?;
-    }
 
     // One build of these inputs at a time: a second process waits, then finds it cached.
     let builds = config.cache_dir.join("builds");
@@ -83,6 +76,14 @@ pub(super) async fn build_one(
         }
     }
 
+    if let Some(staging) = &staging {
+        // The engine keeps a built staging output by its requirements as written, not by the
+        // records they resolve to: a folder per set of records keeps it from restoring one
+        // built against packages the channel has since replaced. Chosen only for a build that
+        // runs, so an unchanged rebuild neither marks nor prunes these folders.
+        let dirs = &mut output.build_configuration.directories;
+        dirs.cache_dir = staging_folder(&dirs.cache_dir, &records_digest(staging))?;
+    }
     let built = build_and_test(engine, config, reporter, &name, output, &input_hash).await?;
     publish(planned, engine, config, &built, &cache_dir).await?;
     let Built {
